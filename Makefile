@@ -1,0 +1,96 @@
+# kaiyuan — GNU make build.
+#   make                 build/kaiyuan (CLI) and build/libkaiyuan.a
+#   make test            install missing packages, build, run every test (plain + ASan/UBSan) and
+#                        the GGUF fuzzer; ends with "N passed, N failed"
+#   make run MODEL=f.gguf [PROMPT="..."]   build and stream a generation
+#   make fuzz            build the libFuzzer targets (clang) into build-fuzz/
+#   make format-check    clang-format check of every C file
+# Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (sanitizer build), OPT (optimisation).
+
+CC ?= cc
+BUILD ?= build
+OPT ?= -O2
+ARCH := $(shell uname -m)
+PKGS := libpcre2-8 libutf8proc jansson
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+        -Wno-unused-parameter
+CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread -MMD -MP \
+             $(shell pkg-config --cflags $(PKGS)) $(SAN_FLAGS) $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lm -pthread $(SAN_FLAGS)
+
+ifeq ($(SAN),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT := -O1
+endif
+
+ALL_SRC := $(shell find src -name '*.c' | sort)
+ifeq ($(filter x86_64 amd64 i686,$(ARCH)),)
+ISA_EXCLUDE := src/kernels/x86/%
+else
+ISA_EXCLUDE := src/kernels/arm/%
+endif
+LIB_SRC := $(filter-out src/cli/% $(ISA_EXCLUDE),$(ALL_SRC))
+CLI_SRC := $(filter src/cli/%,$(ALL_SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
+TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
+TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(shell find tests -maxdepth 1 -name '*.c'))
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+
+# Per-ISA kernel files are compiled with their own instruction-set flags; dispatch picks at run time.
+$(BUILD)/obj/%_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
+$(BUILD)/obj/%_avx512.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq
+$(BUILD)/obj/%_vnni.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+$(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
+
+.PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests
+all: cli
+
+lib: $(BUILD)/libkaiyuan.a
+cli: $(BUILD)/kaiyuan
+tests: $(TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(ISA_FLAGS) -c $< -o $@
+
+$(BUILD)/libkaiyuan.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/kaiyuan: $(CLI_OBJ) $(BUILD)/libkaiyuan.a
+	$(CC) $(CLI_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+
+deps:
+	@scripts/deps.sh
+
+# The README's test command: set-up, then plain and sanitizer runs, then the fuzzer.
+test: deps
+	@scripts/test.sh
+
+check: $(TEST_BIN) cli
+	@scripts/run-tests.sh $(BUILD)
+
+run: deps
+	@scripts/run.sh "$(MODEL)" "$(PROMPT)"
+
+fuzz:
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+format:
+	clang-format -i $(ALL_SRC) $(shell find include tests bench -name '*.[ch]')
+
+format-check:
+	clang-format --dry-run --Werror $(ALL_SRC) $(shell find include tests bench -name '*.[ch]')
+
+clean:
+	rm -rf build build-asan build-clang build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d)

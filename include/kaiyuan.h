@@ -1,0 +1,390 @@
+/* kaiyuan.h — the public C API of the kaiyuan inference engine.
+ *
+ * Everything the CLI (and later the HTTP server) does goes through this header: GGUF inspection,
+ * model loading, contexts with a multi-sequence KV cache, batched decoding, tokenization and
+ * sampling. Handles are opaque. Functions return a ky_status; results are written through
+ * out-parameters only on success. Creation functions take an optional ky_error* that receives a
+ * message naming the file/tensor/key at fault; handles keep their own last error message.
+ *
+ * Threading: a handle may be used by one thread at a time. A ky_model is read-only after loading
+ * and may be shared by several contexts.
+ */
+#ifndef KAIYUAN_H
+#define KAIYUAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KY_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------------------------------------
+ * Status and errors
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum ky_status {
+    KY_OK = 0,
+    KY_ERR_INVALID_ARG = 1,  /* the caller passed a value out of range */
+    KY_ERR_IO = 2,           /* open/read/write/mmap failed */
+    KY_ERR_FORMAT = 3,       /* malformed input (file bytes, text) */
+    KY_ERR_UNSUPPORTED = 4,  /* well-formed but not supported (version, arch, type) */
+    KY_ERR_NOMEM = 5,        /* allocation failed or a size overflowed */
+    KY_ERR_NOT_FOUND = 6,    /* a key, tensor or token is missing */
+    KY_ERR_TYPE = 7,         /* a metadata value has another type than asked for */
+    KY_ERR_CONTEXT_FULL = 8, /* the KV cache cannot hold the tokens */
+    KY_ERR_INTERNAL = 9,     /* a bug: please report */
+} ky_status;
+
+/* Short stable name of a status ("ok", "format", ...). Never NULL. */
+const char *ky_status_name(ky_status status);
+
+/* Error detail for functions that have no handle yet (open/load/create). */
+#define KY_ERROR_MAX 512
+typedef struct ky_error {
+    ky_status status;
+    char message[KY_ERROR_MAX];
+} ky_error;
+
+/* ---------------------------------------------------------------------------------------------
+ * Tensor types (ids are the GGUF/ggml type ids)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum ky_type {
+    KY_TYPE_F32 = 0,
+    KY_TYPE_F16 = 1,
+    KY_TYPE_Q4_0 = 2,
+    KY_TYPE_Q4_1 = 3,
+    KY_TYPE_Q5_0 = 6,
+    KY_TYPE_Q5_1 = 7,
+    KY_TYPE_Q8_0 = 8,
+    KY_TYPE_Q8_1 = 9,
+    KY_TYPE_Q2_K = 10,
+    KY_TYPE_Q3_K = 11,
+    KY_TYPE_Q4_K = 12,
+    KY_TYPE_Q5_K = 13,
+    KY_TYPE_Q6_K = 14,
+    KY_TYPE_Q8_K = 15,
+    KY_TYPE_BF16 = 30,
+    KY_TYPE_COUNT = 40, /* upper bound of ids; not every id below it is a type */
+} ky_type;
+
+/* llama.cpp's name of a type ("f32", "q4_K", ...), or NULL for an unknown id. */
+const char *ky_type_name(uint32_t type);
+/* true when kaiyuan can store, dequantize and multiply tensors of this type. */
+bool ky_type_is_supported(uint32_t type);
+
+/* ---------------------------------------------------------------------------------------------
+ * GGUF files (read-only inspection). Strings returned point into the file mapping and are valid
+ * until ky_gguf_close(); they are NOT NUL-terminated, use the returned length.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct ky_gguf ky_gguf;
+
+typedef enum ky_gguf_type {
+    KY_GGUF_U8 = 0,
+    KY_GGUF_I8 = 1,
+    KY_GGUF_U16 = 2,
+    KY_GGUF_I16 = 3,
+    KY_GGUF_U32 = 4,
+    KY_GGUF_I32 = 5,
+    KY_GGUF_F32 = 6,
+    KY_GGUF_BOOL = 7,
+    KY_GGUF_STRING = 8,
+    KY_GGUF_ARRAY = 9,
+    KY_GGUF_U64 = 10,
+    KY_GGUF_I64 = 11,
+    KY_GGUF_F64 = 12,
+} ky_gguf_type;
+
+/* Name of a GGUF value type ("u32", "string", "array", ...), or "?" for unknown ids. */
+const char *ky_gguf_type_name(uint32_t type);
+
+typedef struct ky_gguf_tensor_info {
+    const char *name; /* not NUL-terminated */
+    size_t name_len;
+    uint32_t type;   /* ky_type */
+    uint32_t n_dims; /* 1..4 */
+    int64_t ne[4];   /* ne[0] is contiguous; unused dims are 1 */
+    uint64_t offset; /* relative to the data section */
+    uint64_t n_bytes;
+    const void *data; /* into the mapping */
+} ky_gguf_tensor_info;
+
+/* A metadata value as a view into the mapping. Scalars are decoded; arrays are described by their
+ * element type and count and read element-wise with ky_gguf_array_*. */
+typedef struct ky_gguf_value {
+    uint32_t type; /* ky_gguf_type */
+    union {
+        uint64_t u64; /* u8, u16, u32, u64, bool */
+        int64_t i64;  /* i8, i16, i32, i64 */
+        double f64;   /* f32, f64 */
+        struct {
+            const char *ptr;
+            uint64_t len;
+        } str;
+        struct {
+            uint32_t elem_type;
+            uint64_t n;
+        } arr;
+    } v;
+} ky_gguf_value;
+
+/* Opens and fully validates a GGUF file (v2 or v3) by memory-mapping it. On failure *out is
+ * untouched and err (if not NULL) names the file and the offending key/tensor/byte offset.
+ * The caller owns *out and frees it with ky_gguf_close(). */
+ky_status ky_gguf_open(const char *path, ky_gguf **out, ky_error *err);
+void ky_gguf_close(ky_gguf *gguf);
+
+uint32_t ky_gguf_version(const ky_gguf *gguf);
+uint64_t ky_gguf_alignment(const ky_gguf *gguf);
+uint64_t ky_gguf_data_offset(const ky_gguf *gguf); /* file offset of the data section */
+uint64_t ky_gguf_file_size(const ky_gguf *gguf);
+
+int64_t ky_gguf_n_kv(const ky_gguf *gguf);
+/* Key i as a NUL-terminated string owned by the handle. i must be in [0, n_kv). */
+const char *ky_gguf_kv_key(const ky_gguf *gguf, int64_t i);
+/* Value of pair i (see ky_gguf_value). */
+ky_gguf_value ky_gguf_kv_value(const ky_gguf *gguf, int64_t i);
+/* Index of key, or -1. */
+int64_t ky_gguf_find_key(const ky_gguf *gguf, const char *key);
+
+/* Element i of the array value of pair kv. Scalar elements are widened like ky_gguf_value
+ * scalars; string elements give pointer/length; an element that is itself an array gives its
+ * element type and count (deeper levels are validated but not exposed).
+ * Returns KY_ERR_INVALID_ARG for out-of-range indices and KY_ERR_TYPE for a non-array. */
+ky_status ky_gguf_array_get(const ky_gguf *gguf, int64_t kv, uint64_t i, ky_gguf_value *out);
+
+int64_t ky_gguf_n_tensors(const ky_gguf *gguf);
+ky_status ky_gguf_tensor(const ky_gguf *gguf, int64_t i, ky_gguf_tensor_info *out);
+int64_t ky_gguf_find_tensor(const ky_gguf *gguf, const char *name);
+
+/* ---------------------------------------------------------------------------------------------
+ * Models
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct ky_model ky_model;
+typedef int32_t ky_token;
+
+typedef struct ky_model_params {
+    bool prefetch; /* advise the kernel to read the whole file ahead (MADV_WILLNEED) */
+    bool verbose;  /* print a load summary on stderr */
+} ky_model_params;
+
+ky_model_params ky_model_default_params(void);
+
+/* Loads a model (llama, qwen2, qwen3, qwen3moe) from a GGUF file. Weights stay in the mapping in
+ * their file type. On failure err names the file and the missing/mis-shaped tensor, unsupported
+ * architecture or type. The caller owns *out (ky_model_free). */
+ky_status ky_model_load(const char *path, const ky_model_params *params, ky_model **out,
+                        ky_error *err);
+void ky_model_free(ky_model *model);
+
+typedef struct ky_model_info {
+    const char *arch; /* "llama", "qwen2", ... (owned by the model) */
+    const char *name; /* general.name or "" */
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim; /* key/value length per head */
+    int32_t n_ff;     /* dense FFN width, or expert FFN width for MoE */
+    int32_t n_expert; /* 0 for dense models */
+    int32_t n_expert_used;
+    float rope_freq_base;
+    float rms_eps;
+    bool tied_output;  /* output projection shares token_embd */
+    uint64_t n_params; /* number of weights */
+    uint64_t file_bytes;
+    uint64_t weight_bytes; /* bytes of tensor data */
+    const char *file_type; /* dominant weight type name, e.g. "q4_K" */
+} ky_model_info;
+
+void ky_model_get_info(const ky_model *model, ky_model_info *out);
+
+/* The model's chat template (tokenizer.chat_template) or NULL; owned by the model, NUL-terminated. */
+const char *ky_model_chat_template(const ky_model *model);
+
+/* ---------------------------------------------------------------------------------------------
+ * Vocabulary and tokenization
+ * ------------------------------------------------------------------------------------------- */
+
+#define KY_TOKEN_NULL (-1)
+
+typedef enum ky_token_attr {
+    KY_TOKEN_NORMAL = 1,
+    KY_TOKEN_UNKNOWN = 2,
+    KY_TOKEN_CONTROL = 3,
+    KY_TOKEN_USER_DEFINED = 4,
+    KY_TOKEN_UNUSED = 5,
+    KY_TOKEN_BYTE = 6,
+} ky_token_attr;
+
+int32_t ky_vocab_n_tokens(const ky_model *model);
+ky_token ky_vocab_bos(const ky_model *model); /* KY_TOKEN_NULL when absent */
+ky_token ky_vocab_eos(const ky_model *model);
+ky_token ky_vocab_eot(const ky_model *model);
+bool ky_vocab_add_bos(const ky_model *model);            /* metadata says prepend BOS */
+bool ky_vocab_is_eog(const ky_model *model, ky_token t); /* end of generation (EOS, EOT, ...) */
+ky_token_attr ky_vocab_token_attr(const ky_model *model, ky_token t);
+/* "llama" (SentencePiece) or "gpt2" (byte-level BPE) etc.; "none" when the file has none. */
+const char *ky_vocab_kind(const ky_model *model);
+
+enum {
+    KY_TOKENIZE_ADD_BOS = 1u << 0,       /* prepend BOS (when the vocabulary has one) */
+    KY_TOKENIZE_PARSE_SPECIAL = 1u << 1, /* match control/user-defined tokens in the text */
+};
+
+/* Tokenizes len bytes of text (any bytes; invalid UTF-8 is handled, never read past len).
+ * Writes at most cap ids to out and the full count to *n_out; returns KY_ERR_INVALID_ARG with
+ * *n_out set to the needed count when cap is too small. KY_ERR_UNSUPPORTED when the model has no
+ * usable tokenizer. */
+ky_status ky_tokenize(const ky_model *model, const char *text, size_t len, unsigned flags,
+                      ky_token *out, size_t cap, size_t *n_out);
+
+enum {
+    KY_DETOK_SPECIAL = 1u << 0,     /* print control tokens' text */
+    KY_DETOK_KEEP_LEADING = 1u << 1 /* SPM: do not strip the leading space of the first piece */
+};
+
+/* Bytes of one token as they would be printed (SPM ▁ → space, byte tokens → raw byte, BPE bytes
+ * decoded). Writes at most cap bytes, sets *n_out to the full length (may be larger than cap). */
+ky_status ky_token_to_piece(const ky_model *model, ky_token t, unsigned flags, char *out,
+                            size_t cap, size_t *n_out);
+
+/* Decodes n ids to text (flags as above). Same buffer contract as ky_token_to_piece. */
+ky_status ky_detokenize(const ky_model *model, const ky_token *ids, size_t n, unsigned flags,
+                        char *out, size_t cap, size_t *n_out);
+
+/* Streaming decoder: feed tokens one at a time and get back only complete UTF-8 text; partial
+ * characters are held until the next token completes them (or flushed as-is by _flush). */
+typedef struct ky_detok_stream ky_detok_stream;
+ky_status ky_detok_stream_create(const ky_model *model, unsigned flags, ky_detok_stream **out);
+void ky_detok_stream_free(ky_detok_stream *stream);
+/* Returns a pointer to the newly completed text (valid until the next call) and its length. */
+ky_status ky_detok_stream_push(ky_detok_stream *stream, ky_token t, const char **text, size_t *len);
+ky_status ky_detok_stream_flush(ky_detok_stream *stream, const char **text, size_t *len);
+
+/* ---------------------------------------------------------------------------------------------
+ * Contexts, batches and the KV cache
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct ky_context ky_context;
+
+typedef struct ky_context_params {
+    int32_t n_ctx;     /* positions per sequence; 0 = the model's trained length (capped 4096) */
+    int32_t n_seq_max; /* sequences the KV cache holds at once (>= 1) */
+    int32_t n_batch;   /* most tokens one ky_decode call may carry */
+    int32_t n_threads; /* 0 = number of physical cores */
+    uint32_t kv_type;  /* KY_TYPE_F16 (default) or KY_TYPE_F32 */
+} ky_context_params;
+
+ky_context_params ky_context_default_params(void);
+
+/* Creates a context over a model: allocates the KV cache and all scratch memory (nothing is
+ * allocated per token afterwards). n_ctx above the model's trained length is capped to it.
+ * The model must outlive the context. The caller owns *out (ky_context_free). */
+ky_status ky_context_create(ky_model *model, const ky_context_params *params, ky_context **out,
+                            ky_error *err);
+void ky_context_free(ky_context *ctx);
+
+/* Message of the last failed call on this context ("" when none). Valid until the next call. */
+const char *ky_context_last_error(const ky_context *ctx);
+int32_t ky_context_n_ctx(const ky_context *ctx);
+int32_t ky_context_n_threads(const ky_context *ctx);
+uint64_t ky_context_kv_bytes(const ky_context *ctx);
+
+/* A batch: n_tokens entries of (token, position, sequence id, want logits). */
+typedef struct ky_batch {
+    int32_t n_tokens;
+    int32_t capacity;
+    ky_token *token;
+    int32_t *pos;
+    int32_t *seq_id;
+    bool *logits;
+} ky_batch;
+
+/* Allocates a batch with room for capacity tokens. Free with ky_batch_free. */
+ky_status ky_batch_init(ky_batch *batch, int32_t capacity);
+void ky_batch_free(ky_batch *batch);
+void ky_batch_clear(ky_batch *batch);
+/* Appends one entry; KY_ERR_INVALID_ARG when full. */
+ky_status ky_batch_add(ky_batch *batch, ky_token token, int32_t pos, int32_t seq_id, bool logits);
+
+/* Runs one forward pass over the batch. For each sequence, the batch's positions must continue
+ * that sequence's cached positions without gaps (pos == ky_kv_seq_len for the first one).
+ * Afterwards logits are available for entries with logits=true. Errors: KY_ERR_INVALID_ARG
+ * (token/pos/seq out of range, empty batch, > n_batch tokens), KY_ERR_CONTEXT_FULL. On error the
+ * cache is unchanged. */
+ky_status ky_decode(ky_context *ctx, const ky_batch *batch);
+
+/* Logits (n_vocab floats) of batch entry i of the last ky_decode, or NULL when that entry did not
+ * ask for logits. Valid until the next ky_decode. */
+const float *ky_get_logits(const ky_context *ctx, int32_t i);
+
+/* Number of cached positions of a sequence (its next position). */
+int32_t ky_kv_seq_len(const ky_context *ctx, int32_t seq_id);
+/* Keeps the first n_keep positions of a sequence and drops the rest (0 drops all). */
+ky_status ky_kv_seq_keep(ky_context *ctx, int32_t seq_id, int32_t n_keep);
+/* Copies the first n positions of sequence src into dst (dst's previous content is dropped). */
+ky_status ky_kv_seq_copy(ky_context *ctx, int32_t src, int32_t dst, int32_t n);
+/* Drops every sequence. */
+void ky_kv_clear(ky_context *ctx);
+
+/* ---------------------------------------------------------------------------------------------
+ * Sampling
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct ky_logit_bias {
+    ky_token token;
+    float bias; /* added to the logit; -INFINITY bans the token */
+} ky_logit_bias;
+
+typedef struct ky_sampler_params {
+    float temperature;       /* <= 0: greedy (argmax) */
+    int32_t top_k;           /* <= 0: off */
+    float top_p;             /* >= 1: off */
+    float min_p;             /* <= 0: off */
+    float repeat_penalty;    /* 1: off */
+    float frequency_penalty; /* 0: off */
+    float presence_penalty;  /* 0: off */
+    int32_t penalty_last_n;  /* window of recent tokens the penalties look at; -1 = all kept */
+    uint64_t seed;
+    const ky_logit_bias *logit_bias; /* copied at creation */
+    size_t n_logit_bias;
+} ky_sampler_params;
+
+typedef struct ky_sampler ky_sampler;
+
+ky_sampler_params ky_sampler_default_params(void);
+/* Validates params (negative temperature, top_p outside [0,1], ... are KY_ERR_INVALID_ARG). */
+ky_status ky_sampler_create(const ky_sampler_params *params, int32_t n_vocab, ky_sampler **out,
+                            ky_error *err);
+void ky_sampler_free(ky_sampler *sampler);
+/* Picks a token from n_vocab logits (not modified). Deterministic given seed and history. */
+ky_token ky_sampler_sample(ky_sampler *sampler, const float *logits);
+/* Records a token (prompt or generated) in the penalty history. */
+void ky_sampler_accept(ky_sampler *sampler, ky_token token);
+void ky_sampler_reset(ky_sampler *sampler);
+
+/* ---------------------------------------------------------------------------------------------
+ * Misc
+ * ------------------------------------------------------------------------------------------- */
+
+/* Physical core count of this machine (>= 1). */
+int32_t ky_physical_cores(void);
+/* Names of the kernel set chosen at startup ("avx512-vnni", "avx2", "neon", "generic"). */
+const char *ky_kernels_name(void);
+/* Monotonic time in seconds. */
+double ky_time_now(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KAIYUAN_H */

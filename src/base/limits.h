@@ -1,0 +1,20 @@
+/* limits.h — every hard limit of the engine in one place (layer: base).
+ *
+ * Limits bound what untrusted input may ask for; they are far above what real models need.
+ */
+#ifndef KY_BASE_LIMITS_H
+#define KY_BASE_LIMITS_H
+
+#define KY_MAX_DIMS 4                       /* tensor dimensions (GGUF) */
+#define KY_GGUF_MAX_ARRAY_DEPTH 8           /* nesting of arrays of arrays */
+#define KY_GGUF_MAX_KEY_LEN 65535           /* bytes in a metadata key */
+#define KY_GGUF_MAX_NAME_LEN 4096           /* bytes in a tensor name */
+#define KY_GGUF_MAX_ALIGNMENT (1u << 20)    /* general.alignment upper bound */
+#define KY_MAX_LAYERS 1024
+#define KY_MAX_EXPERTS 1024
+#define KY_MAX_SEQ 256                      /* sequences per context */
+#define KY_MAX_CTX (1 << 22)                /* positions per sequence */
+#define KY_MAX_VOCAB (1 << 24)
+#define KY_MAX_THREADS 256
+
+#endif

@@ -1,0 +1,43 @@
+/* main.c — entry point of the `kaiyuan` command: dispatches to subcommands (layer: cli). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+} k_commands[] = {
+    {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors (--json)"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "kaiyuan %s — local LLM inference on CPUs\n\nusage: kaiyuan COMMAND [options]\n\n"
+            "commands:\n",
+            KY_VERSION_STRING);
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+    fprintf(f, "\nRun 'kaiyuan COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("kaiyuan %s\n", KY_VERSION_STRING);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        if (!strcmp(argv[1], k_commands[i].name)) return k_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "kaiyuan: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,51 @@
+/* gguf.h — internal interface of the validating GGUF reader (layer: gguf).
+ *
+ * File layout (little-endian; v3, v2 identical, v1 rejected):
+ *
+ *   "GGUF" | u32 version | u64 n_tensors | u64 n_kv
+ *   n_kv ×      { str key | u32 type | value }          str = u64 len | bytes (no NUL)
+ *   n_tensors × { str name | u32 n_dims | u64 ne[n_dims] | u32 type | u64 offset }
+ *   padding to general.alignment (default 32)
+ *   data section: tensor bytes at aligned offsets relative to its start
+ *
+ * ky_gguf_open() parses and validates everything up front (sizes against the file, overflow,
+ * duplicates, alignment, overlap), so later accesses cannot fail or read out of bounds. The public
+ * part of the API is in kaiyuan.h; this header adds typed getters for the model and tokenizer.
+ */
+#ifndef KY_GGUF_GGUF_H
+#define KY_GGUF_GGUF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/status.h"
+
+#define KY_GGUF_DEFAULT_ALIGNMENT 32
+
+/* Path of the file as given to ky_gguf_open (NUL-terminated, owned by the handle). */
+const char *gguf_path(const ky_gguf *g);
+
+/* Typed getters. Missing key → KY_ERR_NOT_FOUND; other type → KY_ERR_TYPE; value not
+ * representable → KY_ERR_FORMAT. Each message names the file and the key. */
+/* Any integer type (u8..i64) whose value fits in int64. */
+ky_status gguf_get_int(const ky_gguf *g, const char *key, int64_t *out, ky_error *err);
+/* f32 or f64. */
+ky_status gguf_get_float(const ky_gguf *g, const char *key, double *out, ky_error *err);
+ky_status gguf_get_bool(const ky_gguf *g, const char *key, bool *out, ky_error *err);
+/* String as pointer + length into the mapping (not NUL-terminated). */
+ky_status gguf_get_str(const ky_gguf *g, const char *key, const char **ptr, uint64_t *len,
+                       ky_error *err);
+/* Array: element type and count; *kv_index receives the pair index for ky_gguf_array_get. */
+ky_status gguf_get_arr(const ky_gguf *g, const char *key, uint32_t *elem_type, uint64_t *n,
+                       int64_t *kv_index, ky_error *err);
+
+/* Fast element access for arrays validated at open. Caller guarantees kv is an array of the
+ * named element type and i < n. Strings: pointer + length into the mapping. */
+void gguf_arr_str(const ky_gguf *g, int64_t kv, uint64_t i, const char **ptr, uint64_t *len);
+/* Pointer to the raw little-endian elements of a fixed-size-element array (may be unaligned). */
+const uint8_t *gguf_arr_data(const ky_gguf *g, int64_t kv);
+
+/* Bytes of one element of a fixed-size GGUF type, 0 for string/array/unknown. */
+uint64_t gguf_type_size(uint32_t type);
+
+#endif

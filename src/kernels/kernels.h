@@ -1,0 +1,63 @@
+/* kernels.h — the table of compute kernels and its run-time selection (layer: kernels).
+ *
+ * Every kernel is a single-threaded function over a slice of work; the model layer splits work
+ * across the thread pool and calls these. generic/ holds the portable reference implementation
+ * of every entry (the spec); x86/ and arm/ hold optimized versions in per-ISA files compiled with
+ * their own flags. ky_kernels() picks the best table for this CPU once (KY_KERNELS=generic forces
+ * the reference; KY_KERNELS=avx2 etc. pick a lower tier for testing).
+ *
+ * Matrix products: a weight of type W is multiplied with activations converted once per matmul
+ * to ky_kernels_act_type(W) (F32 for float weights, Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1,
+ * Q8_K for K-quants), the way llama.cpp does, so results agree with it closely.
+ */
+#ifndef KY_KERNELS_KERNELS_H
+#define KY_KERNELS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kaiyuan.h"
+#include "tensor/blocks.h"
+
+/* Converts n floats (n a multiple of the act type's block size) to activation blocks. */
+typedef void (*ky_quantize_act_fn)(const float *x, void *y, int64_t n);
+
+/* Matrix product on a tile:  y[c*ldy + r] = Σ_i W[r][i] · X[c][i]  for r < n_rows, c < n_cols.
+ * W: n_rows rows of n elements of the weight type, w_stride bytes apart.
+ * X: n_cols rows of n elements already in the act type, x_stride bytes apart. */
+typedef void (*ky_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t n_rows,
+                           const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy);
+
+typedef struct ky_kernel_table {
+    const char *name;
+    /* indexed by activation type (KY_TYPE_F32, KY_TYPE_Q8_0, KY_TYPE_Q8_1, KY_TYPE_Q8_K) */
+    ky_quantize_act_fn quantize_act[KY_TYPE_COUNT];
+    /* indexed by weight type; NULL for unsupported types */
+    ky_gemm_fn gemm[KY_TYPE_COUNT];
+
+    /* Vector helpers for attention and elementwise ops. f16 = IEEE half bits. */
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);  /* Σ f16(a)·b */
+    void (*axpy_f32)(float alpha, const float *x, float *y, int64_t n); /* y += alpha·x */
+    void (*axpy_f16)(float alpha, const uint16_t *x, float *y, int64_t n);
+    void (*scale_f32)(float alpha, float *y, int64_t n);                /* y *= alpha */
+    void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+    /* y = x / sqrt(mean(x²) + eps) * w  (y may alias x) */
+    void (*rmsnorm)(const float *x, const float *w, float *y, int64_t n, float eps);
+    /* g = silu(g) * u */
+    void (*silu_mul)(float *g, const float *u, int64_t n);
+} ky_kernel_table;
+
+/* The table chosen for this CPU (and KY_KERNELS), selected on first call; thread-safe. */
+const ky_kernel_table *ky_kernels(void);
+/* The portable reference table. */
+const ky_kernel_table *ky_kernels_generic(void);
+/* Every table this CPU can run, best first, generic last; returns the count (for tests). */
+int ky_kernels_available(const ky_kernel_table **out, int cap);
+
+/* Activation type used to multiply weights of type wtype; KY_TYPE_COUNT if unsupported. */
+uint32_t ky_kernels_act_type(uint32_t wtype);
+/* Bytes of one activation row of n elements in act type (n a multiple of its block size). */
+size_t ky_kernels_act_row_bytes(uint32_t act_type, int64_t n);
+
+#endif

@@ -1,0 +1,107 @@
+/* support.c — implementation of the test helpers and the harness counters. */
+#include "test.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ky_test_cur_failures, ky_test_n_pass, ky_test_n_fail;
+
+void ky_test_run(const char *name, void (*fn)(void)) {
+    ky_test_cur_failures = 0;
+    fn();
+    if (ky_test_cur_failures) {
+        printf("not ok - %s\n", name);
+        ky_test_n_fail++;
+    } else {
+        printf("ok - %s\n", name);
+        ky_test_n_pass++;
+    }
+    fflush(stdout);
+}
+
+const char *ky_test_shared(const char *relative) {
+    static char buf[4096];
+    const char *root = getenv("KY_SHARED");
+    if (!root || !*root) root = "../shared";
+    snprintf(buf, sizeof buf, "%s/%s", root, relative);
+    return buf;
+}
+
+static char g_tmpdir[256];
+
+static void remove_tmpdir(void) {
+    if (!g_tmpdir[0] || getenv("KY_TEST_KEEP")) return;
+    DIR *d = opendir(g_tmpdir);
+    if (d) {
+        struct dirent *e;
+        char path[600];
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(path, sizeof path, "%s/%s", g_tmpdir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(g_tmpdir);
+}
+
+const char *ky_test_tmpdir(void) {
+    if (!g_tmpdir[0]) {
+        snprintf(g_tmpdir, sizeof g_tmpdir, "/tmp/kytest-XXXXXX");
+        if (!mkdtemp(g_tmpdir)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+        atexit(remove_tmpdir);
+    }
+    return g_tmpdir;
+}
+
+const char *ky_test_tmpfile(const char *name) {
+    static char buf[600];
+    snprintf(buf, sizeof buf, "%s/%s", ky_test_tmpdir(), name);
+    return buf;
+}
+
+char *ky_test_read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        if (n == 0) break;
+        len += n;
+    }
+    fclose(f);
+    if (buf) {
+        buf[len] = '\0';
+        if (size) *size = len;
+    }
+    return buf;
+}
+
+int ky_test_write_file(const char *path, const void *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t n = fwrite(data, 1, size, f);
+    int rc = (n == size) ? 0 : -1;
+    if (fclose(f) != 0) rc = -1;
+    return rc;
+}
+
+int ky_test_sanitized(void) { return getenv("KY_TEST_SAN") != NULL; }
