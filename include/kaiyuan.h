@@ -170,8 +170,8 @@ typedef struct ky_model ky_model;
 typedef int32_t ky_token;
 
 typedef struct ky_model_params {
-    bool prefetch; /* advise the kernel to read the whole file ahead (MADV_WILLNEED) */
-    bool verbose;  /* print a load summary on stderr */
+    bool vocab_only; /* load metadata and tokenizer only (works on vocab-only GGUF files) */
+    bool prefetch;   /* advise the kernel to read the whole file ahead (MADV_WILLNEED) */
 } ky_model_params;
 
 ky_model_params ky_model_default_params(void);
