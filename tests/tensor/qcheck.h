@@ -44,61 +44,30 @@ typedef struct {
 } qc_region;
 
 typedef struct {
-    int levels; /* 2^bits */
+    int levels; /* 2^bits; 0 for types without a grid */
     int n_regions;
     qc_region r[2];
-    bool exact_grid; /* the quantizer re-rounds against the stored (f16) scales: nearest point */
 } qc_layout;
 
+#define QC_R(T, field, n, l0, l1) \
+    { offsetof(T, field), n, l0, l1 }
+static const qc_layout qc_layouts[KY_TYPE_COUNT] = {
+    [KY_TYPE_Q4_0] = {16, 1, {QC_R(block_q4_0, qs, 16, 0, 0x11)}},
+    [KY_TYPE_Q4_1] = {16, 1, {QC_R(block_q4_1, qs, 16, 0, 0x11)}},
+    [KY_TYPE_Q5_0] = {32, 2, {QC_R(block_q5_0, qh, 4, 0, 0), QC_R(block_q5_0, qs, 16, 0, 0x11)}},
+    [KY_TYPE_Q5_1] = {32, 2, {QC_R(block_q5_1, qh, 4, 0, 0), QC_R(block_q5_1, qs, 16, 0, 0x11)}},
+    [KY_TYPE_Q8_0] = {256, 1, {QC_R(block_q8_0, qs, 32, 0x80, 0x81)}},
+    [KY_TYPE_Q2_K] = {4, 1, {QC_R(block_q2_K, qs, 64, 0, 0x55)}},
+    [KY_TYPE_Q3_K] = {8, 2, {QC_R(block_q3_K, hmask, 32, 0, 0), QC_R(block_q3_K, qs, 64, 0, 0x55)}},
+    [KY_TYPE_Q4_K] = {16, 1, {QC_R(block_q4_K, qs, 128, 0, 0x11)}},
+    [KY_TYPE_Q5_K] = {32, 2, {QC_R(block_q5_K, qh, 32, 0, 0), QC_R(block_q5_K, qs, 128, 0, 0x11)}},
+    [KY_TYPE_Q6_K] = {64, 2, {QC_R(block_q6_K, ql, 128, 0, 0x11), QC_R(block_q6_K, qh, 64, 0, 0)}},
+};
+#undef QC_R
+
 static inline bool qc_get_layout(uint32_t type, qc_layout *L) {
-    memset(L, 0, sizeof *L);
-    switch (type) {
-    case KY_TYPE_Q4_0: *L = (qc_layout){16, 1, {{offsetof(block_q4_0, qs), 16, 0, 0x11}}, 0}; break;
-    case KY_TYPE_Q4_1: *L = (qc_layout){16, 1, {{offsetof(block_q4_1, qs), 16, 0, 0x11}}, 0}; break;
-    case KY_TYPE_Q5_0:
-        *L = (qc_layout){
-            32,
-            2,
-            {{offsetof(block_q5_0, qh), 4, 0, 0}, {offsetof(block_q5_0, qs), 16, 0, 0x11}},
-            0};
-        break;
-    case KY_TYPE_Q5_1:
-        *L = (qc_layout){
-            32,
-            2,
-            {{offsetof(block_q5_1, qh), 4, 0, 0}, {offsetof(block_q5_1, qs), 16, 0, 0x11}},
-            0};
-        break;
-    case KY_TYPE_Q8_0:
-        *L = (qc_layout){256, 1, {{offsetof(block_q8_0, qs), 32, 0x80, 0x81}}, 0};
-        break;
-    case KY_TYPE_Q2_K: *L = (qc_layout){4, 1, {{offsetof(block_q2_K, qs), 64, 0, 0x55}}, 1}; break;
-    case KY_TYPE_Q3_K:
-        *L = (qc_layout){
-            8,
-            2,
-            {{offsetof(block_q3_K, hmask), 32, 0, 0}, {offsetof(block_q3_K, qs), 64, 0, 0x55}},
-            1};
-        break;
-    case KY_TYPE_Q4_K:
-        *L = (qc_layout){16, 1, {{offsetof(block_q4_K, qs), 128, 0, 0x11}}, 1};
-        break;
-    case KY_TYPE_Q5_K:
-        *L = (qc_layout){
-            32,
-            2,
-            {{offsetof(block_q5_K, qh), 32, 0, 0}, {offsetof(block_q5_K, qs), 128, 0, 0x11}},
-            1};
-        break;
-    case KY_TYPE_Q6_K:
-        *L = (qc_layout){
-            64,
-            2,
-            {{offsetof(block_q6_K, ql), 128, 0, 0x11}, {offsetof(block_q6_K, qh), 64, 0, 0}},
-            1};
-        break;
-    default: return false;
-    }
+    if (type >= KY_TYPE_COUNT || qc_layouts[type].levels == 0) return false;
+    *L = qc_layouts[type];
     return true;
 }
 

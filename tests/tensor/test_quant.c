@@ -218,6 +218,38 @@ static void test_quant_edge_cases(void) {
     }
 }
 
+/* Non-finite and extreme inputs: the results are meaningless (llama.cpp's are too), but no
+ * quantizer may read or write out of bounds or hit undefined behaviour (run under UBSan). */
+static void test_quant_garbage_inputs(void) {
+    enum { N = 512 };
+    float x[N];
+    _Alignas(8) uint8_t q[N * 2 + 64];
+    float y[N];
+    static const uint32_t types[] = {KY_TYPE_F16,  KY_TYPE_BF16, KY_TYPE_Q4_0, KY_TYPE_Q4_1,
+                                     KY_TYPE_Q5_0, KY_TYPE_Q5_1, KY_TYPE_Q8_0, KY_TYPE_Q8_1,
+                                     KY_TYPE_Q2_K, KY_TYPE_Q3_K, KY_TYPE_Q4_K, KY_TYPE_Q5_K,
+                                     KY_TYPE_Q6_K, KY_TYPE_Q8_K};
+    for (int c = 0; c < 5; c++) {
+        qc_seed(77 + (uint64_t)c);
+        for (int i = 0; i < N; i++) {
+            float g = qc_gauss();
+            switch (c) {
+            case 0: x[i] = i % 5 == 0 ? NAN : g; break;
+            case 1: x[i] = i % 7 == 0 ? (i % 2 ? INFINITY : -INFINITY) : g; break;
+            case 2: x[i] = g * 1e-40f; break; /* f32 subnormals: scales overflow their inverse */
+            case 3: x[i] = g * 1e38f; break;  /* scales overflow f16 */
+            case 4: x[i] = (qc_next() & 1) ? NAN : INFINITY; break;
+            }
+        }
+        for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+            q[N * 2 + 63] = 0xEE;
+            CHECK(ky_quantize_row(types[k], x, q, N));
+            CHECK(ky_dequantize_row(types[k], q, y, N));
+            CHECKF(q[N * 2 + 63] == 0xEE, "%s wrote past its row", ky_type_name(types[k]));
+        }
+    }
+}
+
 static void test_quant_api(void) {
     float x[256] = {0};
     _Alignas(8) uint8_t q[1024];
@@ -254,6 +286,7 @@ int main(void) {
     RUN(test_quant_matches_llamacpp_files);
     RUN(test_quant_roundtrip_random);
     RUN(test_quant_edge_cases);
+    RUN(test_quant_garbage_inputs);
     RUN(test_quant_api);
     TEST_EXIT();
 }
