@@ -17,6 +17,7 @@
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
 #include "os/pool.h"
+#include "tensor/quant.h"
 #include "test.h"
 
 static const ky_kernel_table *g_tabs[8];
@@ -111,6 +112,42 @@ static void check_gemm_type(uint32_t type) {
 
 static void test_gemm_all_types(void) {
     for (int i = 0; i < KT_N_TYPES; i++) check_gemm_type(kt_weight_types[i]);
+}
+
+/* The generic gemm against dequantize(W) · dequantize(Xq) in double: checks the reference's
+ * integer formulation itself (block layouts, offsets, scales). Tolerance 1e-5 of Σ|w·x|: the
+ * reference rounds each block's scale product and its running sum to float. */
+static void test_generic_vs_dequant(void) {
+    const ky_kernel_table *gen = ky_kernels_generic();
+    for (int ti = 0; ti < KT_N_TYPES; ti++) {
+        uint32_t type = kt_weight_types[ti], at = ky_kernels_act_type(type);
+        int64_t n = 768, rows = 7, cols = 3;
+        size_t rb = row_bytes(type, n);
+        uint8_t *w = malloc(rb * (size_t)rows);
+        float *x = malloc(sizeof(float) * (size_t)(n * cols)), *wf = malloc(sizeof(float) * n);
+        float *xf = malloc(sizeof(float) * (size_t)(n * cols)), y[7 * 3];
+        for (int64_t r = 0; r < rows; r++) kt_random_row(type, w + (size_t)r * rb, n);
+        for (int64_t i = 0; i < n * cols; i++) x[i] = kt_randf();
+        size_t xs;
+        void *xq = quantize_rows(gen, at, x, n, cols, &xs);
+        for (int64_t c = 0; c < cols; c++)
+            REQUIRE(ky_dequantize_row(at, (char *)xq + (size_t)c * xs, xf + c * n, n));
+        gen->gemm[type](n, w, rb, rows, xq, xs, cols, y, rows);
+        for (int64_t r = 0; r < rows; r++) {
+            REQUIRE(ky_dequantize_row(type, w + (size_t)r * rb, wf, n));
+            for (int64_t c = 0; c < cols; c++) {
+                double s = 0, sa = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    s += (double)wf[i] * xf[c * n + i];
+                    sa += fabs((double)wf[i] * xf[c * n + i]);
+                }
+                CHECKF(fabs(y[c * rows + r] - s) <= 1e-5 * sa + 1e-30,
+                       "%s row %lld col %lld: gemm %.9g, double %.9g (sum|wx| %.3g)",
+                       ky_type_name(type), (long long)r, (long long)c, y[c * rows + r], s, sa);
+            }
+        }
+        free(w), free(x), free(wf), free(xf), free(xq);
+    }
 }
 
 /* Quantizers on edge inputs: zeros, one huge value, ties, negative maxima. */
@@ -311,6 +348,7 @@ static void test_tables_listed(void) {
 int main(void) {
     g_n_tabs = ky_kernels_available(g_tabs, 8);
     RUN(test_tables_listed);
+    RUN(test_generic_vs_dequant);
     RUN(test_gemm_all_types);
     RUN(test_quantize_act_edges);
     RUN(test_vector_helpers);

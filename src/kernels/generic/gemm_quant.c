@@ -121,7 +121,7 @@ static float vec_dot_q3_K(int64_t n, const void *vw, const void *vx) {
     const block_q8_K *x = vx;
     float sum = 0;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        int8_t q[QK_K], sc[16];
+        int8_t q[QK_K];
         const uint8_t *q3 = w[b].qs;
         int8_t *a = q;
         uint8_t m = 1;
@@ -134,12 +134,11 @@ static float vec_dot_q3_K(int64_t n, const void *vw, const void *vx) {
             }
             q3 += 32;
         }
-        kernels_q3_K_scales(w[b].scales, sc);
         int isum = 0;
         for (int g = 0; g < 16; g++) {
             int s = 0;
             for (int l = 0; l < 16; l++) s += q[16 * g + l] * x[b].qs[16 * g + l];
-            isum += sc[g] * s;
+            isum += ky_q3k_scale(g, w[b].scales) * s;
         }
         sum += F16(w[b].d) * x[b].d * (float)isum;
     }
@@ -152,7 +151,7 @@ static float dot_k4_block(const uint8_t *scales, float d, float dmin, const uint
     int isum = 0, msum = 0;
     for (int j = 0; j < QK_K / 32; j++) {
         uint8_t sc, m;
-        kernels_scale_min_k4(j, scales, &sc, &m);
+        ky_q4k_scale_min(j, scales, &sc, &m);
         int s = 0;
         for (int l = 0; l < 32; l++) s += q[32 * j + l] * x->qs[32 * j + l];
         isum += sc * s;
