@@ -77,7 +77,8 @@ static void bench_one(const ky_kernel_table *kt, uint32_t type, shape s, int nth
     for (int c = 0; c < n_copies; c++) {
         w[c] = aligned_alloc(64, (wbytes + 63) / 64 * 64);
         if (c == 0)
-            for (int64_t r = 0; r < s.n_out; r++) kt_random_row(type, w[0] + (size_t)r * rb, s.n_in);
+            for (int64_t r = 0; r < s.n_out; r++)
+                kt_random_row(type, w[0] + (size_t)r * rb, s.n_in);
         else
             memcpy(w[c], w[0], wbytes);
     }
@@ -133,12 +134,17 @@ int main(int argc, char **argv) {
     const char *tier = "all", *type_name = NULL;
     int only_threads = 0, do_gemm = 1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--tier") == 0 && i + 1 < argc) tier = argv[++i];
-        else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc) type_name = argv[++i];
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) only_threads = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--no-gemm") == 0) do_gemm = 0;
+        if (strcmp(argv[i], "--tier") == 0 && i + 1 < argc)
+            tier = argv[++i];
+        else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc)
+            type_name = argv[++i];
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            only_threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--no-gemm") == 0)
+            do_gemm = 0;
         else {
-            fprintf(stderr, "usage: %s [--tier all|best|NAME] [--type NAME] [--threads N] [--no-gemm]\n",
+            fprintf(stderr,
+                    "usage: %s [--tier all|best|NAME] [--type NAME] [--threads N] [--no-gemm]\n",
                     argv[0]);
             return 2;
         }
@@ -152,9 +158,9 @@ int main(int argc, char **argv) {
         if (type_name && strcmp(type_name, ky_type_name(type)) != 0) continue;
         for (int k = 0; k < n_tabs; k++) {
             int is_best = k == 0, is_gen = k == n_tabs - 1;
-            if (strcmp(tier, "all") == 0 ? !(is_best || is_gen)
-                                         : strcmp(tier, "best") == 0 ? !is_best
-                                                                     : strcmp(tier, tabs[k]->name) != 0)
+            if (strcmp(tier, "all") == 0    ? !(is_best || is_gen)
+                : strcmp(tier, "best") == 0 ? !is_best
+                                            : strcmp(tier, tabs[k]->name) != 0)
                 continue;
             for (int si = 0; si < 3; si++) {
                 if (is_gen && si == 2) continue; /* too slow to be useful */

@@ -18,7 +18,7 @@
 enum {
     PR = 16,      /* rows per panel (zmm lanes) */
     KC = 1024,    /* K chunk in elements (multiple of 256) */
-    NC = 64,      /* tokens per activation chunk */
+    NC = 256,     /* tokens per activation chunk */
     NT = 8,       /* tokens per micro-tile */
     SUB = KC / 32 /* 32-element sub-blocks per chunk */
 };
@@ -180,8 +180,8 @@ static inline void transpose16x8(const __m256i rows[PR], uint8_t out[8][PR * 4])
 }
 
 /* Packs rows [0, n_rows) (<= 16; missing rows are zero) of sub-blocks [k0, k0+nsub). */
-static void pack_panel(uint32_t type, const uint8_t *w, size_t w_stride, int64_t n_rows,
-                       int64_t k0, int nsub, wpanel *p) {
+static void pack_panel(uint32_t type, const uint8_t *w, size_t w_stride, int64_t n_rows, int64_t k0,
+                       int nsub, wpanel *p) {
     for (int k = 0; k < nsub; k++) {
         __m256i rows[PR];
         for (int r = 0; r < PR; r++) {
@@ -270,14 +270,18 @@ static inline __attribute__((always_inline)) void
 micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *acc) {
     for (int k = 0; k < nsub; k++) {
         __m512i w[8];
+#pragma GCC unroll 8
         for (int s = 0; s < 8; s++) w[s] = _mm512_load_si512(p->u[k][s]);
         if (fam == FAM_32 || fam == FAM_32MIN) {
             const act32 *a = (const act32 *)act + k * NC + c0;
             __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
             __m512 wm = _mm512_loadu_ps(p->wm[k]);
+#pragma GCC unroll 8
             for (int c = 0; c < nt; c++) {
                 __m512i i = fam == FAM_32 ? _mm512_set1_epi32(a[c].u.init) : _mm512_setzero_si512();
-                for (int s = 0; s < 8; s++) i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 4 * s));
+#pragma GCC unroll 8
+                for (int s = 0; s < 8; s++)
+                    i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 4 * s));
                 acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i),
                                          _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d)), acc[c]);
                 if (fam == FAM_32MIN)
@@ -288,8 +292,10 @@ micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __
             int j = k % 8;
             __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
             __m512 wm = _mm512_loadu_ps(p->wm[k]);
+#pragma GCC unroll 8
             for (int c = 0; c < nt; c++) {
                 __m512i i = _mm512_setzero_si512();
+#pragma GCC unroll 8
                 for (int s = 0; s < 8; s++)
                     i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 32 * j + 4 * s));
                 acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i),
@@ -300,9 +306,11 @@ micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __
             const actK *a = (const actK *)act + (k / 8) * NC + c0;
             int j = k % 8;
             __m512 ws0 = _mm512_loadu_ps(p->ws[2 * k]), ws1 = _mm512_loadu_ps(p->ws[2 * k + 1]);
+#pragma GCC unroll 8
             for (int c = 0; c < nt; c++) {
                 __m512i i0 = _mm512_set1_epi32(a[c].u.off[2 * j]);
                 __m512i i1 = _mm512_set1_epi32(a[c].u.off[2 * j + 1]);
+#pragma GCC unroll 8
                 for (int s = 0; s < 4; s++) {
                     i0 = _mm512_dpbusd_epi32(i0, w[s], bcast4(a[c].qs + 32 * j + 4 * s));
                     i1 = _mm512_dpbusd_epi32(i1, w[s + 4], bcast4(a[c].qs + 32 * j + 16 + 4 * s));
@@ -315,23 +323,25 @@ micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __
     }
 }
 
-static inline __attribute__((always_inline)) void
-tile(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, float *y, int64_t ldy,
-     __mmask16 rmask, int first) {
+static inline __attribute__((always_inline)) void tile(family fam, const wpanel *p, int nsub,
+                                                       const void *act, int c0, int nt, float *y,
+                                                       int64_t ldy, __mmask16 rmask, int first) {
     __m512 acc[NT];
+#pragma GCC unroll 8
     for (int c = 0; c < nt; c++)
         acc[c] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(rmask, y + (c0 + c) * ldy);
     micro(fam, p, nsub, act, c0, nt, acc);
+#pragma GCC unroll 8
     for (int c = 0; c < nt; c++) _mm512_mask_storeu_ps(y + (c0 + c) * ldy, rmask, acc[c]);
 }
 
 /* One family's token loop, full tiles of NT unrolled, the tail one token at a time. */
-#define TOKEN_LOOP(FAM)                                                                   \
-    static void tokens_##FAM(const wpanel *p, int nsub, const void *act, int nc, float *y, \
-                             int64_t ldy, __mmask16 rmask, int first) {                   \
-        int c0 = 0;                                                                       \
+#define TOKEN_LOOP(FAM)                                                                        \
+    static void tokens_##FAM(const wpanel *p, int nsub, const void *act, int nc, float *y,     \
+                             int64_t ldy, __mmask16 rmask, int first) {                        \
+        int c0 = 0;                                                                            \
         for (; c0 + NT <= nc; c0 += NT) tile(FAM, p, nsub, act, c0, NT, y, ldy, rmask, first); \
-        for (; c0 < nc; c0++) tile(FAM, p, nsub, act, c0, 1, y, ldy, rmask, first);       \
+        for (; c0 < nc; c0++) tile(FAM, p, nsub, act, c0, 1, y, ldy, rmask, first);            \
     }
 TOKEN_LOOP(FAM_32)
 TOKEN_LOOP(FAM_32MIN)
@@ -381,7 +391,9 @@ static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride
                 int first = e0 == 0;
                 switch (fam) {
                 case FAM_32: tokens_FAM_32(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
-                case FAM_32MIN: tokens_FAM_32MIN(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
+                case FAM_32MIN:
+                    tokens_FAM_32MIN(&panel, nsub, ap, nc, yt, ldy, rmask, first);
+                    break;
                 case FAM_K4: tokens_FAM_K4(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
                 case FAM_Q6K: tokens_FAM_Q6K(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
                 }
@@ -390,10 +402,10 @@ static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride
     }
 }
 
-#define GEMM_ENTRY(T, ID)                                                                         \
-    static void gemm_##T(int64_t n, const void *w, size_t w_stride, int64_t n_rows,               \
-                         const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy) { \
-        gemm_packed(ID, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);                     \
+#define GEMM_ENTRY(T, ID)                                                                          \
+    static void gemm_##T(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x, \
+                         size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {                 \
+        gemm_packed(ID, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);                      \
     }
 GEMM_ENTRY(q4_0, KY_TYPE_Q4_0)
 GEMM_ENTRY(q4_1, KY_TYPE_Q4_1)
