@@ -1,7 +1,14 @@
-/* table_avx2.c — the AVX2+FMA+F16C kernel table (layer: kernels/x86). */
-#include "kernels/kernels_int.h"
+/* table_avx2.c — the AVX2+FMA+F16C kernel table (layer: kernels/x86).
+ *
+ * Float kernels and helpers (float_avx2.c); integer row-dot kernels for Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q8_0, Q4_K, Q5_K, Q6_K and the Q8_0 quantizer (quant_avx2.c). Q2_K, Q3_K and the Q8_1/Q8_K
+ * quantizers are the generic reference.
+ */
+#include "kernels/x86/x86.h"
 
 void kernels_fill_avx2(ky_kernel_table *t) {
     kernels_fill_generic(t);
+    x86_fill_float_avx2(t);
+    x86_fill_quant_avx2(t);
     t->name = "avx2";
 }
