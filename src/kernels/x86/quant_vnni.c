@@ -202,17 +202,26 @@ static float dot_q5_1(int64_t n, const void *vw, const void *vx) {
 
 /* ---- row dots: K-quants (integer per block, as the reference) -------------------------------- */
 
-/* Σ_j mins[j] * (bsums[2j] + bsums[2j+1]) and the 8 scales as int32 lanes [sc0..sc7, sc0..sc7]. */
+/* Unpacks a Q4_K/Q5_K 12-byte scale field in registers (no byte stores: a vector load after
+ * byte stores would stall on store forwarding): returns Σ_j min_j·(bsums[2j]+bsums[2j+1]) and
+ * the 8 scales as int32 lanes 0-7 of *scv. */
 static inline int k4_scales(const uint8_t *s12, const int16_t *bsums, __m512i *scv) {
-    uint8_t sc[16], mn[8];
-    int msum = 0;
-    for (int j = 0; j < 8; j++) {
-        ky_q4k_scale_min(j, s12, &sc[j], &mn[j]);
-        sc[j + 8] = sc[j];
-        msum += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-    }
-    *scv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sc));
-    return msum;
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s12, 4);
+    memcpy(&u1, s12 + 4, 4);
+    memcpy(&u2, s12 + 8, 4);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    uint32_t sc_lo = u0 & k1, sc_hi = (u2 & k2) | (((u0 >> 6) & k3) << 4);
+    uint32_t mn_lo = u1 & k1, mn_hi = ((u2 >> 4) & k2) | (((u1 >> 6) & k3) << 4);
+    __m128i v = _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
+    *scv = _mm512_cvtepu8_epi32(v);
+    __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
+    __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
+    __m128i pairs = _mm_hadd_epi16(b0, b1); /* Σ per 32: |.| <= 4064 */
+    __m128i m = _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_srli_si128(v, 8)));
+    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4E));
+    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xB1));
+    return _mm_cvtsi128_si32(m);
 }
 
 /* Lane selector for sub-blocks (2j, 2j+1) of a K4 block: lanes 0-7 -> 2j, 8-15 -> 2j+1. */
