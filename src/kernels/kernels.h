@@ -1,10 +1,15 @@
 /* kernels.h — the table of compute kernels and its run-time selection (layer: kernels).
  *
- * Every kernel is a single-threaded function over a slice of work; the model layer splits work
- * across the thread pool and calls these. generic/ holds the portable reference implementation
- * of every entry (the spec); x86/ and arm/ hold optimized versions in per-ISA files compiled with
- * their own flags. ky_kernels() picks the best table for this CPU once (KY_KERNELS=generic forces
- * the reference; KY_KERNELS=avx2 etc. pick a lower tier for testing).
+ * Every kernel is a single-threaded function over a slice of work; ky_matmul (matmul.h) splits
+ * products across the thread pool and calls these. generic/ holds the portable reference
+ * implementation of every entry (the spec); x86/ and arm/ hold optimized versions in per-ISA files
+ * compiled with their own flags. ky_kernels() picks the best table for this CPU once.
+ *
+ * Tables (name — KY_KERNELS value): "avx512-vnni" — vnni, "avx512" — avx512, "avx2" — avx2,
+ * "neon-dotprod" — dotprod, "neon" — neon, "generic" — generic. A forced tier the CPU lacks is
+ * refused with a warning (the best table is used). Optimized tables cover F32, F16, BF16, Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K; Q2_K and Q3_K use the generic gemm everywhere.
+ * Every table's quantize_act output is bit-identical to the generic one (tensor/quant.h).
  *
  * Matrix products: a weight of type W is multiplied with activations converted once per matmul
  * to ky_kernels_act_type(W) (F32 for float weights, Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1,
@@ -23,8 +28,11 @@
 typedef void (*ky_quantize_act_fn)(const float *x, void *y, int64_t n);
 
 /* Matrix product on a tile:  y[c*ldy + r] = Σ_i W[r][i] · X[c][i]  for r < n_rows, c < n_cols.
- * W: n_rows rows of n elements of the weight type, w_stride bytes apart.
- * X: n_cols rows of n elements already in the act type, x_stride bytes apart. */
+ * W: n_rows rows of n elements of the weight type, w_stride bytes apart, in the GGUF layout
+ * (no repacking needed: optimized tables repack tiles on the fly into thread-local buffers).
+ * X: n_cols rows of n elements already in the act type, x_stride bytes apart. Writes only
+ * y[c*ldy + r] for r < n_rows (ldy >= n_rows). Results match the generic table up to float
+ * summation order (integer block sums are exact). */
 typedef void (*ky_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t n_rows,
                            const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy);
 

@@ -1,10 +1,11 @@
 /* matmul.c — threaded matrix products over a ky_pool (layer: kernels).
  *
- * Two pool dispatches per call: (1) the input rows are converted to each distinct act type, the
- * (token, block) units split evenly over threads; (2) output rows, in groups of ROW_GROUP (the
- * optimized kernels' panel height), are split evenly over threads, each calling the table's gemm
- * once per weight slice with every token; when there are few row groups and many tokens, tokens
- * are split instead so every thread has work. Float weights read the F32 input in place.
+ * Two pool dispatches per call (one for small inputs, which the caller converts): (1) the input
+ * rows are converted to each distinct act type, (token, block) units split over threads; (2)
+ * output rows, in groups of ROW_GROUP (the optimized kernels' panel height), are split evenly
+ * over threads, each calling the table's gemm once per weight slice with every token; when there
+ * are few row groups and many tokens, tokens are split instead so every thread has work. Float
+ * weights read the F32 input in place.
  */
 #include "kernels/matmul.h"
 
@@ -13,7 +14,7 @@
 
 #include "tensor/types.h"
 
-enum { ROW_GROUP = 16, ALIGN = 64 };
+enum { ROW_GROUP = 16, ALIGN = 64, QUANT_SERIAL_MAX = 1 << 15 };
 
 typedef struct act_buf {
     uint32_t type;    /* act type */
@@ -156,7 +157,11 @@ void ky_matmul_multi(ky_pool *pool, const ky_kernel_table *kt, int n_w, const ky
         gemm_worker(&j, 0, 1);
         return;
     }
-    if (need_quant) ky_pool_run(pool, quantize_worker, &j);
+    /* Small inputs (decode) are converted by the caller: one pool dispatch instead of two. */
+    if (need_quant && n_tok * j.n_in <= QUANT_SERIAL_MAX)
+        quantize_worker(&j, 0, 1);
+    else if (need_quant)
+        ky_pool_run(pool, quantize_worker, &j);
     ky_pool_run(pool, gemm_worker, &j);
 }
 

@@ -9,10 +9,10 @@
 #include "kernels/kernels_int.h"
 
 /* Float gemm entries, vector helpers and activation quantizers (float_neon.c). */
-void arm_fill_float_neon(ky_kernel_table *t);
+void kernels_arm_fill_float_neon(ky_kernel_table *t);
 /* Integer row-dot kernels with widening multiplies (quant_neon.c). */
-void arm_fill_quant_neon(ky_kernel_table *t);
+void kernels_arm_fill_quant_neon(ky_kernel_table *t);
 /* Integer row-dot kernels with SDOT (quant_dotprod.c). */
-void arm_fill_quant_dotprod(ky_kernel_table *t);
+void kernels_arm_fill_quant_dotprod(ky_kernel_table *t);
 
 #endif

@@ -186,7 +186,7 @@ static void quantize_q8_K(const float *x, void *vy, int64_t n) {
     }
 }
 
-void arm_fill_float_neon(ky_kernel_table *t) {
+void kernels_arm_fill_float_neon(ky_kernel_table *t) {
     t->quantize_act[KY_TYPE_Q8_0] = quantize_q8_0;
     t->quantize_act[KY_TYPE_Q8_1] = quantize_q8_1;
     t->quantize_act[KY_TYPE_Q8_K] = quantize_q8_K;

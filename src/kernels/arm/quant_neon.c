@@ -13,4 +13,4 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
 
 #include "kernels/arm/quant_rows_arm.h"
 
-void arm_fill_quant_neon(ky_kernel_table *t) { fill_rows(t); }
+void kernels_arm_fill_quant_neon(ky_kernel_table *t) { fill_rows(t); }

@@ -6,6 +6,6 @@
 
 void kernels_fill_dotprod(ky_kernel_table *t) {
     kernels_fill_neon(t);
-    arm_fill_quant_dotprod(t);
+    kernels_arm_fill_quant_dotprod(t);
     t->name = "neon-dotprod";
 }

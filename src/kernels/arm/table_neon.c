@@ -7,7 +7,7 @@
 
 void kernels_fill_neon(ky_kernel_table *t) {
     kernels_fill_generic(t);
-    arm_fill_float_neon(t);
-    arm_fill_quant_neon(t);
+    kernels_arm_fill_float_neon(t);
+    kernels_arm_fill_quant_neon(t);
     t->name = "neon";
 }

@@ -203,7 +203,7 @@ static void silu_mul(float *g, const float *u, int64_t n) {
     }
 }
 
-void x86_fill_float_avx512(ky_kernel_table *t) {
+void kernels_x86_fill_float_avx512(ky_kernel_table *t) {
     t->gemm[KY_TYPE_F32] = gemm_f32;
     t->gemm[KY_TYPE_F16] = gemm_f16;
     t->gemm[KY_TYPE_BF16] = gemm_bf16;

@@ -362,7 +362,7 @@ static family family_of(uint32_t type) {
 static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
                         const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
     if (n_cols < PACK_MIN_COLS) {
-        x86_gemv_vnni(type, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+        kernels_x86_gemv_vnni(type, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
         return;
     }
     family fam = family_of(type);
@@ -416,7 +416,7 @@ GEMM_ENTRY(q4_K, KY_TYPE_Q4_K)
 GEMM_ENTRY(q5_K, KY_TYPE_Q5_K)
 GEMM_ENTRY(q6_K, KY_TYPE_Q6_K)
 
-void x86_fill_gemm_vnni(ky_kernel_table *t) {
+void kernels_x86_fill_gemm_vnni(ky_kernel_table *t) {
     t->gemm[KY_TYPE_Q4_0] = gemm_q4_0;
     t->gemm[KY_TYPE_Q4_1] = gemm_q4_1;
     t->gemm[KY_TYPE_Q5_0] = gemm_q5_0;

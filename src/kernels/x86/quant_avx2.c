@@ -283,7 +283,7 @@ GEMV_ENTRY(q4_K)
 GEMV_ENTRY(q5_K)
 GEMV_ENTRY(q6_K)
 
-void x86_fill_quant_avx2(ky_kernel_table *t) {
+void kernels_x86_fill_quant_avx2(ky_kernel_table *t) {
     t->quantize_act[KY_TYPE_Q8_0] = quantize_q8_0;
     t->gemm[KY_TYPE_Q4_0] = gemv_q4_0;
     t->gemm[KY_TYPE_Q4_1] = gemv_q4_1;

@@ -349,8 +349,9 @@ static row_dot_fn row_dot_for(uint32_t wtype) {
     }
 }
 
-void x86_gemv_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
-                   const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
+void kernels_x86_gemv_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_stride,
+                           int64_t n_rows, const void *x, size_t x_stride, int64_t n_cols, float *y,
+                           int64_t ldy) {
     row_dot_fn dot = row_dot_for(wtype);
     for (int64_t c = 0; c < n_cols; c++) {
         const char *xc = (const char *)x + (size_t)c * x_stride;
@@ -362,7 +363,7 @@ void x86_gemv_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_stride, in
 #define GEMV_ENTRY(T, ID)                                                                          \
     static void gemv_##T(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x, \
                          size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {                 \
-        x86_gemv_vnni(ID, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);                    \
+        kernels_x86_gemv_vnni(ID, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);            \
     }
 GEMV_ENTRY(q4_0, KY_TYPE_Q4_0)
 GEMV_ENTRY(q4_1, KY_TYPE_Q4_1)
@@ -373,7 +374,7 @@ GEMV_ENTRY(q4_K, KY_TYPE_Q4_K)
 GEMV_ENTRY(q5_K, KY_TYPE_Q5_K)
 GEMV_ENTRY(q6_K, KY_TYPE_Q6_K)
 
-void x86_fill_quant_vnni(ky_kernel_table *t) {
+void kernels_x86_fill_quant_vnni(ky_kernel_table *t) {
     t->quantize_act[KY_TYPE_Q8_0] = quantize_q8_0;
     t->quantize_act[KY_TYPE_Q8_1] = quantize_q8_1;
     t->quantize_act[KY_TYPE_Q8_K] = quantize_q8_K;

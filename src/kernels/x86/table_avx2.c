@@ -8,7 +8,7 @@
 
 void kernels_fill_avx2(ky_kernel_table *t) {
     kernels_fill_generic(t);
-    x86_fill_float_avx2(t);
-    x86_fill_quant_avx2(t);
+    kernels_x86_fill_float_avx2(t);
+    kernels_x86_fill_quant_avx2(t);
     t->name = "avx2";
 }

@@ -6,6 +6,6 @@
 
 void kernels_fill_avx512(ky_kernel_table *t) {
     kernels_fill_avx2(t);
-    x86_fill_float_avx512(t);
+    kernels_x86_fill_float_avx512(t);
     t->name = "avx512";
 }

@@ -7,7 +7,7 @@
 
 void kernels_fill_vnni(ky_kernel_table *t) {
     kernels_fill_avx512(t);
-    x86_fill_quant_vnni(t);
-    x86_fill_gemm_vnni(t);
+    kernels_x86_fill_quant_vnni(t);
+    kernels_x86_fill_gemm_vnni(t);
     t->name = "avx512-vnni";
 }
