@@ -179,9 +179,11 @@ static inline void transpose16x8(const __m256i rows[PR], uint8_t out[8][PR * 4])
         }
 }
 
-/* Packs rows [0, n_rows) (<= 16; missing rows are zero) of sub-blocks [k0, k0+nsub). */
-static void pack_panel(uint32_t type, const uint8_t *w, size_t w_stride, int64_t n_rows, int64_t k0,
-                       int nsub, wpanel *p) {
+/* Packs rows [0, n_rows) (<= 16; missing rows are zero) of sub-blocks [k0, k0+nsub). Inlined per
+ * type (pack_panel below) so the unpacking switch folds away. */
+static inline __attribute__((always_inline)) void pack_panel_t(uint32_t type, const uint8_t *w,
+                                                               size_t w_stride, int64_t n_rows,
+                                                               int64_t k0, int nsub, wpanel *p) {
     for (int k = 0; k < nsub; k++) {
         __m256i rows[PR];
         for (int r = 0; r < PR; r++) {
@@ -196,6 +198,20 @@ static void pack_panel(uint32_t type, const uint8_t *w, size_t w_stride, int64_t
             p->wm[k][r] = wm;
         }
         transpose16x8(rows, p->u[k]);
+    }
+}
+
+static void pack_panel(uint32_t type, const uint8_t *w, size_t w_stride, int64_t n_rows, int64_t k0,
+                       int nsub, wpanel *p) {
+    switch (type) {
+    case KY_TYPE_Q8_0: pack_panel_t(KY_TYPE_Q8_0, w, w_stride, n_rows, k0, nsub, p); break;
+    case KY_TYPE_Q4_0: pack_panel_t(KY_TYPE_Q4_0, w, w_stride, n_rows, k0, nsub, p); break;
+    case KY_TYPE_Q5_0: pack_panel_t(KY_TYPE_Q5_0, w, w_stride, n_rows, k0, nsub, p); break;
+    case KY_TYPE_Q4_1: pack_panel_t(KY_TYPE_Q4_1, w, w_stride, n_rows, k0, nsub, p); break;
+    case KY_TYPE_Q5_1: pack_panel_t(KY_TYPE_Q5_1, w, w_stride, n_rows, k0, nsub, p); break;
+    case KY_TYPE_Q4_K: pack_panel_t(KY_TYPE_Q4_K, w, w_stride, n_rows, k0, nsub, p); break;
+    case KY_TYPE_Q5_K: pack_panel_t(KY_TYPE_Q5_K, w, w_stride, n_rows, k0, nsub, p); break;
+    default: pack_panel_t(KY_TYPE_Q6_K, w, w_stride, n_rows, k0, nsub, p); break;
     }
 }
 
