@@ -8,6 +8,7 @@
  * exactly (one int per block, then the float scale) and match the generic table bit for bit.
  */
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/x86/x86.h"
@@ -331,6 +332,157 @@ static float dot_q6_K(int64_t n, const void *vw, const void *vx) {
     return sum;
 }
 
+/* ---- decode path for 32-element blocks: shared activation terms, four rows per pass ----------- */
+
+/* Per activation block: its scale, and the int32 start of the dot accumulator (-offset·Σq for
+ * offset types) or Q8_1's s (f16(d·Σq)) for types with mins. */
+typedef struct act_meta {
+    float d;
+    union {
+        int32_t init;
+        float s;
+    } u;
+} act_meta;
+
+enum { META_MAX = 1024 }; /* blocks per pass (K chunk of 32768 elements) */
+
+static inline int32_t sum_q32(const int8_t *q) {
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1),
+                                    _mm256_loadu_si256((const __m256i *)q));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
+/* Unsigned quants of block b of a row (offset: Q8_0 128, Q4_0 8, Q5_0 16; none for _1 types). */
+static inline __attribute__((always_inline)) __m256i unpack32(uint32_t type, const void *row,
+                                                              int64_t b, float *d, float *m) {
+    switch (type) {
+    case KY_TYPE_Q8_0: {
+        const block_q8_0 *q = (const block_q8_0 *)row + b;
+        *d = f16(q->d);
+        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q->qs),
+                                _mm256_set1_epi8((char)0x80));
+    }
+    case KY_TYPE_Q4_0: {
+        const block_q4_0 *q = (const block_q4_0 *)row + b;
+        *d = f16(q->d);
+        return nibbles32(q->qs);
+    }
+    case KY_TYPE_Q5_0: {
+        const block_q5_0 *q = (const block_q5_0 *)row + b;
+        *d = f16(q->d);
+        return five_bit32(q->qs, q->qh);
+    }
+    case KY_TYPE_Q4_1: {
+        const block_q4_1 *q = (const block_q4_1 *)row + b;
+        *d = f16(q->d);
+        *m = f16(q->m);
+        return nibbles32(q->qs);
+    }
+    default: { /* Q5_1 */
+        const block_q5_1 *q = (const block_q5_1 *)row + b;
+        *d = f16(q->d);
+        *m = f16(q->m);
+        return five_bit32(q->qs, q->qh);
+    }
+    }
+}
+
+/* y[r] for R (1 or 4) rows over blocks [0, nb) given the activation's meta. */
+static inline __attribute__((always_inline)) void rows32(uint32_t type, int R, const char *w,
+                                                         size_t w_stride, int64_t nb,
+                                                         const int8_t *xq, size_t xblk,
+                                                         const act_meta *meta, float *y) {
+    const int mins = type == KY_TYPE_Q4_1 || type == KY_TYPE_Q5_1;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float ms[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)b * xblk));
+        __m256i init = mins ? _mm256_setzero_si256()
+                            : _mm256_castsi128_si256(_mm_cvtsi32_si128(meta[b].u.init));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            float d, m = 0;
+            __m256i u = unpack32(type, w + (size_t)r * w_stride, b, &d, &m);
+            __m256i p = _mm256_dpbusd_epi32(init, u, xv);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * meta[b].d), acc[r]);
+            if (mins) ms[r] += m * meta[b].u.s;
+        }
+    }
+    for (int r = 0; r < R; r++) y[r] = hsum256(acc[r]) + ms[r];
+}
+
+static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_t n, const void *w,
+                                                           size_t w_stride, int64_t n_rows,
+                                                           const void *x, size_t x_stride,
+                                                           int64_t n_cols, float *y, int64_t ldy) {
+    act_meta meta[META_MAX];
+    const int mins = type == KY_TYPE_Q4_1 || type == KY_TYPE_Q5_1;
+    const int offset = type == KY_TYPE_Q8_0 ? 128 : type == KY_TYPE_Q4_0 ? 8 : 16;
+    const size_t xblk = mins ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t qs_at = mins ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    const size_t wsz = type == KY_TYPE_Q8_0   ? sizeof(block_q8_0)
+                       : type == KY_TYPE_Q4_0 ? sizeof(block_q4_0)
+                       : type == KY_TYPE_Q5_0 ? sizeof(block_q5_0)
+                       : type == KY_TYPE_Q4_1 ? sizeof(block_q4_1)
+                                              : sizeof(block_q5_1);
+    int64_t nb_all = n / 32;
+    for (int64_t c = 0; c < n_cols; c++) {
+        const char *xc = (const char *)x + (size_t)c * x_stride;
+        for (int64_t r = 0; r < n_rows; r++) y[c * ldy + r] = 0;
+        for (int64_t b0 = 0; b0 < nb_all; b0 += META_MAX) {
+            int64_t nb = nb_all - b0 < META_MAX ? nb_all - b0 : META_MAX;
+            for (int64_t b = 0; b < nb; b++) {
+                if (mins) {
+                    const block_q8_1 *q = (const block_q8_1 *)xc + b0 + b;
+                    meta[b].d = f16(q->d);
+                    meta[b].u.s = f16(q->s);
+                } else {
+                    const block_q8_0 *q = (const block_q8_0 *)xc + b0 + b;
+                    meta[b].d = f16(q->d);
+                    meta[b].u.init = -offset * sum_q32(q->qs);
+                }
+            }
+            const int8_t *xq = (const int8_t *)(xc + (size_t)b0 * xblk + qs_at);
+            size_t wb = (size_t)b0 * wsz;
+            int64_t r = 0;
+            float t[4];
+            for (; r + 4 <= n_rows; r += 4) {
+                rows32(type, 4, (const char *)w + (size_t)r * w_stride + wb, w_stride, nb, xq, xblk,
+                       meta, t);
+                for (int k = 0; k < 4; k++) y[c * ldy + r + k] += t[k];
+            }
+            for (; r < n_rows; r++) {
+                rows32(type, 1, (const char *)w + (size_t)r * w_stride + wb, w_stride, nb, xq, xblk,
+                       meta, t);
+                y[c * ldy + r] += t[0];
+            }
+        }
+    }
+}
+
+static void gemv32(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
+                   const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
+    switch (type) {
+    case KY_TYPE_Q8_0:
+        gemv32_t(KY_TYPE_Q8_0, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+        break;
+    case KY_TYPE_Q4_0:
+        gemv32_t(KY_TYPE_Q4_0, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+        break;
+    case KY_TYPE_Q5_0:
+        gemv32_t(KY_TYPE_Q5_0, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+        break;
+    case KY_TYPE_Q4_1:
+        gemv32_t(KY_TYPE_Q4_1, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+        break;
+    default: gemv32_t(KY_TYPE_Q5_1, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy); break;
+    }
+}
+
 /* ---- gemm entries over row dots -------------------------------------------------------------- */
 
 typedef float (*row_dot_fn)(int64_t n, const void *w, const void *x);
@@ -352,6 +504,11 @@ static row_dot_fn row_dot_for(uint32_t wtype) {
 void kernels_x86_gemv_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_stride,
                            int64_t n_rows, const void *x, size_t x_stride, int64_t n_cols, float *y,
                            int64_t ldy) {
+    if (wtype == KY_TYPE_Q8_0 || wtype == KY_TYPE_Q4_0 || wtype == KY_TYPE_Q5_0 ||
+        wtype == KY_TYPE_Q4_1 || wtype == KY_TYPE_Q5_1) {
+        gemv32(wtype, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+        return;
+    }
     row_dot_fn dot = row_dot_for(wtype);
     for (int64_t c = 0; c < n_cols; c++) {
         const char *xc = (const char *)x + (size_t)c * x_stride;
