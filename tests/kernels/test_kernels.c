@@ -65,13 +65,15 @@ static void check_gemm_type(uint32_t type) {
     const ky_type_traits *tr = ky_type_get_traits(type);
     int64_t bs = tr->block_size == 1 ? 32 : tr->block_size;
     uint32_t at = ky_kernels_act_type(type);
-    /* blocks x rows x cols; 2336 = 73 blocks of 32 crosses a 2048-element K chunk */
+    /* blocks x rows x cols; 2336 = 73 blocks of 32 crosses the packed GEMM's 1024-element K chunk;
+     * 1100 blocks cross the decode path's 32768-element chunk */
     const shape shapes[] = {{1, 1, 1},   {1, 5, 2},   {3, 17, 3}, {73, 35, 21},
                             {9, 16, 16}, {4, 33, 40}, {2, 64, 9}, {73, 3, 1}};
     int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
     for (int s = 0; s < n_shapes; s++) {
         int64_t n = shapes[s].blocks * bs;
         if (bs == 256 && shapes[s].blocks == 73) n = 9 * 256;
+        if (bs == 256 && shapes[s].blocks == 1100) n = 130 * 256; /* > 32768: decode K chunking */
         int64_t rows = shapes[s].rows, cols = shapes[s].cols, ldy = rows + 3;
         size_t rb = row_bytes(type, n), w_stride = rb + 64; /* padded rows */
         uint8_t *w = malloc(w_stride * (size_t)rows);
