@@ -14,6 +14,8 @@
 
 /* Fills *t with the generic reference table (every entry non-NULL for supported types). */
 void kernels_fill_generic(ky_kernel_table *t);
+/* The generic quantized gemm entries (gemm_quant.c), called by kernels_fill_generic. */
+void kernels_fill_generic_quant(ky_kernel_table *t);
 
 /* Tier tables: each starts from the generic table and overrides what it speeds up. Only the
  * constructors of the host architecture are compiled (see the Makefile's ISA_EXCLUDE). */

@@ -10,7 +10,8 @@
 
 #include "base/limits.h"
 
-#define SPIN_ITERS (1 << 17)
+#define SPIN_ITERS  (1 << 17)
+#define YIELD_EVERY 256
 
 struct ky_pool {
     int n_threads;
@@ -39,6 +40,16 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* One step of a spin-wait: pause, and every YIELD_EVERY steps give the core away. When the
+ * machine is oversubscribed (more runnable threads than cores), a pure spin holds the core the
+ * awaited thread needs until the time slice ends (milliseconds per operation). */
+static inline void spin_pause(int i) {
+    if ((i & (YIELD_EVERY - 1)) == YIELD_EVERY - 1)
+        sched_yield();
+    else
+        cpu_relax();
+}
+
 static void *worker_main(void *p) {
     struct worker *w = p;
     ky_pool *pool = w->pool;
@@ -48,7 +59,7 @@ static void *worker_main(void *p) {
     for (;;) {
         unsigned gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
         for (int i = 0; gen == seen && i < SPIN_ITERS; i++) {
-            cpu_relax();
+            spin_pause(i);
             gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
         }
         if (gen == seen) {
@@ -136,5 +147,6 @@ void ky_pool_run(ky_pool *pool, ky_pool_fn fn, void *arg) {
         pthread_mutex_unlock(&pool->mutex);
     }
     fn(arg, 0, n);
-    while (atomic_load_explicit(&pool->n_done, memory_order_acquire) < n - 1) cpu_relax();
+    for (int i = 0; atomic_load_explicit(&pool->n_done, memory_order_acquire) < n - 1; i++)
+        spin_pause(i);
 }

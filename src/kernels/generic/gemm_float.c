@@ -93,8 +93,6 @@ void kernels_quantize_f32_copy(const float *x, void *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) o[i] = x[i];
 }
 
-void kernels_fill_generic_quant(ky_kernel_table *t);
-
 void kernels_fill_generic(ky_kernel_table *t) {
     *t = (ky_kernel_table){.name = "generic"};
     t->quantize_act[KY_TYPE_F32] = kernels_quantize_f32_copy;

@@ -252,8 +252,6 @@ GEMM_ENTRY(q4_K)
 GEMM_ENTRY(q5_K)
 GEMM_ENTRY(q6_K)
 
-/* Registers the quantized gemm entries (called by kernels_fill_generic). */
-void kernels_fill_generic_quant(ky_kernel_table *t);
 void kernels_fill_generic_quant(ky_kernel_table *t) {
     t->gemm[KY_TYPE_Q4_0] = gemm_q4_0;
     t->gemm[KY_TYPE_Q4_1] = gemm_q4_1;
