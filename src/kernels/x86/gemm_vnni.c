@@ -10,6 +10,8 @@
  * Q5_K) are a float term per block. Narrow products (few tokens) use the row-dot kernels.
  */
 #include <immintrin.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/x86/x86.h"
@@ -375,43 +377,81 @@ static family family_of(uint32_t type) {
     }
 }
 
+/* Per-thread packing buffers (~350 KB), allocated on a thread's first packed product and freed
+ * when the thread exits: only threads that run prefill products pay for them. */
+typedef struct gemm_bufs {
+    wpanel panel;
+    union {
+        act32 a32[SUB * NC];
+        actK aK[(KC / QK_K) * NC];
+    } act;
+} gemm_bufs;
+
+static pthread_key_t g_bufs_key;
+static pthread_once_t g_bufs_once = PTHREAD_ONCE_INIT;
+static int g_bufs_key_ok;
+
+static void make_bufs_key(void) { g_bufs_key_ok = pthread_key_create(&g_bufs_key, free) == 0; }
+
+/* This thread's buffers, or NULL when they cannot be allocated. */
+static gemm_bufs *thread_bufs(void) {
+    pthread_once(&g_bufs_once, make_bufs_key);
+    if (!g_bufs_key_ok) return NULL;
+    gemm_bufs *b = pthread_getspecific(g_bufs_key);
+    if (!b) {
+        b = aligned_alloc(64, (sizeof(gemm_bufs) + 63) / 64 * 64);
+        if (b && pthread_setspecific(g_bufs_key, b) != 0) {
+            free(b);
+            b = NULL;
+        }
+    }
+    return b;
+}
+
 static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
                         const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
     if (n_cols < PACK_MIN_COLS) {
         kernels_x86_gemv_vnni(type, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
         return;
     }
+    gemm_bufs *bufs = thread_bufs();
+    if (!bufs) { /* out of memory for this thread's buffers: the unpacked path still works */
+        kernels_x86_gemv_vnni(type, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+        return;
+    }
     family fam = family_of(type);
     int kblock = fam == FAM_K4 || fam == FAM_Q6K ? QK_K : 32;
-    static _Thread_local wpanel panel __attribute__((aligned(64)));
-    static _Thread_local union {
-        act32 a32[SUB * NC];
-        actK aK[(KC / QK_K) * NC];
-    } act __attribute__((aligned(64)));
     for (int64_t c0 = 0; c0 < n_cols; c0 += NC) {
         int nc = (int)(n_cols - c0 < NC ? n_cols - c0 : NC);
         const char *xc = (const char *)x + (size_t)c0 * x_stride;
         for (int64_t e0 = 0; e0 < n; e0 += KC) {
             int nsub = (int)((n - e0 < KC ? n - e0 : KC) / 32);
             if (kblock == 32)
-                pack_act32(type, xc, x_stride, nc, e0 / 32, nsub, act.a32);
+                pack_act32(type, xc, x_stride, nc, e0 / 32, nsub, bufs->act.a32);
             else
-                pack_actK(type, xc, x_stride, nc, e0 / QK_K, nsub / 8, act.aK);
-            const void *ap = kblock == 32 ? (const void *)act.a32 : (const void *)act.aK;
+                pack_actK(type, xc, x_stride, nc, e0 / QK_K, nsub / 8, bufs->act.aK);
+            const void *ap =
+                kblock == 32 ? (const void *)bufs->act.a32 : (const void *)bufs->act.aK;
             for (int64_t r0 = 0; r0 < n_rows; r0 += PR) {
                 int64_t nr = n_rows - r0 < PR ? n_rows - r0 : PR;
                 pack_panel(type, (const uint8_t *)w + (size_t)r0 * w_stride, w_stride, nr, e0 / 32,
-                           nsub, &panel);
+                           nsub, &bufs->panel);
                 __mmask16 rmask = (__mmask16)((1u << nr) - 1);
                 float *yt = y + c0 * ldy + r0;
                 int first = e0 == 0;
                 switch (fam) {
-                case FAM_32: tokens_FAM_32(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
-                case FAM_32MIN:
-                    tokens_FAM_32MIN(&panel, nsub, ap, nc, yt, ldy, rmask, first);
+                case FAM_32:
+                    tokens_FAM_32(&bufs->panel, nsub, ap, nc, yt, ldy, rmask, first);
                     break;
-                case FAM_K4: tokens_FAM_K4(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
-                case FAM_Q6K: tokens_FAM_Q6K(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
+                case FAM_32MIN:
+                    tokens_FAM_32MIN(&bufs->panel, nsub, ap, nc, yt, ldy, rmask, first);
+                    break;
+                case FAM_K4:
+                    tokens_FAM_K4(&bufs->panel, nsub, ap, nc, yt, ldy, rmask, first);
+                    break;
+                case FAM_Q6K:
+                    tokens_FAM_Q6K(&bufs->panel, nsub, ap, nc, yt, ldy, rmask, first);
+                    break;
                 }
             }
         }
