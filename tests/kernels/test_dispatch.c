@@ -36,7 +36,8 @@ static int child_choice(const char *value, char *name, size_t cap, char *warn, s
         else
             snprintf(warn, wcap, "%s", line);
     }
-    return pclose(p);
+    int rc = pclose(p);
+    return name[0] ? rc : -2; /* -2: the child did not run (e.g. under qemu-user without binfmt) */
 }
 
 static void test_fallbacks(void) {
@@ -44,6 +45,10 @@ static void test_fallbacks(void) {
     ky_kernels_available(tabs, 8);
     const char *best = tabs[0]->name;
     char name[512], warn[512];
+    if (child_choice("nosuchtier", name, sizeof name, warn, sizeof warn) == -2) {
+        fprintf(stderr, "cannot run %s as a child process; fallback checks skipped\n", g_self);
+        return;
+    }
     REQUIRE(child_choice("nosuchtier", name, sizeof name, warn, sizeof warn) == 0);
     CHECKF(strcmp(name, best) == 0, "unknown tier chose %s, best is %s", name, best);
     CHECKF(strstr(warn, "unknown tier") != NULL, "warning: '%s'", warn);
