@@ -25,7 +25,7 @@ enum {
     SUB = KC / 32 /* 32-element sub-blocks per chunk */
 };
 /* Below this many tokens the row-dot kernels are faster than packing. */
-enum { PACK_MIN_COLS = 4 };
+enum { PACK_MIN_COLS = 3 };
 
 typedef enum { FAM_32, FAM_32MIN, FAM_K4, FAM_Q6K } family;
 
@@ -410,7 +410,7 @@ static gemm_bufs *thread_bufs(void) {
 
 static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
                         const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
-    if (n_cols < PACK_MIN_COLS) {
+    if (n_cols < PACK_MIN_COLS || n == 0) {
         kernels_x86_gemv_vnni(type, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
         return;
     }

@@ -344,7 +344,10 @@ typedef struct act_meta {
     } u;
 } act_meta;
 
-enum { META_MAX = 1024 }; /* blocks per pass (K chunk of 32768 elements) */
+enum {
+    META_MAX = 1024, /* blocks per pass (K chunk of 32768 elements) */
+    GV_COLS = 4      /* tokens per pass */
+};
 
 static inline int32_t sum_q32(const int8_t *q) {
     __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1),
@@ -419,7 +422,7 @@ static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_
                                                            size_t w_stride, int64_t n_rows,
                                                            const void *x, size_t x_stride,
                                                            int64_t n_cols, float *y, int64_t ldy) {
-    act_meta meta[META_MAX];
+    act_meta meta[GV_COLS][META_MAX];
     const int mins = type == KY_TYPE_Q4_1 || type == KY_TYPE_Q5_1;
     const int offset = type == KY_TYPE_Q8_0 ? 128 : type == KY_TYPE_Q4_0 ? 8 : 16;
     const size_t xblk = mins ? sizeof(block_q8_1) : sizeof(block_q8_0);
@@ -430,35 +433,47 @@ static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_
                        : type == KY_TYPE_Q4_1 ? sizeof(block_q4_1)
                                               : sizeof(block_q5_1);
     int64_t nb_all = n / 32;
-    for (int64_t c = 0; c < n_cols; c++) {
-        const char *xc = (const char *)x + (size_t)c * x_stride;
-        for (int64_t r = 0; r < n_rows; r++) y[c * ldy + r] = 0;
+    /* columns in groups of GV_COLS, rows outer within a group: a few tokens stream each weight
+     * row from memory once (it stays in L1 across the group's columns) */
+    for (int64_t c0 = 0; c0 < n_cols; c0 += GV_COLS) {
+        int nc = (int)(n_cols - c0 < GV_COLS ? n_cols - c0 : GV_COLS);
+        for (int c = 0; c < nc; c++)
+            for (int64_t r = 0; r < n_rows; r++) y[(c0 + c) * ldy + r] = 0;
         for (int64_t b0 = 0; b0 < nb_all; b0 += META_MAX) {
             int64_t nb = nb_all - b0 < META_MAX ? nb_all - b0 : META_MAX;
-            for (int64_t b = 0; b < nb; b++) {
-                if (mins) {
-                    const block_q8_1 *q = (const block_q8_1 *)xc + b0 + b;
-                    meta[b].d = f16(q->d);
-                    meta[b].u.s = f16(q->s);
-                } else {
-                    const block_q8_0 *q = (const block_q8_0 *)xc + b0 + b;
-                    meta[b].d = f16(q->d);
-                    meta[b].u.init = -offset * sum_q32(q->qs);
+            const int8_t *xq[GV_COLS];
+            for (int c = 0; c < nc; c++) {
+                const char *xc = (const char *)x + (size_t)(c0 + c) * x_stride;
+                xq[c] = (const int8_t *)(xc + (size_t)b0 * xblk + qs_at);
+                for (int64_t b = 0; b < nb; b++) {
+                    if (mins) {
+                        const block_q8_1 *q = (const block_q8_1 *)xc + b0 + b;
+                        meta[c][b].d = f16(q->d);
+                        meta[c][b].u.s = f16(q->s);
+                    } else {
+                        const block_q8_0 *q = (const block_q8_0 *)xc + b0 + b;
+                        meta[c][b].d = f16(q->d);
+                        meta[c][b].u.init = -offset * sum_q32(q->qs);
+                    }
                 }
             }
-            const int8_t *xq = (const int8_t *)(xc + (size_t)b0 * xblk + qs_at);
-            size_t wb = (size_t)b0 * wsz;
-            int64_t r = 0;
+            const char *wb = (const char *)w + (size_t)b0 * wsz;
             float t[4];
-            for (; r + 4 <= n_rows; r += 4) {
-                rows32(type, 4, (const char *)w + (size_t)r * w_stride + wb, w_stride, nb, xq, xblk,
-                       meta, t);
-                for (int k = 0; k < 4; k++) y[c * ldy + r + k] += t[k];
-            }
-            for (; r < n_rows; r++) {
-                rows32(type, 1, (const char *)w + (size_t)r * w_stride + wb, w_stride, nb, xq, xblk,
-                       meta, t);
-                y[c * ldy + r] += t[0];
+            for (int64_t r = 0; r < n_rows;) {
+                int R = n_rows - r >= 4 ? 4 : 1;
+                for (int c = 0; c < nc; c++) {
+                    float *yc = y + (c0 + c) * ldy + r;
+                    if (R == 4) {
+                        rows32(type, 4, wb + (size_t)r * w_stride, w_stride, nb, xq[c], xblk,
+                               meta[c], t);
+                        for (int k = 0; k < 4; k++) yc[k] += t[k];
+                    } else {
+                        rows32(type, 1, wb + (size_t)r * w_stride, w_stride, nb, xq[c], xblk,
+                               meta[c], t);
+                        yc[0] += t[0];
+                    }
+                }
+                r += R;
             }
         }
     }
@@ -510,11 +525,10 @@ void kernels_x86_gemv_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_st
         return;
     }
     row_dot_fn dot = row_dot_for(wtype);
-    for (int64_t c = 0; c < n_cols; c++) {
-        const char *xc = (const char *)x + (size_t)c * x_stride;
-        for (int64_t r = 0; r < n_rows; r++)
-            y[c * ldy + r] = dot(n, (const char *)w + (size_t)r * w_stride, xc);
-    }
+    for (int64_t r = 0; r < n_rows; r++) /* rows outer: a row stays in L1 across tokens */
+        for (int64_t c = 0; c < n_cols; c++)
+            y[c * ldy + r] = dot(n, (const char *)w + (size_t)r * w_stride,
+                                 (const char *)x + (size_t)c * x_stride);
 }
 
 #define GEMV_ENTRY(T, ID)                                                                          \
