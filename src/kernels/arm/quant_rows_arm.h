@@ -184,11 +184,10 @@ typedef float (*arm_row_fn)(int64_t n, const void *w, const void *x);
 static inline void rows_loop(arm_row_fn dot, int64_t n, const void *w, size_t w_stride,
                              int64_t n_rows, const void *x, size_t x_stride, int64_t n_cols,
                              float *y, int64_t ldy) {
-    for (int64_t c = 0; c < n_cols; c++) {
-        const char *xc = (const char *)x + (size_t)c * x_stride;
-        for (int64_t r = 0; r < n_rows; r++)
-            y[c * ldy + r] = dot(n, (const char *)w + (size_t)r * w_stride, xc);
-    }
+    for (int64_t r = 0; r < n_rows; r++) /* rows outer: a row stays in L1 across tokens */
+        for (int64_t c = 0; c < n_cols; c++)
+            y[c * ldy + r] = dot(n, (const char *)w + (size_t)r * w_stride,
+                                 (const char *)x + (size_t)c * x_stride);
 }
 
 #define ARM_GEMM_ENTRY(T)                                                                         \
