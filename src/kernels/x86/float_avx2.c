@@ -11,7 +11,7 @@
 #include "kernels/x86/x86.h"
 #include "tensor/fp16.h"
 
-enum { TR = 4, TC = 4, CHUNK_COLS = 32 };
+enum { TR = 4, TC = 4, CHUNK_COLS = 32, PF_ROWS = 12 };
 
 static inline __attribute__((always_inline)) __m256 load_w(uint32_t type, const void *p,
                                                            int64_t i) {
@@ -45,6 +45,7 @@ static inline __attribute__((always_inline)) void tile(uint32_t type, int R, int
                                                        const char *w, size_t w_stride,
                                                        const char *x, size_t x_stride, float *y,
                                                        int64_t ldy) {
+    const size_t esize = type == KY_TYPE_F32 ? 4 : 2;
     __m256 acc[TR][TC];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -54,7 +55,12 @@ static inline __attribute__((always_inline)) void tile(uint32_t type, int R, int
     for (int64_t i = 0; i < n8; i += 8) {
         __m256 wv[TR], xv[TC];
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) wv[r] = load_w(type, w + (size_t)r * w_stride, i);
+        for (int r = 0; r < R; r++) {
+            /* rows PF_ROWS below: hides DRAM latency when few tokens share each weight load */
+            if ((i & 15) == 0)
+                _mm_prefetch(w + (size_t)(r + PF_ROWS) * w_stride + (size_t)i * esize, _MM_HINT_T0);
+            wv[r] = load_w(type, w + (size_t)r * w_stride, i);
+        }
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++)
             xv[c] = _mm256_loadu_ps((const float *)(x + (size_t)c * x_stride) + i);

@@ -11,7 +11,7 @@
 
 #include "kernels/x86/x86.h"
 
-enum { TR = 4, TC = 4, CHUNK_COLS = 32 };
+enum { TR = 4, TC = 4, CHUNK_COLS = 32, PF_ROWS = 12 };
 
 static inline __attribute__((always_inline)) __m512 load_w(uint32_t type, const void *p, int64_t i,
                                                            __mmask16 m) {
@@ -31,6 +31,7 @@ static inline __attribute__((always_inline)) void tile(uint32_t type, int R, int
                                                        const char *w, size_t w_stride,
                                                        const char *x, size_t x_stride, float *y,
                                                        int64_t ldy) {
+    const size_t esize = type == KY_TYPE_F32 ? 4 : 2;
     __m512 acc[TR][TC];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -40,7 +41,11 @@ static inline __attribute__((always_inline)) void tile(uint32_t type, int R, int
         __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         __m512 wv[TR], xv[TC];
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) wv[r] = load_w(type, w + (size_t)r * w_stride, i, m);
+        for (int r = 0; r < R; r++) {
+            /* rows PF_ROWS below: hides DRAM latency when few tokens share each weight load */
+            _mm_prefetch(w + (size_t)(r + PF_ROWS) * w_stride + (size_t)i * esize, _MM_HINT_T0);
+            wv[r] = load_w(type, w + (size_t)r * w_stride, i, m);
+        }
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++)
             xv[c] = _mm512_maskz_loadu_ps(m, (const float *)(x + (size_t)c * x_stride) + i);

@@ -346,7 +346,8 @@ typedef struct act_meta {
 
 enum {
     META_MAX = 1024, /* blocks per pass (K chunk of 32768 elements) */
-    GV_COLS = 4      /* tokens per pass */
+    GV_COLS = 4,     /* tokens per pass */
+    PF_ROWS = 12     /* software prefetch distance in rows (hides DRAM latency) */
 };
 
 static inline int32_t sum_q32(const int8_t *q) {
@@ -393,12 +394,21 @@ static inline __attribute__((always_inline)) __m256i unpack32(uint32_t type, con
     }
 }
 
+static inline size_t wblock_bytes(uint32_t type) {
+    return type == KY_TYPE_Q8_0   ? sizeof(block_q8_0)
+           : type == KY_TYPE_Q4_0 ? sizeof(block_q4_0)
+           : type == KY_TYPE_Q5_0 ? sizeof(block_q5_0)
+           : type == KY_TYPE_Q4_1 ? sizeof(block_q4_1)
+                                  : sizeof(block_q5_1);
+}
+
 /* y[r] for R (1 or 4) rows over blocks [0, nb) given the activation's meta. */
 static inline __attribute__((always_inline)) void rows32(uint32_t type, int R, const char *w,
                                                          size_t w_stride, int64_t nb,
                                                          const int8_t *xq, size_t xblk,
                                                          const act_meta *meta, float *y) {
     const int mins = type == KY_TYPE_Q4_1 || type == KY_TYPE_Q5_1;
+    const size_t wsz = wblock_bytes(type);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
     float ms[4] = {0, 0, 0, 0};
@@ -409,6 +419,7 @@ static inline __attribute__((always_inline)) void rows32(uint32_t type, int R, c
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             float d, m = 0;
+            _mm_prefetch(w + (size_t)(r + PF_ROWS) * w_stride + (size_t)b * wsz, _MM_HINT_T0);
             __m256i u = unpack32(type, w + (size_t)r * w_stride, b, &d, &m);
             __m256i p = _mm256_dpbusd_epi32(init, u, xv);
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * meta[b].d), acc[r]);
@@ -525,10 +536,11 @@ void kernels_x86_gemv_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_st
         return;
     }
     row_dot_fn dot = row_dot_for(wtype);
-    for (int64_t r = 0; r < n_rows; r++) /* rows outer: a row stays in L1 across tokens */
+    for (int64_t r = 0; r < n_rows; r++) { /* rows outer: a row stays in L1 across tokens */
         for (int64_t c = 0; c < n_cols; c++)
             y[c * ldy + r] = dot(n, (const char *)w + (size_t)r * w_stride,
                                  (const char *)x + (size_t)c * x_stride);
+    }
 }
 
 #define GEMV_ENTRY(T, ID)                                                                          \
