@@ -58,7 +58,9 @@ static inline __attribute__((always_inline)) void tile(uint32_t type, int R, int
         for (int r = 0; r < R; r++) {
             /* rows PF_ROWS below: hides DRAM latency when few tokens share each weight load */
             if ((i & 15) == 0)
-                _mm_prefetch(w + (size_t)(r + PF_ROWS) * w_stride + (size_t)i * esize, _MM_HINT_T0);
+                _mm_prefetch((const char *)((uintptr_t)w + (size_t)(r + PF_ROWS) * w_stride +
+                                            (size_t)i * esize),
+                             _MM_HINT_T0); /* may lie past the matrix: a hint, never dereferenced */
             wv[r] = load_w(type, w + (size_t)r * w_stride, i);
         }
 #pragma GCC unroll 4

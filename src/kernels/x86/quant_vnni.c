@@ -419,7 +419,9 @@ static inline __attribute__((always_inline)) void rows32(uint32_t type, int R, c
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             float d, m = 0;
-            _mm_prefetch(w + (size_t)(r + PF_ROWS) * w_stride + (size_t)b * wsz, _MM_HINT_T0);
+            _mm_prefetch(
+                (const char *)((uintptr_t)w + (size_t)(r + PF_ROWS) * w_stride + (size_t)b * wsz),
+                _MM_HINT_T0); /* may lie past the matrix: a hint, never dereferenced */
             __m256i u = unpack32(type, w + (size_t)r * w_stride, b, &d, &m);
             __m256i p = _mm256_dpbusd_epi32(init, u, xv);
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * meta[b].d), acc[r]);
