@@ -332,6 +332,99 @@ static float dot_q6_K(int64_t n, const void *vw, const void *vx) {
     return sum;
 }
 
+/* Σ over 16 lanes of p·sc where lane l belongs to 16-element group g0 + l/4 (one zmm = 64
+ * elements = 4 groups) and s16 holds the block's 16 signed group scales. */
+static inline __m512i scale_groups4(__m512i p, __m128i s16, int g0) {
+    __m128i idx = _mm_add_epi8(_mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                               _mm_set1_epi8((char)g0));
+    return _mm512_mullo_epi32(p, _mm512_cvtepi8_epi32(_mm_shuffle_epi8(s16, idx)));
+}
+
+static inline int hsum128_i32(__m128i m) {
+    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4E));
+    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xB1));
+    return _mm_cvtsi128_si32(m);
+}
+
+/* Σ_g s16[g] · bsums[g] for signed 8-bit group scales. */
+static inline int group_sum(const int16_t *bsums, __m128i s16) {
+    __m256i mo =
+        _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), _mm256_cvtepi8_epi16(s16));
+    return hsum128_i32(_mm_add_epi32(_mm256_castsi256_si128(mo), _mm256_extracti128_si256(mo, 1)));
+}
+
+/* Q2_K: 2-bit quants, per-16 4-bit scale (low nibble) and min (high nibble). Elements 128h +
+ * 32k + l are bits 2k of qs[32h + l]. */
+static float dot_q2_K(int64_t n, const void *vw, const void *vx) {
+    const block_q2_K *w = vw;
+    const block_q8_K *x = vx;
+    const __m256i m2 = _mm256_set1_epi8(3);
+    float sum = 0;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m128i raw = _mm_loadu_si128((const __m128i *)w[b].scales);
+        __m128i sc = _mm_and_si128(raw, _mm_set1_epi8(0x0F));
+        __m128i mn = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F));
+        int msum = group_sum(x[b].bsums, mn);
+        __m512i acc = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * h));
+            for (int k = 0; k < 4; k += 2) {
+                __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m2);
+                __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k + 2), m2);
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), k4_pair(u0, u1),
+                                                _mm512_loadu_si512(x[b].qs + 128 * h + 32 * k));
+                acc = _mm512_add_epi32(acc, scale_groups4(p, sc, 8 * h + 2 * k));
+            }
+        }
+        int isum = _mm512_reduce_add_epi32(acc);
+        sum += x[b].d * f16(w[b].d) * (float)isum - x[b].d * f16(w[b].dmin) * (float)msum;
+    }
+    return sum;
+}
+
+/* Q3_K: 2 low bits in qs (as Q2_K) plus a high bit in hmask (bit 4h+k of hmask[l]); value
+ * (low | high << 2) - 4; 16 signed 6-bit group scales packed in 12 bytes (minus 32). */
+static float dot_q3_K(int64_t n, const void *vw, const void *vx) {
+    const block_q3_K *w = vw;
+    const block_q8_K *x = vx;
+    const __m256i m2 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const uint32_t k1 = 0x03030303, k2 = 0x0f0f0f0f;
+    float sum = 0;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        uint32_t a0, a1, t;
+        memcpy(&a0, w[b].scales, 4);
+        memcpy(&a1, w[b].scales + 4, 4);
+        memcpy(&t, w[b].scales + 8, 4);
+        __m128i s16 = _mm_setr_epi32((int)((a0 & k2) | ((t & k1) << 4)),
+                                     (int)((a1 & k2) | (((t >> 2) & k1) << 4)),
+                                     (int)(((a0 >> 4) & k2) | (((t >> 4) & k1) << 4)),
+                                     (int)(((a1 >> 4) & k2) | (((t >> 6) & k1) << 4)));
+        s16 = _mm_sub_epi8(s16, _mm_set1_epi8(32));
+        int osum = group_sum(x[b].bsums, s16); /* the quants are stored +4 */
+        __m256i hm = _mm256_loadu_si256((const __m256i *)w[b].hmask);
+        __m512i acc = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * h));
+            for (int k = 0; k < 4; k += 2) {
+                __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m2);
+                __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k + 2), m2);
+                __mmask32 h0 =
+                    _mm256_test_epi8_mask(hm, _mm256_set1_epi8((char)(1 << (4 * h + k))));
+                __mmask32 h1 =
+                    _mm256_test_epi8_mask(hm, _mm256_set1_epi8((char)(1 << (4 * h + k + 1))));
+                u0 = _mm256_mask_or_epi32(u0, 0xFF, u0, _mm256_maskz_mov_epi8(h0, four));
+                u1 = _mm256_mask_or_epi32(u1, 0xFF, u1, _mm256_maskz_mov_epi8(h1, four));
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), k4_pair(u0, u1),
+                                                _mm512_loadu_si512(x[b].qs + 128 * h + 32 * k));
+                acc = _mm512_add_epi32(acc, scale_groups4(p, s16, 8 * h + 2 * k));
+            }
+        }
+        int isum = _mm512_reduce_add_epi32(acc) - 4 * osum;
+        sum += f16(w[b].d) * x[b].d * (float)isum;
+    }
+    return sum;
+}
+
 /* ---- decode path for 32-element blocks: shared activation terms, four rows per pass ----------- */
 
 /* Per activation block: its scale, and the int32 start of the dot accumulator (-offset·Σq for
@@ -525,6 +618,8 @@ static row_dot_fn row_dot_for(uint32_t wtype) {
     case KY_TYPE_Q4_K: return dot_q4_K;
     case KY_TYPE_Q5_K: return dot_q5_K;
     case KY_TYPE_Q6_K: return dot_q6_K;
+    case KY_TYPE_Q2_K: return dot_q2_K;
+    case KY_TYPE_Q3_K: return dot_q3_K;
     default: return NULL;
     }
 }
@@ -558,6 +653,8 @@ GEMV_ENTRY(q8_0, KY_TYPE_Q8_0)
 GEMV_ENTRY(q4_K, KY_TYPE_Q4_K)
 GEMV_ENTRY(q5_K, KY_TYPE_Q5_K)
 GEMV_ENTRY(q6_K, KY_TYPE_Q6_K)
+GEMV_ENTRY(q2_K, KY_TYPE_Q2_K)
+GEMV_ENTRY(q3_K, KY_TYPE_Q3_K)
 
 void kernels_x86_fill_quant_vnni(ky_kernel_table *t) {
     t->quantize_act[KY_TYPE_Q8_0] = quantize_q8_0;
@@ -571,4 +668,6 @@ void kernels_x86_fill_quant_vnni(ky_kernel_table *t) {
     t->gemm[KY_TYPE_Q4_K] = gemv_q4_K;
     t->gemm[KY_TYPE_Q5_K] = gemv_q5_K;
     t->gemm[KY_TYPE_Q6_K] = gemv_q6_K;
+    t->gemm[KY_TYPE_Q2_K] = gemv_q2_K;
+    t->gemm[KY_TYPE_Q3_K] = gemv_q3_K;
 }
