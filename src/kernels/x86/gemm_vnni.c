@@ -27,14 +27,17 @@ enum {
 /* Below this many tokens the row-dot kernels are faster than packing. */
 enum { PACK_MIN_COLS = 3 };
 
-typedef enum { FAM_32, FAM_32MIN, FAM_K4, FAM_Q6K } family;
+/* FAM_32: Q8_0/Q4_0/Q5_0; FAM_32MIN: Q4_1/Q5_1; FAM_K4: Q4_K/Q5_K; FAM_G16: Q6_K/Q3_K (signed
+ * per-16 scales, offset quants); FAM_K2: Q2_K (per-16 scale and min). */
+typedef enum { FAM_32, FAM_32MIN, FAM_K4, FAM_G16, FAM_K2 } family;
 
 /* Packed weight panel for one K chunk. u[k][s] is one zmm: quants 4s..4s+3 of sub-block k for the
- * 16 rows. ws/wm: per-row scale and min term per sub-block (Q6_K: ws per 16-element group). */
+ * 16 rows. ws/wm: per-row scale and min term per sub-block, at [2k] (per-16 types: [2k], [2k+1]
+ * for the two 16-element groups). */
 typedef struct wpanel {
     uint8_t u[SUB][8][PR * 4];
     float ws[2 * SUB][PR];
-    float wm[SUB][PR];
+    float wm[2 * SUB][PR];
 } wpanel;
 
 /* Activation slices: 32-element blocks (Q8_0/Q8_1) or 256-element blocks (Q8_K). */
@@ -51,7 +54,8 @@ typedef struct actK {
     float d;
     union {
         float min[8];    /* Q4_K/Q5_K: d · Σq over each 32 */
-        int32_t off[16]; /* Q6_K: -32 · Σq over each 16 */
+        int32_t off[16]; /* Q6_K / Q3_K: -offset · Σq over each 16 */
+        float min16[16]; /* Q2_K: d · Σq over each 16 */
     } u;
 } actK;
 
@@ -67,9 +71,9 @@ static inline __m256i with_high_bits(__m256i u, uint32_t bits) {
 }
 
 /* Unpacks sub-block k (32 elements) of a row starting at block pointer `row` into u and, for
- * each 32-block, returns scale (ws) and min (wm); Q6_K fills ws for both 16-groups. */
+ * each 32-block, returns scale (ws0) and min (wm0); per-16 types fill both groups (ws1, wm1). */
 static inline __m256i unpack_sub(uint32_t type, const uint8_t *row, int64_t k, float *ws0,
-                                 float *ws1, float *wm) {
+                                 float *ws1, float *wm, float *wm1) {
     switch (type) {
     case KY_TYPE_Q8_0: {
         const block_q8_0 *b = (const block_q8_0 *)row + k;
@@ -131,6 +135,30 @@ static inline __m256i unpack_sub(uint32_t type, const uint8_t *row, int64_t k, f
         }
         return u;
     }
+    case KY_TYPE_Q2_K:
+    case KY_TYPE_Q3_K: {
+        int j = (int)(k % 8), h = j / 4, sh = 2 * (j % 4); /* elements 128h + 32(j%4) + l */
+        const uint8_t *qs = type == KY_TYPE_Q2_K ? ((const block_q2_K *)row + k / 8)->qs
+                                                 : ((const block_q3_K *)row + k / 8)->qs;
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, sh), _mm256_set1_epi8(3));
+        if (type == KY_TYPE_Q2_K) {
+            const block_q2_K *b = (const block_q2_K *)row + k / 8;
+            float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+            *ws0 = d * (float)(b->scales[2 * j] & 0xF);
+            *ws1 = d * (float)(b->scales[2 * j + 1] & 0xF);
+            *wm = -dmin * (float)(b->scales[2 * j] >> 4);
+            *wm1 = -dmin * (float)(b->scales[2 * j + 1] >> 4);
+            return u;
+        }
+        const block_q3_K *b = (const block_q3_K *)row + k / 8;
+        __m256i hm = _mm256_loadu_si256((const __m256i *)b->hmask);
+        __mmask32 hb = _mm256_test_epi8_mask(hm, _mm256_set1_epi8((char)(1 << j)));
+        float d = _cvtsh_ss(b->d);
+        *ws0 = d * (float)ky_q3k_scale(2 * j, b->scales);
+        *ws1 = d * (float)ky_q3k_scale(2 * j + 1, b->scales);
+        return _mm256_mask_add_epi8(u, hb, u, _mm256_set1_epi8(4)); /* stored +4 */
+    }
     default: { /* KY_TYPE_Q6_K */
         const block_q6_K *b = (const block_q6_K *)row + k / 8;
         int j = (int)(k % 8), h = j / 4, part = j % 4; /* 32 elements: half h, quarter part */
@@ -189,15 +217,16 @@ static inline __attribute__((always_inline)) void pack_panel_t(uint32_t type, co
     for (int k = 0; k < nsub; k++) {
         __m256i rows[PR];
         for (int r = 0; r < PR; r++) {
-            float ws0 = 0, ws1 = 0, wm = 0;
+            float ws0 = 0, ws1 = 0, wm = 0, wm1 = 0;
             if (r < n_rows) {
-                rows[r] = unpack_sub(type, w + (size_t)r * w_stride, k0 + k, &ws0, &ws1, &wm);
+                rows[r] = unpack_sub(type, w + (size_t)r * w_stride, k0 + k, &ws0, &ws1, &wm, &wm1);
             } else {
                 rows[r] = _mm256_setzero_si256();
             }
             p->ws[2 * k][r] = ws0;
             p->ws[2 * k + 1][r] = ws1;
-            p->wm[k][r] = wm;
+            p->wm[2 * k][r] = wm;
+            p->wm[2 * k + 1][r] = wm1;
         }
         transpose16x8(rows, p->u[k]);
     }
@@ -213,6 +242,8 @@ static void pack_panel(uint32_t type, const uint8_t *w, size_t w_stride, int64_t
     case KY_TYPE_Q5_1: pack_panel_t(KY_TYPE_Q5_1, w, w_stride, n_rows, k0, nsub, p); break;
     case KY_TYPE_Q4_K: pack_panel_t(KY_TYPE_Q4_K, w, w_stride, n_rows, k0, nsub, p); break;
     case KY_TYPE_Q5_K: pack_panel_t(KY_TYPE_Q5_K, w, w_stride, n_rows, k0, nsub, p); break;
+    case KY_TYPE_Q2_K: pack_panel_t(KY_TYPE_Q2_K, w, w_stride, n_rows, k0, nsub, p); break;
+    case KY_TYPE_Q3_K: pack_panel_t(KY_TYPE_Q3_K, w, w_stride, n_rows, k0, nsub, p); break;
     default: pack_panel_t(KY_TYPE_Q6_K, w, w_stride, n_rows, k0, nsub, p); break;
     }
 }
@@ -267,8 +298,11 @@ static void pack_actK(uint32_t type, const void *x, size_t x_stride, int nc, int
             actK *o = &a[kb * NC + c];
             memcpy(o->qs, b->qs, QK_K);
             o->d = b->d;
-            if (type == KY_TYPE_Q6_K) {
-                for (int g = 0; g < 16; g++) o->u.off[g] = -32 * b->bsums[g];
+            if (type == KY_TYPE_Q6_K || type == KY_TYPE_Q3_K) {
+                int off = type == KY_TYPE_Q6_K ? 32 : 4;
+                for (int g = 0; g < 16; g++) o->u.off[g] = -off * b->bsums[g];
+            } else if (type == KY_TYPE_Q2_K) {
+                for (int g = 0; g < 16; g++) o->u.min16[g] = b->d * (float)b->bsums[g];
             } else {
                 for (int j = 0; j < 8; j++)
                     o->u.min[j] = b->d * (float)(b->bsums[2 * j] + b->bsums[2 * j + 1]);
@@ -293,7 +327,7 @@ micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __
         if (fam == FAM_32 || fam == FAM_32MIN) {
             const act32 *a = (const act32 *)act + k * NC + c0;
             __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
-            __m512 wm = _mm512_loadu_ps(p->wm[k]);
+            __m512 wm = _mm512_loadu_ps(p->wm[2 * k]);
 #pragma GCC unroll 8
             for (int c = 0; c < nt; c++) {
                 __m512i i = fam == FAM_32 ? _mm512_set1_epi32(a[c].u.init) : _mm512_setzero_si512();
@@ -309,7 +343,7 @@ micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __
             const actK *a = (const actK *)act + (k / 8) * NC + c0;
             int j = k % 8;
             __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
-            __m512 wm = _mm512_loadu_ps(p->wm[k]);
+            __m512 wm = _mm512_loadu_ps(p->wm[2 * k]);
 #pragma GCC unroll 8
             for (int c = 0; c < nt; c++) {
                 __m512i i = _mm512_setzero_si512();
@@ -320,14 +354,17 @@ micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __
                                          _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d)), acc[c]);
                 acc[c] = _mm512_fmadd_ps(wm, _mm512_set1_ps(a[c].u.min[j]), acc[c]);
             }
-        } else { /* FAM_Q6K */
+        } else { /* FAM_G16, FAM_K2 */
             const actK *a = (const actK *)act + (k / 8) * NC + c0;
             int j = k % 8;
             __m512 ws0 = _mm512_loadu_ps(p->ws[2 * k]), ws1 = _mm512_loadu_ps(p->ws[2 * k + 1]);
+            __m512 wm0 = _mm512_loadu_ps(p->wm[2 * k]), wm1 = _mm512_loadu_ps(p->wm[2 * k + 1]);
 #pragma GCC unroll 8
             for (int c = 0; c < nt; c++) {
-                __m512i i0 = _mm512_set1_epi32(a[c].u.off[2 * j]);
-                __m512i i1 = _mm512_set1_epi32(a[c].u.off[2 * j + 1]);
+                __m512i i0 =
+                    fam == FAM_G16 ? _mm512_set1_epi32(a[c].u.off[2 * j]) : _mm512_setzero_si512();
+                __m512i i1 = fam == FAM_G16 ? _mm512_set1_epi32(a[c].u.off[2 * j + 1])
+                                            : _mm512_setzero_si512();
 #pragma GCC unroll 8
                 for (int s = 0; s < 4; s++) {
                     i0 = _mm512_dpbusd_epi32(i0, w[s], bcast4(a[c].qs + 32 * j + 4 * s));
@@ -336,6 +373,10 @@ micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __
                 __m512 d = _mm512_set1_ps(a[c].d);
                 acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0), _mm512_mul_ps(ws0, d), acc[c]);
                 acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1), _mm512_mul_ps(ws1, d), acc[c]);
+                if (fam == FAM_K2) {
+                    acc[c] = _mm512_fmadd_ps(wm0, _mm512_set1_ps(a[c].u.min16[2 * j]), acc[c]);
+                    acc[c] = _mm512_fmadd_ps(wm1, _mm512_set1_ps(a[c].u.min16[2 * j + 1]), acc[c]);
+                }
             }
         }
     }
@@ -364,7 +405,8 @@ static inline __attribute__((always_inline)) void tile(family fam, const wpanel 
 TOKEN_LOOP(FAM_32)
 TOKEN_LOOP(FAM_32MIN)
 TOKEN_LOOP(FAM_K4)
-TOKEN_LOOP(FAM_Q6K)
+TOKEN_LOOP(FAM_G16)
+TOKEN_LOOP(FAM_K2)
 
 static family family_of(uint32_t type) {
     switch (type) {
@@ -372,7 +414,9 @@ static family family_of(uint32_t type) {
     case KY_TYPE_Q5_1: return FAM_32MIN;
     case KY_TYPE_Q4_K:
     case KY_TYPE_Q5_K: return FAM_K4;
-    case KY_TYPE_Q6_K: return FAM_Q6K;
+    case KY_TYPE_Q6_K:
+    case KY_TYPE_Q3_K: return FAM_G16;
+    case KY_TYPE_Q2_K: return FAM_K2;
     default: return FAM_32;
     }
 }
@@ -420,7 +464,7 @@ static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride
         return;
     }
     family fam = family_of(type);
-    int kblock = fam == FAM_K4 || fam == FAM_Q6K ? QK_K : 32;
+    int kblock = fam == FAM_K4 || fam == FAM_G16 || fam == FAM_K2 ? QK_K : 32;
     for (int64_t c0 = 0; c0 < n_cols; c0 += NC) {
         int nc = (int)(n_cols - c0 < NC ? n_cols - c0 : NC);
         const char *xc = (const char *)x + (size_t)c0 * x_stride;
@@ -449,8 +493,11 @@ static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride
                 case FAM_K4:
                     tokens_FAM_K4(&bufs->panel, nsub, ap, nc, yt, ldy, rmask, first);
                     break;
-                case FAM_Q6K:
-                    tokens_FAM_Q6K(&bufs->panel, nsub, ap, nc, yt, ldy, rmask, first);
+                case FAM_G16:
+                    tokens_FAM_G16(&bufs->panel, nsub, ap, nc, yt, ldy, rmask, first);
+                    break;
+                case FAM_K2:
+                    tokens_FAM_K2(&bufs->panel, nsub, ap, nc, yt, ldy, rmask, first);
                     break;
                 }
             }
@@ -471,6 +518,8 @@ GEMM_ENTRY(q8_0, KY_TYPE_Q8_0)
 GEMM_ENTRY(q4_K, KY_TYPE_Q4_K)
 GEMM_ENTRY(q5_K, KY_TYPE_Q5_K)
 GEMM_ENTRY(q6_K, KY_TYPE_Q6_K)
+GEMM_ENTRY(q2_K, KY_TYPE_Q2_K)
+GEMM_ENTRY(q3_K, KY_TYPE_Q3_K)
 
 void kernels_x86_fill_gemm_vnni(ky_kernel_table *t) {
     t->gemm[KY_TYPE_Q4_0] = gemm_q4_0;
@@ -481,4 +530,6 @@ void kernels_x86_fill_gemm_vnni(ky_kernel_table *t) {
     t->gemm[KY_TYPE_Q4_K] = gemm_q4_K;
     t->gemm[KY_TYPE_Q5_K] = gemm_q5_K;
     t->gemm[KY_TYPE_Q6_K] = gemm_q6_K;
+    t->gemm[KY_TYPE_Q2_K] = gemm_q2_K;
+    t->gemm[KY_TYPE_Q3_K] = gemm_q3_K;
 }
