@@ -8,7 +8,7 @@
  * Tables (name — KY_KERNELS value): "avx512-vnni" — vnni, "avx512" — avx512, "avx2" — avx2,
  * "neon-dotprod" — dotprod, "neon" — neon, "generic" — generic. A forced tier the CPU lacks is
  * refused with a warning (the best table is used). Optimized tables cover F32, F16, BF16, Q4_0,
- * Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K; Q2_K and Q3_K use the generic gemm everywhere.
+ * Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K; Q2_K and Q3_K too in avx512-vnni (generic elsewhere).
  * Every table's quantize_act output is bit-identical to the generic one (tensor/quant.h).
  *
  * Matrix products: a weight of type W is multiplied with activations converted once per matmul

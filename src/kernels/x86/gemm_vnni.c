@@ -6,8 +6,8 @@
  * One vpdpbusd with a broadcast 4-byte activation slice then advances 16 row sums for one token,
  * with no horizontal reductions. Activations are re-laid once per (token chunk, K chunk) with
  * their per-block scale and offset term. Unsigned quants carry an offset (Q8_0 +128, Q4_0 +8,
- * Q5_0 +16, Q6_K +32) removed exactly through the activation block sums; mins (Q4_1/Q5_1/Q4_K/
- * Q5_K) are a float term per block. Narrow products (few tokens) use the row-dot kernels.
+ * Q5_0 +16, Q6_K +32, Q3_K +4) removed exactly through the activation block sums; mins (Q4_1/Q5_1/
+ * Q4_K/Q5_K/Q2_K) are a float term per block. Narrow products (< 3 tokens) use the row dots.
  */
 #include <immintrin.h>
 #include <pthread.h>

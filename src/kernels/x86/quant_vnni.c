@@ -4,8 +4,9 @@
  * emulated as trunc(t ± 0.49999997), nearest_int as the default round-to-even conversion). The
  * row-dot kernels stream one weight row in its file layout against one activation row: the
  * decode path (matrix × vector), bandwidth-bound, so one pass per row with vpdpbusd on unsigned
- * unpacked quants and per-block float scales. K-quant blocks keep llama.cpp's integer sums
- * exactly (one int per block, then the float scale) and match the generic table bit for bit.
+ * unpacked quants and per-block float scales; 32-element types run four rows per pass with the
+ * activation's per-block terms precomputed and software prefetch PF_ROWS rows ahead. K-quant
+ * blocks keep llama.cpp's integer sums exactly (one int per block, then the float scale).
  */
 #include <immintrin.h>
 #include <stddef.h>

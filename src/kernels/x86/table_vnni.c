@@ -1,7 +1,7 @@
 /* table_vnni.c — the AVX-512 VNNI kernel table (layer: kernels/x86).
  *
- * AVX-512 float kernels and helpers plus VNNI integer kernels for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
- * Q4_K, Q5_K, Q6_K; Q2_K and Q3_K stay on the generic reference.
+ * AVX-512 float kernels and helpers plus VNNI integer kernels (row dots for decode, packed GEMM
+ * for prefill) for every quantized type: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K.
  */
 #include "kernels/x86/x86.h"
 
