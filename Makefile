@@ -52,21 +52,27 @@ lib: $(BUILD)/libkaiyuan.a
 cli: $(BUILD)/kaiyuan
 tests: $(TEST_BIN)
 
+# V=1 shows full command lines.
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(ISA_FLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<",true)
+	$(Q)$(CC) $(CFLAGS_ALL) $(ISA_FLAGS) -c $< -o $@
 
 $(BUILD)/libkaiyuan.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/kaiyuan: $(CLI_OBJ) $(BUILD)/libkaiyuan.a
-	$(CC) $(CLI_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+	@$(if $(Q),echo "  LD      $@",true)
+	$(Q)$(CC) $(CLI_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+	@$(if $(Q),echo "  TEST    $@",true)
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
 
 deps:
 	@scripts/deps.sh
