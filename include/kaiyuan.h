@@ -171,7 +171,6 @@ typedef int32_t ky_token;
 
 typedef struct ky_model_params {
     bool vocab_only; /* load metadata and tokenizer only (works on vocab-only GGUF files) */
-    bool prefetch;   /* advise the kernel to read the whole file ahead (MADV_WILLNEED) */
 } ky_model_params;
 
 ky_model_params ky_model_default_params(void);
@@ -296,6 +295,7 @@ void ky_context_free(ky_context *ctx);
 /* Message of the last failed call on this context ("" when none). Valid until the next call. */
 const char *ky_context_last_error(const ky_context *ctx);
 int32_t ky_context_n_ctx(const ky_context *ctx);
+int32_t ky_context_n_batch(const ky_context *ctx);
 int32_t ky_context_n_threads(const ky_context *ctx);
 uint64_t ky_context_kv_bytes(const ky_context *ctx);
 
