@@ -154,9 +154,16 @@ int64_t ky_gguf_find_key(const ky_gguf *gguf, const char *key);
 
 /* Element i of the array value of pair kv. Scalar elements are widened like ky_gguf_value
  * scalars; string elements give pointer/length; an element that is itself an array gives its
- * element type and count (deeper levels are validated but not exposed).
+ * element type and count (read its elements with ky_gguf_array_get_nested).
  * Returns KY_ERR_INVALID_ARG for out-of-range indices and KY_ERR_TYPE for a non-array. */
 ky_status ky_gguf_array_get(const ky_gguf *gguf, int64_t kv, uint64_t i, ky_gguf_value *out);
+/* Element of a nested array: path[0] indexes the array of pair kv, path[1] the array found there,
+ * and so on (depth >= 1; depth 1 is ky_gguf_array_get). Every level but the last must be an array
+ * (else KY_ERR_TYPE); an index past its array's length is KY_ERR_INVALID_ARG. Elements of
+ * variable size (strings, arrays) below the first level are found by walking their array, so
+ * the cost grows with the index. */
+ky_status ky_gguf_array_get_nested(const ky_gguf *gguf, int64_t kv, const uint64_t *path,
+                                   size_t depth, ky_gguf_value *out);
 
 int64_t ky_gguf_n_tensors(const ky_gguf *gguf);
 ky_status ky_gguf_tensor(const ky_gguf *gguf, int64_t i, ky_gguf_tensor_info *out);
