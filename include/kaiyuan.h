@@ -353,14 +353,15 @@ typedef struct ky_logit_bias {
 } ky_logit_bias;
 
 typedef struct ky_sampler_params {
-    float temperature;       /* <= 0: greedy (argmax) */
+    float temperature;       /* 0: greedy (argmax, ties to the lowest id); < 0 invalid */
     int32_t top_k;           /* <= 0: off */
-    float top_p;             /* >= 1: off */
-    float min_p;             /* <= 0: off */
+    float top_p;             /* in (0, 1]; 1: off */
+    float min_p;             /* in [0, 1]; 0: off */
     float repeat_penalty;    /* 1: off */
     float frequency_penalty; /* 0: off */
     float presence_penalty;  /* 0: off */
-    int32_t penalty_last_n;  /* window of recent tokens the penalties look at; -1 = all kept */
+    int32_t penalty_last_n;  /* window of recent accepted tokens the penalties look at;
+                                -1 = all since the last reset, 0 = penalties off */
     uint64_t seed;
     const ky_logit_bias *logit_bias; /* copied at creation */
     size_t n_logit_bias;
@@ -369,14 +370,22 @@ typedef struct ky_sampler_params {
 typedef struct ky_sampler ky_sampler;
 
 ky_sampler_params ky_sampler_default_params(void);
-/* Validates params (negative temperature, top_p outside [0,1], ... are KY_ERR_INVALID_ARG). */
+/* Validates params and sizes every buffer for n_vocab (nothing is allocated per call later).
+ * KY_ERR_INVALID_ARG with a message naming the field for: negative or non-finite temperature,
+ * top_p outside (0,1], min_p outside [0,1], repeat_penalty <= 0, non-finite penalties,
+ * penalty_last_n < -1, a logit-bias token outside [0, n_vocab) or a NaN/+inf bias, n_vocab out of
+ * range. params NULL means the defaults. The caller owns *out (ky_sampler_free). */
 ky_status ky_sampler_create(const ky_sampler_params *params, int32_t n_vocab, ky_sampler **out,
                             ky_error *err);
 void ky_sampler_free(ky_sampler *sampler);
-/* Picks a token from n_vocab logits (not modified). Deterministic given seed and history. */
+/* Picks a token from n_vocab logits (not modified; NaN counts as banned). Chain: logit bias,
+ * penalties, top-k, top-p, min-p, temperature, softmax, draw. Deterministic given seed, params and
+ * the history of accept/sample calls. Does not accept the token. KY_TOKEN_NULL when every token is
+ * banned (-inf). */
 ky_token ky_sampler_sample(ky_sampler *sampler, const float *logits);
-/* Records a token (prompt or generated) in the penalty history. */
+/* Records a token (prompt or generated) in the penalty history; out-of-range ids are ignored. */
 void ky_sampler_accept(ky_sampler *sampler, ky_token token);
+/* Clears the history and reseeds the generator with the creation seed. */
 void ky_sampler_reset(ky_sampler *sampler);
 
 /* ---------------------------------------------------------------------------------------------
