@@ -26,6 +26,16 @@ void ky_quantize_row_bf16(const float *x, ky_bf16 *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = ky_f32_to_bf16(x[i]);
 }
 
+/* (int8_t)v — the float-to-integer conversion llama.cpp applies — made total: values outside the
+ * int8 range (reachable only with non-finite inputs or scales below the f32 normal range)
+ * saturate and NaN gives 0, instead of being undefined behaviour. */
+static inline int f32_to_i8(float v) {
+    if (v != v) return 0;
+    if (!(v > -129.0f)) return -128;
+    if (!(v < 128.0f)) return 127;
+    return (int8_t)v;
+}
+
 /* The value of largest magnitude in x[0..n), keeping its sign; the first one wins ties. */
 static float signed_absmax(const float *x, int n) {
     float amax = 0.0f, max = 0.0f;
@@ -55,10 +65,11 @@ void ky_quantize_row_q4_0(const float *x, block_q4_0 *y, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = ky_f32_to_f16(d);
         for (int j = 0; j < QK4_0 / 2; j++) {
-            int q0 = (int8_t)(x[j] * id + 8.5f), q1 = (int8_t)(x[j + QK4_0 / 2] * id + 8.5f);
+            const float x0 = x[j] * id, x1 = x[j + QK4_0 / 2] * id;
+            int q0 = f32_to_i8(x0 + 8.5f), q1 = f32_to_i8(x1 + 8.5f);
             if (q0 > 15) q0 = 15;
             if (q1 > 15) q1 = 15;
-            y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
+            y[i].qs[j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
         }
     }
 }
@@ -73,11 +84,11 @@ void ky_quantize_row_q4_1(const float *x, block_q4_1 *y, int64_t n) {
         y[i].d = ky_f32_to_f16(d);
         y[i].m = ky_f32_to_f16(min);
         for (int j = 0; j < QK4_1 / 2; j++) {
-            int q0 = (int8_t)((x[j] - min) * id + 0.5f);
-            int q1 = (int8_t)((x[j + QK4_1 / 2] - min) * id + 0.5f);
+            const float x0 = (x[j] - min) * id, x1 = (x[j + QK4_1 / 2] - min) * id;
+            int q0 = f32_to_i8(x0 + 0.5f), q1 = f32_to_i8(x1 + 0.5f);
             if (q0 > 15) q0 = 15;
             if (q1 > 15) q1 = 15;
-            y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
+            y[i].qs[j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
         }
     }
 }
@@ -87,8 +98,8 @@ static void q5_pack(const int q[32], uint8_t qs[16], uint8_t qh[4]) {
     uint32_t h = 0;
     for (int j = 0; j < 16; j++) {
         qs[j] = (uint8_t)((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
-        h |= (uint32_t)((q[j] >> 4) & 1) << j;
-        h |= (uint32_t)((q[j + 16] >> 4) & 1) << (j + 16);
+        h |= (uint32_t)((q[j] & 0x10) >> 4) << j;
+        h |= (uint32_t)((q[j + 16] & 0x10) >> 4) << (j + 16);
     }
     for (int b = 0; b < 4; b++) qh[b] = (uint8_t)(h >> (8 * b));
 }
@@ -101,7 +112,8 @@ void ky_quantize_row_q5_0(const float *x, block_q5_0 *y, int64_t n) {
         y[i].d = ky_f32_to_f16(d);
         int q[QK5_0];
         for (int j = 0; j < QK5_0; j++) {
-            q[j] = (int8_t)(x[j] * id + 16.5f);
+            const float x0 = x[j] * id;
+            q[j] = f32_to_i8(x0 + 16.5f);
             if (q[j] > 31) q[j] = 31;
         }
         q5_pack(q, y[i].qs, y[i].qh);
@@ -119,7 +131,10 @@ void ky_quantize_row_q5_1(const float *x, block_q5_1 *y, int64_t n) {
         y[i].d = ky_f32_to_f16(d);
         y[i].m = ky_f32_to_f16(min);
         int q[QK5_1];
-        for (int j = 0; j < QK5_1; j++) q[j] = (uint8_t)((x[j] - min) * id + 0.5f);
+        for (int j = 0; j < QK5_1; j++) {
+            const float x0 = (x[j] - min) * id;
+            q[j] = f32_to_i8(x0 + 0.5f); /* llama.cpp: (uint8_t), the same for 0..31.5 */
+        }
         q5_pack(q, y[i].qs, y[i].qh);
     }
 }
@@ -136,7 +151,7 @@ static int q8_block_ref(const float *x, ky_f16 *d16, int8_t *qs, float *d_out) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int sum = 0;
     for (int j = 0; j < 32; j++) {
-        qs[j] = (int8_t)roundf(x[j] * id);
+        qs[j] = (int8_t)f32_to_i8(roundf(x[j] * id));
         sum += qs[j];
     }
     *d16 = ky_f32_to_f16(d);
@@ -151,7 +166,7 @@ static int q8_block_x86(const float *x, ky_f16 *d16, int8_t *qs, float *d_out) {
     const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     int sum = 0;
     for (int j = 0; j < 32; j++) {
-        qs[j] = (int8_t)nearbyintf(x[j] * id);
+        qs[j] = (int8_t)f32_to_i8(nearbyintf(x[j] * id));
         sum += qs[j];
     }
     *d16 = ky_f32_to_f16(d);

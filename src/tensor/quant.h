@@ -32,8 +32,10 @@ bool ky_can_quantize(uint32_t type);
 /* Quantizes n floats into n / block_size blocks of `type` at dst. Weight types use llama.cpp's
  * reference algorithm without an importance matrix (what llama-quantize does without --imatrix);
  * Q8_0/Q8_1/Q8_K use the activation quantizers below. Returns false, writing nothing, when the
- * type has no quantizer, n < 0, or n is not a multiple of the block size. Inputs must be finite
- * (|x| < 2^22 times the block's smallest step for the K-quants, as in llama.cpp). */
+ * type has no quantizer, n < 0, or n is not a multiple of the block size. Meaningful for finite
+ * inputs whose block scales fit f16 (|x| up to ~8e6 for Q8_0, ~5e5 for Q4_0); NaN, inf or
+ * out-of-range values produce garbage blocks (as in llama.cpp) but never undefined behaviour.
+ * dst must be aligned like the block struct. */
 bool ky_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
 
 /* ---- activation quantizers (bit-exact with quantize_row_q8_{0,1,K}_ref) ------------------------ */
@@ -48,9 +50,10 @@ void ky_quantize_row_q8_1(const float *x, block_q8_1 *y, int64_t n);
  * d = 0, q = 0, bsums = 0 (llama.cpp leaves bsums unwritten there). */
 void ky_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n);
 
-/* What llama.cpp's x86 AVX/AVX2 build actually runs for Q8_0/Q8_1 activations
+/* What llama.cpp's x86 AVX/AVX2/AVX-512 builds actually run for Q8_0/Q8_1 activations
  * (ggml-cpu/arch/x86/quants.c): scale as above but q = round-half-even(x * (127/amax)). Differs
- * from the _ref results only when x * id lands on (or 1 ulp from) a .5 tie. */
+ * from the _ref results only when x * id lands on (or 1 ulp from) a .5 tie (~1 byte in 5e5 on
+ * random data). Builds without AVX and the Q8_K path use the _ref versions. */
 void ky_quantize_row_q8_0_x86(const float *x, block_q8_0 *y, int64_t n);
 void ky_quantize_row_q8_1_x86(const float *x, block_q8_1 *y, int64_t n);
 

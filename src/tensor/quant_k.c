@@ -238,7 +238,7 @@ void ky_quantize_row_q2_K(const float *x, block_q2_K *y, int64_t n) {
         if (max_min > 0) {
             const float iscale = q4scale / max_min;
             for (int j = 0; j < QK_K / 16; j++)
-                y[i].scales[j] |= (uint8_t)(nearest_int(iscale * mins[j]) << 4);
+                y[i].scales[j] |= (uint8_t)((unsigned)nearest_int(iscale * mins[j]) << 4);
             y[i].dmin = ky_f32_to_f16(max_min / q4scale);
         } else {
             y[i].dmin = ky_f32_to_f16(0.f);

@@ -44,61 +44,30 @@ typedef struct {
 } qc_region;
 
 typedef struct {
-    int levels; /* 2^bits */
+    int levels; /* 2^bits; 0 for types without a grid */
     int n_regions;
     qc_region r[2];
-    bool exact_grid; /* the quantizer re-rounds against the stored (f16) scales: nearest point */
 } qc_layout;
 
+#define QC_R(T, field, n, l0, l1) \
+    { offsetof(T, field), n, l0, l1 }
+static const qc_layout qc_layouts[KY_TYPE_COUNT] = {
+    [KY_TYPE_Q4_0] = {16, 1, {QC_R(block_q4_0, qs, 16, 0, 0x11)}},
+    [KY_TYPE_Q4_1] = {16, 1, {QC_R(block_q4_1, qs, 16, 0, 0x11)}},
+    [KY_TYPE_Q5_0] = {32, 2, {QC_R(block_q5_0, qh, 4, 0, 0), QC_R(block_q5_0, qs, 16, 0, 0x11)}},
+    [KY_TYPE_Q5_1] = {32, 2, {QC_R(block_q5_1, qh, 4, 0, 0), QC_R(block_q5_1, qs, 16, 0, 0x11)}},
+    [KY_TYPE_Q8_0] = {256, 1, {QC_R(block_q8_0, qs, 32, 0x80, 0x81)}},
+    [KY_TYPE_Q2_K] = {4, 1, {QC_R(block_q2_K, qs, 64, 0, 0x55)}},
+    [KY_TYPE_Q3_K] = {8, 2, {QC_R(block_q3_K, hmask, 32, 0, 0), QC_R(block_q3_K, qs, 64, 0, 0x55)}},
+    [KY_TYPE_Q4_K] = {16, 1, {QC_R(block_q4_K, qs, 128, 0, 0x11)}},
+    [KY_TYPE_Q5_K] = {32, 2, {QC_R(block_q5_K, qh, 32, 0, 0), QC_R(block_q5_K, qs, 128, 0, 0x11)}},
+    [KY_TYPE_Q6_K] = {64, 2, {QC_R(block_q6_K, ql, 128, 0, 0x11), QC_R(block_q6_K, qh, 64, 0, 0)}},
+};
+#undef QC_R
+
 static inline bool qc_get_layout(uint32_t type, qc_layout *L) {
-    memset(L, 0, sizeof *L);
-    switch (type) {
-    case KY_TYPE_Q4_0: *L = (qc_layout){16, 1, {{offsetof(block_q4_0, qs), 16, 0, 0x11}}, 0}; break;
-    case KY_TYPE_Q4_1: *L = (qc_layout){16, 1, {{offsetof(block_q4_1, qs), 16, 0, 0x11}}, 0}; break;
-    case KY_TYPE_Q5_0:
-        *L = (qc_layout){
-            32,
-            2,
-            {{offsetof(block_q5_0, qh), 4, 0, 0}, {offsetof(block_q5_0, qs), 16, 0, 0x11}},
-            0};
-        break;
-    case KY_TYPE_Q5_1:
-        *L = (qc_layout){
-            32,
-            2,
-            {{offsetof(block_q5_1, qh), 4, 0, 0}, {offsetof(block_q5_1, qs), 16, 0, 0x11}},
-            0};
-        break;
-    case KY_TYPE_Q8_0:
-        *L = (qc_layout){256, 1, {{offsetof(block_q8_0, qs), 32, 0x80, 0x81}}, 0};
-        break;
-    case KY_TYPE_Q2_K: *L = (qc_layout){4, 1, {{offsetof(block_q2_K, qs), 64, 0, 0x55}}, 1}; break;
-    case KY_TYPE_Q3_K:
-        *L = (qc_layout){
-            8,
-            2,
-            {{offsetof(block_q3_K, hmask), 32, 0, 0}, {offsetof(block_q3_K, qs), 64, 0, 0x55}},
-            1};
-        break;
-    case KY_TYPE_Q4_K:
-        *L = (qc_layout){16, 1, {{offsetof(block_q4_K, qs), 128, 0, 0x11}}, 1};
-        break;
-    case KY_TYPE_Q5_K:
-        *L = (qc_layout){
-            32,
-            2,
-            {{offsetof(block_q5_K, qh), 32, 0, 0}, {offsetof(block_q5_K, qs), 128, 0, 0x11}},
-            1};
-        break;
-    case KY_TYPE_Q6_K:
-        *L = (qc_layout){
-            64,
-            2,
-            {{offsetof(block_q6_K, ql), 128, 0, 0x11}, {offsetof(block_q6_K, qh), 64, 0, 0}},
-            1};
-        break;
-    default: return false;
-    }
+    if (type >= KY_TYPE_COUNT || qc_layouts[type].levels == 0) return false;
+    *L = qc_layouts[type];
     return true;
 }
 
@@ -142,13 +111,19 @@ static inline void qc_print(const char *what, const qc_stats *s) {
 
 /* ---- per-element bounds ---------------------------------------------------------------------- */
 
+/* Largest error of rounding a positive scale v to f16: half an ulp, 2^-11 relative in the normal
+ * range and 2^-25 absolute below it (with a little slack for v being the rounded value). */
+static inline double qc_f16_err(double v) { return fmax(v * 0x1p-11, 0x1p-25) * 1.001; }
+
 /* Checks the dequantized row y[n] of `type` (blocks at q) against the original x[n]; adds every
- * element to s with its bound:
+ * element to s with its bound (st = the element's step, e = qc_f16_err(st), em = qc_f16_err(|m|)):
  *   f16:  half an ulp, |x|*2^-11 (2^-25 below the normal range);  bf16: |x|*2^-8.
- *   Q8_0: 0.5 step for rounding + 127 steps * 2^-11 for the f16 rounding of d  -> 0.5625 step.
- *   Q4_0/Q5_0: the -max end maps to +8 (+16) which is clamped to 7 (15): 1 step, + 8 (16) steps
- *         * 2^-11 for the f16 d  -> (1 + 9*2^-11) and (1 + 17*2^-11) steps.
- *   Q4_1/Q5_1: 0.5 step + 15 (31) steps * 2^-11 (f16 d) + |m| * 2^-11 (f16 m), with margin.
+ *   Q8_0: half a step for rounding + up to 128 steps' worth of the f16 rounding of d:
+ *         0.5*st + 129*e  (= 0.563 st in the normal f16 range).
+ *   Q4_0/Q5_0: the -max end maps to +8 (+16) which is clamped to 7 (15): one step, plus 8 (16)
+ *         times the f16 error of d:  st + 9e  and  st + 17e.
+ *   Q4_1/Q5_1: half a step + 15 (31) times the f16 error of d + the f16 error of m:
+ *         0.5*st + 16e + em  and  0.5*st + 32e + em.
  *   K-quants: the quantizer's last pass re-rounds every element against the stored scales, so y
  *         must be the grid point nearest to x: |y - x| <= min_k |lo + k*step - x| (+ 1e-5 of the
  *         grid's span for float evaluation); where the sub-block scale is 0, y = lo. */
@@ -177,11 +152,11 @@ static inline void qc_check_row(uint32_t type, const void *q, const float *x, co
             double st = fabs(step[j]), o = fabs(lo[j]), bound;
             double slack = 1e-6 * fabs(x[i]) + 1e-30;
             switch (type) {
-            case KY_TYPE_Q8_0: bound = 0.5625 * st; break;
-            case KY_TYPE_Q4_0: bound = (1 + 9 * 0x1p-11) * st; break;
-            case KY_TYPE_Q5_0: bound = (1 + 17 * 0x1p-11) * st; break;
-            case KY_TYPE_Q4_1: bound = (0.5 + 16 * 0x1p-11) * st + 0x1p-10 * o; break;
-            case KY_TYPE_Q5_1: bound = (0.5 + 32 * 0x1p-11) * st + 0x1p-10 * o; break;
+            case KY_TYPE_Q8_0: bound = 0.5 * st + 129 * qc_f16_err(st); break;
+            case KY_TYPE_Q4_0: bound = st + 9 * qc_f16_err(st); break;
+            case KY_TYPE_Q5_0: bound = st + 17 * qc_f16_err(st); break;
+            case KY_TYPE_Q4_1: bound = 0.5 * st + 16 * qc_f16_err(st) + qc_f16_err(o); break;
+            case KY_TYPE_Q5_1: bound = 0.5 * st + 32 * qc_f16_err(st) + qc_f16_err(o); break;
             default: /* K-quants: nearest grid point */
                 if (step[j] == 0.0f) {
                     bound = fabs((double)lo[j] - x[i]);
