@@ -356,11 +356,6 @@ static inline bool better(cand a, cand b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
 }
 
-static int cmp_cand(const void *pa, const void *pb) {
-    cand a = *(const cand *)pa, b = *(const cand *)pb;
-    return better(a, b) ? -1 : better(b, a) ? 1 : 0;
-}
-
 /* Min-heap (worst candidate at the root) sift-down over h[0..n). */
 static void heap_down(cand *h, size_t n, size_t i) {
     for (;;) {
@@ -386,6 +381,22 @@ static void heap_up(cand *h, size_t i) {
     }
 }
 
+/* Sorts a heap built by heap_up/heap_down (worst at the root) best first, in place. */
+static void heap_sort_best_first(cand *h, size_t n) {
+    for (size_t end = n; end > 1; end--) {
+        cand t = h[0];
+        h[0] = h[end - 1];
+        h[end - 1] = t;
+        heap_down(h, end - 1, 0);
+    }
+}
+
+/* Sorts a[0..n) best first in place (heapsort: no allocation, unlike glibc's qsort). */
+static void sort_best_first(cand *a, size_t n) {
+    for (size_t i = n / 2; i-- > 0;) heap_down(a, n, i);
+    heap_sort_best_first(a, n);
+}
+
 /* cand[0..n) = the k best finite tokens of work, sorted best first. */
 static size_t select_top_k(ky_sampler *s, size_t k) {
     cand *h = s->cand;
@@ -401,7 +412,7 @@ static size_t select_top_k(ky_sampler *s, size_t k) {
             heap_down(h, n, 0);
         }
     }
-    qsort(h, n, sizeof *h, cmp_cand);
+    heap_sort_best_first(h, n);
     return n;
 }
 
@@ -499,7 +510,7 @@ static bool build_candidates(ky_sampler *s, float max) {
         n_cross++;
     }
     cand *cross = s->cand + n;
-    qsort(cross, n_cross, sizeof *cross, cmp_cand);
+    sort_best_first(cross, n_cross);
     size_t keep = n_cross; /* if rounding keeps the walk below target, the bucket stays whole */
     double cum = above;
     for (size_t i = 0; i < n_cross; i++) {
