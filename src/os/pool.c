@@ -42,7 +42,7 @@ static inline void cpu_relax(void) {
 static void *worker_main(void *p) {
     struct worker *w = p;
     ky_pool *pool = w->pool;
-    unsigned seen = atomic_load(&pool->generation);
+    unsigned seen = 0; /* the generation at creation: a run may start before this thread does */
     for (;;) {
         unsigned gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
         for (int i = 0; gen == seen && i < SPIN_ITERS; i++) {

@@ -1,6 +1,6 @@
 /* test_reference.c — forward pass vs llama.cpp's reference outputs for every shared model.
  *
- * For each ../shared/models/*.ref.json (all four architectures, all types): evaluate prompt_ids in
+ * For each ../shared/models/<name>.ref.json (all four architectures, all types): evaluate prompt_ids in
  * one batch with an F32 KV cache and compare every position's logits with the reference — same
  * argmax and max |Δlogit| within the type's tolerance (F32 1e-3, F16/BF16 2e-2, quantized 0.1;
  * llama.cpp quantizes activations to Q8 and rounds to F16/BF16 inside its matmuls, which we mirror
