@@ -146,6 +146,33 @@ static bool tokenize_prompt(const ky_model *model, const run_opts *o, ky_token *
     return true;
 }
 
+/* Text of the generated ids as it reads after the prompt: decodes prompt + generation and skips
+ * the decoded prompt (*skip bytes), so spacing rules see the real preceding token. *text is
+ * malloc'd (caller frees). */
+static bool generated_text(const ky_model *model, const ky_token *prompt, size_t n_prompt,
+                           const ky_token *gen, size_t n_gen, char **text, size_t *len,
+                           size_t *skip) {
+    ky_token *all = malloc((n_prompt + n_gen + 1) * sizeof *all);
+    if (!all) return false;
+    memcpy(all, prompt, n_prompt * sizeof *all);
+    memcpy(all + n_prompt, gen, n_gen * sizeof *all);
+    size_t n_all = 0, n_pre = 0;
+    ky_detokenize(model, all, n_prompt + n_gen, 0, NULL, 0, &n_all);
+    ky_detokenize(model, all, n_prompt, 0, NULL, 0, &n_pre);
+    char *buf = malloc(n_all + 1);
+    bool ok = buf && ky_detokenize(model, all, n_prompt + n_gen, 0, buf, n_all + 1, &n_all) == KY_OK;
+    free(all);
+    if (!ok) {
+        free(buf);
+        return false;
+    }
+    buf[n_all] = '\0';
+    *text = buf;
+    *len = n_all;
+    *skip = n_pre <= n_all ? n_pre : n_all;
+    return true;
+}
+
 static void json_ids(ky_strbuf *sb, const ky_token *ids, size_t n) {
     ky_strbuf_puts(sb, "[");
     for (size_t i = 0; i < n; i++) ky_strbuf_printf(sb, "%s%d", i ? ", " : "", ids[i]);
@@ -228,9 +255,18 @@ int cmd_run(int argc, char **argv) {
     if (!o.quiet && o.temp > 0)
         fprintf(stderr, "kaiyuan: sampling with seed %" PRIu64 "\n", sp.seed);
     for (size_t i = 0; i < n_prompt; i++) ky_sampler_accept(smpl, prompt[i]);
-    if (has_vocab && !o.json && ky_detok_stream_create(model, 0, &stream) != KY_OK) {
-        fprintf(stderr, "kaiyuan run: out of memory\n");
-        goto done;
+    if (has_vocab && !o.json) {
+        if (ky_detok_stream_create(model, 0, &stream) != KY_OK) {
+            fprintf(stderr, "kaiyuan run: out of memory\n");
+            goto done;
+        }
+        /* Prime the decoder with the prompt (output discarded) so the first generated piece gets
+         * the spacing it has after the prompt, not the one of a text's first token. */
+        for (size_t i = 0; i < n_prompt; i++) {
+            const char *piece;
+            size_t plen;
+            ky_detok_stream_push(stream, prompt[i], &piece, &plen);
+        }
     }
     int32_t n_batch = ky_context_n_batch(ctx);
     gen = malloc((size_t)(o.n_predict ? o.n_predict : 1) * sizeof *gen);
@@ -290,21 +326,17 @@ int cmd_run(int argc, char **argv) {
         fputc('\n', stdout);
     }
     if (o.json) {
-        size_t tlen = 0;
-        if (has_vocab) {
-            ky_detokenize(model, gen, n_gen, 0, NULL, 0, &tlen);
-            text = malloc(tlen + 1);
-            if (!text || ky_detokenize(model, gen, n_gen, 0, text, tlen + 1, &tlen) != KY_OK) {
-                fprintf(stderr, "kaiyuan run: cannot decode the generated tokens\n");
-                goto done;
-            }
+        size_t tlen = 0, skip = 0;
+        if (has_vocab && !generated_text(model, prompt, n_prompt, gen, n_gen, &text, &tlen, &skip)) {
+            fprintf(stderr, "kaiyuan run: cannot decode the generated tokens\n");
+            goto done;
         }
         ky_strbuf_puts(&sb, "{\"prompt_ids\": ");
         json_ids(&sb, prompt, n_prompt);
         ky_strbuf_puts(&sb, ", \"ids\": ");
         json_ids(&sb, gen, n_gen);
         ky_strbuf_puts(&sb, ", \"text\": ");
-        if (has_vocab) ky_strbuf_json_string(&sb, text, tlen);
+        if (has_vocab) ky_strbuf_json_string(&sb, text + skip, tlen - skip);
         else ky_strbuf_puts(&sb, "null");
         ky_strbuf_puts(&sb, "}\n");
         if (sb.failed) {
