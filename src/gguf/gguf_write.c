@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "gguf/gguf_write.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -441,30 +442,34 @@ ky_status gguf_writer_arr_begin(gguf_writer *w, const char *key, uint32_t elem_t
     ky_status st;
     if (key) {
         if ((st = check_idle(w)) || (st = check_key(w, key))) return st;
-        if (!valid_elem_type(elem_type))
-            return fail(w, KY_ERR_INVALID_ARG, "key '%s': unknown array element type %" PRIu32, key,
-                        elem_type);
+    } else {
+        if (!w->arr_depth)
+            return fail(w, KY_ERR_INVALID_ARG, "nested array begun outside of an array");
+        const open_array *top = &w->arr[w->arr_depth - 1];
+        if (top->elem_type != KY_GGUF_ARRAY)
+            return fail(w, KY_ERR_INVALID_ARG, "key '%s': array of %s cannot hold an array",
+                        w->arr_key, ky_gguf_type_name(top->elem_type));
+    }
+    const char *name = key ? key : w->arr_key;
+    if (!valid_elem_type(elem_type))
+        return fail(w, KY_ERR_INVALID_ARG, "key '%s': unknown array element type %" PRIu32, name,
+                    elem_type);
+    /* The new array sits at depth arr_depth + 1; at the deepest level the reader accepts
+     * (KY_GGUF_MAX_ARRAY_DEPTH) it may not hold arrays. */
+    if (elem_type == KY_GGUF_ARRAY && w->arr_depth + 1 >= KY_GGUF_MAX_ARRAY_DEPTH)
+        return fail(w, KY_ERR_INVALID_ARG, "key '%s': arrays nested deeper than %d", name,
+                    KY_GGUF_MAX_ARRAY_DEPTH);
+    if (key) {
         size_t klen = strlen(key);
         w->arr_key = malloc(klen + 1);
         if (!w->arr_key) return fail(w, KY_ERR_NOMEM, "key '%s': out of memory", key);
         memcpy(w->arr_key, key, klen + 1);
         b_le(&w->arr_buf, KY_GGUF_ARRAY, 4);
     } else {
-        if (!w->arr_depth)
-            return fail(w, KY_ERR_INVALID_ARG, "nested array begun outside of an array");
-        open_array *top = &w->arr[w->arr_depth - 1];
-        if (top->elem_type != KY_GGUF_ARRAY)
-            return fail(w, KY_ERR_INVALID_ARG, "key '%s': array of %s cannot hold an array",
-                        w->arr_key, ky_gguf_type_name(top->elem_type));
-        if (w->arr_depth >= KY_GGUF_MAX_ARRAY_DEPTH)
-            return fail(w, KY_ERR_INVALID_ARG, "key '%s': arrays nested deeper than %d", w->arr_key,
-                        KY_GGUF_MAX_ARRAY_DEPTH);
-        if (!valid_elem_type(elem_type))
-            return fail(w, KY_ERR_INVALID_ARG, "key '%s': unknown array element type %" PRIu32,
-                        w->arr_key, elem_type);
-        top->n++;
+        w->arr[w->arr_depth - 1].n++;
     }
     b_le(&w->arr_buf, elem_type, 4);
+    assert(w->arr_depth < KY_GGUF_MAX_ARRAY_DEPTH);
     open_array *a = &w->arr[w->arr_depth++];
     a->count_pos = w->arr_buf.len;
     a->elem_type = elem_type;
