@@ -239,6 +239,19 @@ static gguf_writer *seed_moe(void) {
     return w;
 }
 
+/* Arrays nested to the reader's limit of 8 levels, with strings at the bottom. */
+static gguf_writer *seed_nested8(void) {
+    gguf_writer *w = writer(3, 32);
+    S(gguf_writer_arr_begin(w, "n.deep", KY_GGUF_ARRAY));
+    for (int d = 2; d < 8; d++) S(gguf_writer_arr_begin(w, NULL, KY_GGUF_ARRAY));
+    S(gguf_writer_arr_begin(w, NULL, KY_GGUF_STRING));
+    ky_gguf_value v = {.type = KY_GGUF_STRING, .v.str = {"bottom", 6}};
+    S(gguf_writer_arr_push(w, &v));
+    for (int d = 0; d < 8; d++) S(gguf_writer_arr_end(w));
+    S(gguf_writer_set_u32(w, "n.after", 1));
+    return w;
+}
+
 static const struct seed {
     const char *file;
     gguf_writer *(*make)(void);
@@ -250,6 +263,7 @@ static const struct seed {
     {"vocab-only.gguf", seed_vocab_only},
     {"llama.gguf", seed_llama},
     {"moe-v2.gguf", seed_moe},
+    {"nested8.gguf", seed_nested8},
 };
 
 static gguf_writer *seed_types32(void) { return seed_types(32); }
