@@ -120,9 +120,12 @@ ky_status gguf_writer_copy_tensor(gguf_writer *w, const ky_gguf *g, int64_t i, i
 /* Total bytes the written file will have (header, padding, data), or 0 when an array is open. */
 uint64_t gguf_writer_size(const gguf_writer *w);
 
-/* Writes the file to path (created or truncated, mode 0666 & ~umask). Fill tensors are produced
- * straight into a shared mapping of the file. On failure the partial file is removed.
- * Errors: KY_ERR_IO (naming path and the system error), KY_ERR_INVALID_ARG (array open). */
+/* Writes the file to path (mode 0666 & ~umask for a new file). The bytes go to a sibling
+ * "<path>.tmp-*" that is renamed over path on success and removed on failure, so path may be
+ * the file that borrowed tensor data comes from, and nobody sees a partial file. Fill tensors are
+ * produced straight into a shared mapping of the file (page cache, not heap). Errors:
+ * KY_ERR_IO (naming path, the step and the system error; also when path exists and is not a
+ * regular file), KY_ERR_INVALID_ARG (array open). */
 ky_status gguf_writer_write_file(gguf_writer *w, const char *path);
 
 /* Writes the file into a malloc'd buffer; the caller owns *data (free()). */

@@ -701,6 +701,47 @@ static void test_open_errors(void) {
           contains(err.message, "empty"));
 }
 
+/* Writing over the file whose mapping supplies the tensor data works (temp file + rename), and
+ * non-regular targets are refused without being touched. */
+static void test_write_in_place(void) {
+    gguf_writer *w = typed_writer(3);
+    REQUIRE(w);
+    float data[256];
+    for (int i = 0; i < 256; i++) data[i] = (float)i * 0.5f;
+    int64_t ne[2] = {64, 4};
+    CHECK(gguf_writer_add_tensor(w, "w", KY_TYPE_F32, 2, ne, data, NULL) == KY_OK);
+    ky_gguf *g = write_and_open(w, "inplace.gguf");
+    gguf_writer_free(w);
+    REQUIRE(g);
+    const char *path = ky_test_tmpfile("inplace.gguf");
+    char saved[600];
+    snprintf(saved, sizeof saved, "%s", path);
+    gguf_writer *w2 = new_writer(3, 32);
+    REQUIRE(w2);
+    for (int64_t i = 0; i < ky_gguf_n_kv(g); i++) CHECK(gguf_writer_copy_kv(w2, g, i) == KY_OK);
+    CHECK(gguf_writer_set_str(w2, "t.str", "changed", 7) == KY_OK);
+    CHECK(gguf_writer_copy_tensor(w2, g, 0, NULL) == KY_OK);
+    CHECKF(gguf_writer_write_file(w2, saved) == KY_OK, "%s", gguf_writer_last_error(w2));
+    ky_gguf_tensor_info t;
+    CHECK(ky_gguf_tensor(g, 0, &t) == KY_OK && !memcmp(t.data, data, sizeof data)); /* old map */
+    ky_gguf_close(g);
+    ky_error err;
+    REQUIRE(ky_gguf_open(saved, &g, &err) == KY_OK);
+    const char *p;
+    uint64_t len;
+    CHECK(gguf_get_str(g, "t.str", &p, &len, NULL) == KY_OK && len == 7 &&
+          !memcmp(p, "changed", 7));
+    CHECK(ky_gguf_tensor(g, 0, &t) == KY_OK && !memcmp(t.data, data, sizeof data));
+    ky_gguf_close(g);
+    /* /dev/null and directories are refused */
+    CHECK(gguf_writer_write_file(w2, "/dev/null") == KY_ERR_IO);
+    CHECK(strstr(gguf_writer_last_error(w2), "not a regular file") != NULL);
+    struct stat st;
+    CHECK(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode));
+    CHECK(gguf_writer_write_file(w2, ky_test_tmpdir()) == KY_ERR_IO);
+    gguf_writer_free(w2);
+}
+
 int main(void) {
     RUN(test_scalar_values);
     RUN(test_typed_getters);
@@ -714,5 +755,6 @@ int main(void) {
     RUN(test_pad_empty);
     RUN(test_real_model);
     RUN(test_open_errors);
+    RUN(test_write_in_place);
     TEST_EXIT();
 }
