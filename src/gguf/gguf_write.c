@@ -135,6 +135,8 @@ static bool valid_alignment(uint64_t a) {
 ky_status gguf_writer_create(uint32_t version, uint32_t alignment, gguf_writer **out,
                              ky_error *err) {
     if (!out) return ky_errf(err, KY_ERR_INVALID_ARG, "gguf_writer_create: NULL argument");
+    if (version == 0) version = 3;
+    if (alignment == 0) alignment = KY_GGUF_DEFAULT_ALIGNMENT;
     if (version != 2 && version != 3)
         return ky_errf(err, KY_ERR_INVALID_ARG,
                        "gguf_writer_create: version %" PRIu32 " (only 2 and 3 are written)",

@@ -27,8 +27,9 @@ typedef struct gguf_writer gguf_writer;
  * gguf_writer_write_*; dst is only valid during the call. */
 typedef void (*gguf_fill_fn)(void *ctx, int64_t tensor_index, void *dst, uint64_t n_bytes);
 
-/* Creates an empty writer for GGUF version 2 or 3 with the given data alignment (a power of two
- * in [1, KY_GGUF_MAX_ALIGNMENT]); an alignment other than 32 adds a general.alignment u32 pair.
+/* Creates an empty writer for GGUF version 2 or 3 (0 = 3) with the given data alignment (a power
+ * of two in [1, KY_GGUF_MAX_ALIGNMENT]; 0 = 32); an alignment other than 32 adds a
+ * general.alignment u32 pair.
  * Errors: KY_ERR_INVALID_ARG (bad version/alignment), KY_ERR_NOMEM. The caller owns *out and
  * frees it with gguf_writer_free(). */
 ky_status gguf_writer_create(uint32_t version, uint32_t alignment, gguf_writer **out,

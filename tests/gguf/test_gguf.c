@@ -415,6 +415,14 @@ static void test_alignment(void) {
     CHECK(gguf_writer_create(3, 24, &bad, &err) == KY_ERR_INVALID_ARG && bad == NULL);
     CHECK(gguf_writer_create(1, 32, &bad, &err) == KY_ERR_INVALID_ARG &&
           contains(err.message, "1"));
+    /* defaults: version 3, alignment 32 */
+    REQUIRE(gguf_writer_create(0, 0, &bad, &err) == KY_OK);
+    CHECK(gguf_writer_alignment(bad) == 32 && gguf_writer_n_kv(bad) == 0);
+    uint8_t *mem = NULL;
+    size_t n = 0;
+    CHECK(gguf_writer_write_memory(bad, &mem, &n) == KY_OK && n == 24 && mem[4] == 3);
+    free(mem);
+    gguf_writer_free(bad);
 }
 
 /* Fill callback: each tensor's bytes are (index * 31 + position) mod 251. */
