@@ -83,8 +83,8 @@ typedef struct reader {
 
 static ky_status truncated(reader *r, const char *what, const char *ctx) {
     return ky_errf(r->err, KY_ERR_FORMAT,
-                   "%s: truncated file: %s%s%.*s at byte %" PRIu64 " (file has %" PRIu64 " bytes)",
-                   r->path, what, ctx ? " of " : "", NAME_IN_MSG, ctx ? ctx : "", r->pos, r->size);
+                   "%s: truncated file: %s%s%s at byte %" PRIu64 " (file has %" PRIu64 " bytes)",
+                   r->path, what, ctx ? " of " : "", ctx ? ctx : "", r->pos, r->size);
 }
 
 static uint32_t le32(const uint8_t *b) {
@@ -119,14 +119,13 @@ static ky_status read_str(reader *r, const char **p, uint64_t *len, uint64_t max
     if (st) return st;
     if (n > r->size - r->pos)
         return ky_errf(r->err, KY_ERR_FORMAT,
-                       "%s: %s%s%.*s: string length %" PRIu64 " at byte %" PRIu64
+                       "%s: %s%s%s: string length %" PRIu64 " at byte %" PRIu64
                        " runs past the end of the file (%" PRIu64 " bytes)",
-                       r->path, what, ctx ? " of " : "", NAME_IN_MSG, ctx ? ctx : "", n, r->pos - 8,
-                       r->size);
+                       r->path, what, ctx ? " of " : "", ctx ? ctx : "", n, r->pos - 8, r->size);
     if (n > max_len)
         return ky_errf(r->err, KY_ERR_FORMAT,
-                       "%s: %s%s%.*s: length %" PRIu64 " exceeds the limit of %" PRIu64, r->path,
-                       what, ctx ? " of " : "", NAME_IN_MSG, ctx ? ctx : "", n, max_len);
+                       "%s: %s%s%s: length %" PRIu64 " exceeds the limit of %" PRIu64, r->path,
+                       what, ctx ? " of " : "", ctx ? ctx : "", n, max_len);
     *p = (const char *)r->base + r->pos;
     *len = n;
     r->pos += n;
@@ -209,8 +208,8 @@ static ky_gguf_value decode_scalar(uint32_t type, const uint8_t *p) {
 
 /* Validates (and skips) an array body whose u32 type and u64 count have been read, recursively;
  * when out is not NULL, records element offsets for string/array elements. */
-static ky_status parse_array(reader *r, uint32_t elem_type, uint64_t n, int depth, const char *key,
-                             gguf_array *out) {
+static ky_status parse_array(reader *r, uint32_t elem_type, uint64_t n, int depth,
+                             const char *where, gguf_array *out) {
     if (out) {
         out->elem_type = elem_type;
         out->n = n;
@@ -221,33 +220,32 @@ static ky_status parse_array(reader *r, uint32_t elem_type, uint64_t n, int dept
         uint64_t bytes;
         if (ky_mul_overflow_u64(n, esz, &bytes) || bytes > r->size - r->pos)
             return ky_errf(r->err, KY_ERR_FORMAT,
-                           "%s: key '%.*s': array of %" PRIu64 " %s elements at byte %" PRIu64
+                           "%s: %s: array of %" PRIu64 " %s elements at byte %" PRIu64
                            " runs past the end of the file (%" PRIu64 " bytes)",
-                           r->path, NAME_IN_MSG, key, n, ky_gguf_type_name(elem_type), r->pos,
-                           r->size);
+                           r->path, where, n, ky_gguf_type_name(elem_type), r->pos, r->size);
         r->pos += bytes;
         return KY_OK;
     }
     if (elem_type != KY_GGUF_STRING && elem_type != KY_GGUF_ARRAY)
         return ky_errf(r->err, KY_ERR_FORMAT,
-                       "%s: key '%.*s': unknown array element type %" PRIu32 " at byte %" PRIu64,
-                       r->path, NAME_IN_MSG, key, elem_type, r->pos - 12);
+                       "%s: %s: unknown array element type %" PRIu32 " at byte %" PRIu64, r->path,
+                       where, elem_type, r->pos - 12);
     if (elem_type == KY_GGUF_ARRAY && depth >= KY_GGUF_MAX_ARRAY_DEPTH)
-        return ky_errf(r->err, KY_ERR_FORMAT, "%s: key '%.*s': arrays nested deeper than %d",
-                       r->path, NAME_IN_MSG, key, KY_GGUF_MAX_ARRAY_DEPTH);
+        return ky_errf(r->err, KY_ERR_FORMAT, "%s: %s: arrays nested deeper than %d", r->path,
+                       where, KY_GGUF_MAX_ARRAY_DEPTH);
     /* Every string or array element takes at least 8 (string) or 12 (array) bytes. */
     uint64_t min_each = elem_type == KY_GGUF_STRING ? 8 : 12;
     if (n > (r->size - r->pos) / min_each)
         return ky_errf(r->err, KY_ERR_FORMAT,
-                       "%s: key '%.*s': array count %" PRIu64 " at byte %" PRIu64
+                       "%s: %s: array count %" PRIu64 " at byte %" PRIu64
                        " cannot fit in the file (%" PRIu64 " bytes)",
-                       r->path, NAME_IN_MSG, key, n, r->pos - 8, r->size);
+                       r->path, where, n, r->pos - 8, r->size);
     if (out && n) {
         out->offsets = malloc((size_t)n * sizeof *out->offsets);
         if (!out->offsets)
             return ky_errf(r->err, KY_ERR_NOMEM,
-                           "%s: key '%.*s': out of memory for %" PRIu64 " array elements", r->path,
-                           NAME_IN_MSG, key, n);
+                           "%s: %s: out of memory for %" PRIu64 " array elements", r->path, where,
+                           n);
     }
     for (uint64_t i = 0; i < n; i++) {
         if (out) out->offsets[i] = r->pos;
@@ -255,48 +253,49 @@ static ky_status parse_array(reader *r, uint32_t elem_type, uint64_t n, int dept
         if (elem_type == KY_GGUF_STRING) {
             const char *s;
             uint64_t len;
-            st = read_str(r, &s, &len, UINT64_MAX, "array string element", key);
+            st = read_str(r, &s, &len, UINT64_MAX, "array string element", where);
         } else {
             uint32_t t;
             uint64_t m;
-            st = read_u32(r, &t, "nested array type", key);
-            if (!st) st = read_u64(r, &m, "nested array count", key);
-            if (!st) st = parse_array(r, t, m, depth + 1, key, NULL);
+            st = read_u32(r, &t, "nested array type", where);
+            if (!st) st = read_u64(r, &m, "nested array count", where);
+            if (!st) st = parse_array(r, t, m, depth + 1, where, NULL);
         }
         if (st) return st;
     }
     return KY_OK;
 }
 
-static ky_status parse_value(reader *r, gguf_kv *kv) {
+/* Parses the value of pair kv; `where` ("key '...'") names it in messages. */
+static ky_status parse_value(reader *r, gguf_kv *kv, const char *where) {
     uint32_t type;
     kv->raw_off = r->pos;
-    ky_status st = read_u32(r, &type, "value type", kv->key);
+    ky_status st = read_u32(r, &type, "value type", where);
     if (st) return st;
     memset(&kv->value, 0, sizeof kv->value);
     kv->value.type = type;
     uint64_t esz = gguf_type_size(type);
     if (esz) {
-        if (esz > r->size - r->pos) return truncated(r, "value", kv->key);
+        if (esz > r->size - r->pos) return truncated(r, "value", where);
         kv->value = decode_scalar(type, r->base + r->pos);
         r->pos += esz;
     } else if (type == KY_GGUF_STRING) {
         st = read_str(r, &kv->value.v.str.ptr, &kv->value.v.str.len, UINT64_MAX, "string value",
-                      kv->key);
+                      where);
     } else if (type == KY_GGUF_ARRAY) {
         uint32_t et;
         uint64_t n;
-        st = read_u32(r, &et, "array element type", kv->key);
-        if (!st) st = read_u64(r, &n, "array count", kv->key);
+        st = read_u32(r, &et, "array element type", where);
+        if (!st) st = read_u64(r, &n, "array count", where);
         if (!st) {
             kv->value.v.arr.elem_type = et;
             kv->value.v.arr.n = n;
-            st = parse_array(r, et, n, 1, kv->key, &kv->arr);
+            st = parse_array(r, et, n, 1, where, &kv->arr);
         }
     } else {
         return ky_errf(r->err, KY_ERR_FORMAT,
-                       "%s: key '%.*s': unknown value type %" PRIu32 " at byte %" PRIu64, r->path,
-                       NAME_IN_MSG, kv->key, type, r->pos - 4);
+                       "%s: %s: unknown value type %" PRIu32 " at byte %" PRIu64, r->path, where,
+                       type, r->pos - 4);
     }
     kv->raw_len = r->pos - kv->raw_off;
     return st;
@@ -381,7 +380,9 @@ static ky_status parse_kvs(ky_gguf *g, reader *r) {
                            r->path, NAME_IN_MSG, k, where);
         g->kvs[i].key = dup_n(k, klen);
         if (!g->kvs[i].key) return ky_errf(r->err, KY_ERR_NOMEM, "%s: out of memory", r->path);
-        st = parse_value(r, &g->kvs[i]);
+        char kwhere[NAME_IN_MSG + 16];
+        snprintf(kwhere, sizeof kwhere, "key '%.*s'", NAME_IN_MSG, g->kvs[i].key);
+        st = parse_value(r, &g->kvs[i], kwhere);
         if (st) return st;
     }
     return KY_OK;
@@ -406,7 +407,9 @@ static ky_status parse_tensor_infos(ky_gguf *g, reader *r) {
         t->name = dup_n(nm, nlen);
         if (!t->name) return ky_errf(r->err, KY_ERR_NOMEM, "%s: out of memory", r->path);
         t->name_len = (size_t)nlen;
-        if ((st = read_u32(r, &t->n_dims, "n_dims", t->name))) return st;
+        char twhere[NAME_IN_MSG + 16];
+        snprintf(twhere, sizeof twhere, "tensor '%.*s'", NAME_IN_MSG, t->name);
+        if ((st = read_u32(r, &t->n_dims, "n_dims", twhere))) return st;
         if (t->n_dims < 1 || t->n_dims > KY_MAX_DIMS)
             return ky_errf(r->err, KY_ERR_FORMAT,
                            "%s: tensor '%.*s': n_dims %" PRIu32 " outside [1, %d]", r->path,
@@ -415,7 +418,7 @@ static ky_status parse_tensor_infos(ky_gguf *g, reader *r) {
         for (uint32_t d = 0; d < 4; d++) t->ne[d] = 1;
         for (uint32_t d = 0; d < t->n_dims; d++) {
             uint64_t ne;
-            if ((st = read_u64(r, &ne, "dimension", t->name))) return st;
+            if ((st = read_u64(r, &ne, "dimension", twhere))) return st;
             if (ne == 0)
                 return ky_errf(r->err, KY_ERR_FORMAT,
                                "%s: tensor '%.*s': dimension %" PRIu32 " is zero", r->path,
@@ -428,7 +431,7 @@ static ky_status parse_tensor_infos(ky_gguf *g, reader *r) {
                                r->path, NAME_IN_MSG, t->name, d, ne);
             t->ne[d] = (int64_t)ne;
         }
-        if ((st = read_u32(r, &t->type, "type", t->name))) return st;
+        if ((st = read_u32(r, &t->type, "type", twhere))) return st;
         const ky_type_traits *tr = ky_type_get_traits(t->type);
         if (!tr)
             return ky_errf(r->err, KY_ERR_FORMAT, "%s: tensor '%.*s': unknown type id %" PRIu32,
@@ -444,7 +447,7 @@ static ky_status parse_tensor_infos(ky_gguf *g, reader *r) {
         if (ky_mul_overflow_u64(row_bytes, n_rows, &t->n_bytes))
             return ky_errf(r->err, KY_ERR_FORMAT, "%s: tensor '%.*s': byte size overflows", r->path,
                            NAME_IN_MSG, t->name);
-        if ((st = read_u64(r, &t->offset, "offset", t->name))) return st;
+        if ((st = read_u64(r, &t->offset, "offset", twhere))) return st;
     }
     return KY_OK;
 }
@@ -461,7 +464,7 @@ static int cmp_offset_entry(const void *a, const void *b) {
 }
 
 static ky_status check_tensor_data(ky_gguf *g, reader *r) {
-    uint64_t data_size = g->map.size - g->data_offset; /* data_offset <= size checked */
+    uint64_t data_size = g->map.size > g->data_offset ? g->map.size - g->data_offset : 0;
     for (int64_t i = 0; i < g->n_tensors; i++) {
         gguf_tensor *t = &g->tensors[i];
         if (t->offset % g->alignment != 0)
@@ -472,8 +475,8 @@ static ky_status check_tensor_data(ky_gguf *g, reader *r) {
         if (t->offset > data_size || t->n_bytes > data_size - t->offset)
             return ky_errf(r->err, KY_ERR_FORMAT,
                            "%s: tensor '%.*s': data [%" PRIu64 ", +%" PRIu64
-                           ") lies outside the data section (%" PRIu64
-                           " bytes from file offset %" PRIu64 "): file truncated or offset wrong",
+                           ") runs past the end of the data section (%" PRIu64
+                           " bytes at file offset %" PRIu64 "): truncated file or bad offset",
                            r->path, NAME_IN_MSG, t->name, t->offset, t->n_bytes, data_size,
                            g->data_offset);
     }
@@ -587,14 +590,9 @@ static ky_status parse(ky_gguf *g, ky_error *err) {
     g->header_end = r.pos;
     if (ky_align_up_u64(r.pos, g->alignment, &g->data_offset))
         return ky_errf(err, KY_ERR_FORMAT, "%s: data offset overflows", g->path);
-    if (g->data_offset > g->map.size) {
-        /* Files without tensors may end right after the header, unpadded. */
-        if (g->n_tensors == 0) return KY_OK;
-        return ky_errf(err, KY_ERR_FORMAT,
-                       "%s: truncated file: data section would start at byte %" PRIu64
-                       " but the file has %" PRIu64 " bytes",
-                       g->path, g->data_offset, (uint64_t)g->map.size);
-    }
+    /* Files without tensors may end right after the header, unpadded; with tensors, a missing
+     * data section is reported by check_tensor_data on the first tensor. */
+    if (g->data_offset > g->map.size && g->n_tensors == 0) return KY_OK;
     return check_tensor_data(g, &r);
 }
 

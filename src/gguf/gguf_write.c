@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "gguf/gguf_write.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -134,6 +135,8 @@ static bool valid_alignment(uint64_t a) {
 ky_status gguf_writer_create(uint32_t version, uint32_t alignment, gguf_writer **out,
                              ky_error *err) {
     if (!out) return ky_errf(err, KY_ERR_INVALID_ARG, "gguf_writer_create: NULL argument");
+    if (version == 0) version = 3;
+    if (alignment == 0) alignment = KY_GGUF_DEFAULT_ALIGNMENT;
     if (version != 2 && version != 3)
         return ky_errf(err, KY_ERR_INVALID_ARG,
                        "gguf_writer_create: version %" PRIu32 " (only 2 and 3 are written)",
@@ -441,30 +444,34 @@ ky_status gguf_writer_arr_begin(gguf_writer *w, const char *key, uint32_t elem_t
     ky_status st;
     if (key) {
         if ((st = check_idle(w)) || (st = check_key(w, key))) return st;
-        if (!valid_elem_type(elem_type))
-            return fail(w, KY_ERR_INVALID_ARG, "key '%s': unknown array element type %" PRIu32, key,
-                        elem_type);
+    } else {
+        if (!w->arr_depth)
+            return fail(w, KY_ERR_INVALID_ARG, "nested array begun outside of an array");
+        const open_array *top = &w->arr[w->arr_depth - 1];
+        if (top->elem_type != KY_GGUF_ARRAY)
+            return fail(w, KY_ERR_INVALID_ARG, "key '%s': array of %s cannot hold an array",
+                        w->arr_key, ky_gguf_type_name(top->elem_type));
+    }
+    const char *name = key ? key : w->arr_key;
+    if (!valid_elem_type(elem_type))
+        return fail(w, KY_ERR_INVALID_ARG, "key '%s': unknown array element type %" PRIu32, name,
+                    elem_type);
+    /* The new array sits at depth arr_depth + 1; at the deepest level the reader accepts
+     * (KY_GGUF_MAX_ARRAY_DEPTH) it may not hold arrays. */
+    if (elem_type == KY_GGUF_ARRAY && w->arr_depth + 1 >= KY_GGUF_MAX_ARRAY_DEPTH)
+        return fail(w, KY_ERR_INVALID_ARG, "key '%s': arrays nested deeper than %d", name,
+                    KY_GGUF_MAX_ARRAY_DEPTH);
+    if (key) {
         size_t klen = strlen(key);
         w->arr_key = malloc(klen + 1);
         if (!w->arr_key) return fail(w, KY_ERR_NOMEM, "key '%s': out of memory", key);
         memcpy(w->arr_key, key, klen + 1);
         b_le(&w->arr_buf, KY_GGUF_ARRAY, 4);
     } else {
-        if (!w->arr_depth)
-            return fail(w, KY_ERR_INVALID_ARG, "nested array begun outside of an array");
-        open_array *top = &w->arr[w->arr_depth - 1];
-        if (top->elem_type != KY_GGUF_ARRAY)
-            return fail(w, KY_ERR_INVALID_ARG, "key '%s': array of %s cannot hold an array",
-                        w->arr_key, ky_gguf_type_name(top->elem_type));
-        if (w->arr_depth >= KY_GGUF_MAX_ARRAY_DEPTH)
-            return fail(w, KY_ERR_INVALID_ARG, "key '%s': arrays nested deeper than %d", w->arr_key,
-                        KY_GGUF_MAX_ARRAY_DEPTH);
-        if (!valid_elem_type(elem_type))
-            return fail(w, KY_ERR_INVALID_ARG, "key '%s': unknown array element type %" PRIu32,
-                        w->arr_key, elem_type);
-        top->n++;
+        w->arr[w->arr_depth - 1].n++;
     }
     b_le(&w->arr_buf, elem_type, 4);
+    assert(w->arr_depth < KY_GGUF_MAX_ARRAY_DEPTH);
     open_array *a = &w->arr[w->arr_depth++];
     a->count_pos = w->arr_buf.len;
     a->elem_type = elem_type;
@@ -750,44 +757,76 @@ static bool fill_mapped(int fd, const wtensor *t, int64_t i, uint64_t off) {
     return munmap(m, (size_t)len) == 0;
 }
 
+/* Creates a fresh temporary file next to path ("<path>.tmp-<pid>-<n>", mode 0666 & ~umask).
+ * Returns the fd and the malloc'd name in *tmp, or -1 with errno set. */
+static int create_sibling(const char *path, char **tmp) {
+    static unsigned counter;
+    size_t cap = strlen(path) + 48;
+    char *name = malloc(cap);
+    if (!name) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(name, cap, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);
+        int fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *tmp = name;
+            return fd;
+        }
+        if (errno != EEXIST) break;
+    }
+    int e = errno;
+    free(name);
+    errno = e;
+    return -1;
+}
+
+/* Writes the whole file to fd (sized total); *step names the failing stage. */
+static bool write_all_to(gguf_writer *w, int fd, const layout *L, const bytes *hdr,
+                         const char **step) {
+    *step = "cannot resize";
+    if (ftruncate(fd, (off_t)L->total) != 0) return false;
+    /* Reserve the blocks now so that writes through the mapping cannot hit a full disk (which
+     * would raise SIGBUS); file systems without fallocate are written regardless. */
+    int e = L->total ? posix_fallocate(fd, 0, (off_t)L->total) : 0;
+    if (e && e != EINVAL && e != EOPNOTSUPP && e != ENOSYS) {
+        errno = e;
+        *step = "cannot allocate";
+        return false;
+    }
+    *step = "write failed";
+    if (!pwrite_all(fd, hdr->p, hdr->len, 0)) return false;
+    for (int64_t i = 0; i < w->n_tensors; i++) {
+        const wtensor *t = &w->tensors[i];
+        uint64_t off = L->data_offset + t->offset;
+        *step = t->data ? "write failed" : "cannot map for writing";
+        if (!(t->data ? pwrite_all(fd, t->data, t->n_bytes, off) : fill_mapped(fd, t, i, off)))
+            return false;
+    }
+    return true;
+}
+
 ky_status gguf_writer_write_file(gguf_writer *w, const char *path) {
-    if (!path) return fail(w, KY_ERR_INVALID_ARG, "write_file: NULL path");
+    if (!path || !*path) return fail(w, KY_ERR_INVALID_ARG, "write_file: no path");
+    struct stat st_path;
+    if (stat(path, &st_path) == 0 && !S_ISREG(st_path.st_mode))
+        return fail(w, KY_ERR_IO, "%s: exists and is not a regular file", path);
     layout L;
     bytes hdr;
     ky_status st = prepare(w, &L, &hdr);
     if (st) return st;
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    /* Write a sibling and rename it over path: readers never see a partial file, and path may
+     * be the very file whose mapping supplies borrowed tensor data. */
+    char *tmp = NULL;
+    int fd = create_sibling(path, &tmp);
     if (fd < 0) {
+        int e = errno;
         free(hdr.p);
-        return fail(w, KY_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        return fail(w, KY_ERR_IO, "%s: cannot create: %s", path, strerror(e));
     }
-    const char *step = "cannot resize";
-    bool good = ftruncate(fd, (off_t)L.total) == 0;
-    if (good) {
-        /* Reserve the blocks now so that writes through the mapping cannot hit a full disk
-         * (which would raise SIGBUS); file systems without fallocate are written regardless. */
-        int e = L.total ? posix_fallocate(fd, 0, (off_t)L.total) : 0;
-        if (e && e != EINVAL && e != EOPNOTSUPP && e != ENOSYS) {
-            errno = e;
-            good = false;
-            step = "cannot allocate";
-        }
-    }
-    if (good) {
-        step = "write failed";
-        good = pwrite_all(fd, hdr.p, hdr.len, 0);
-    }
-    for (int64_t i = 0; good && i < w->n_tensors; i++) {
-        const wtensor *t = &w->tensors[i];
-        uint64_t off = L.data_offset + t->offset;
-        if (t->data) {
-            step = "write failed";
-            good = pwrite_all(fd, t->data, t->n_bytes, off);
-        } else {
-            step = "cannot map for writing";
-            good = fill_mapped(fd, t, i, off);
-        }
-    }
+    const char *step = "";
+    bool good = write_all_to(w, fd, &L, &hdr, &step);
     int e = errno;
     free(hdr.p);
     if (close(fd) != 0 && good) {
@@ -795,9 +834,13 @@ ky_status gguf_writer_write_file(gguf_writer *w, const char *path) {
         good = false;
         step = "write failed";
     }
-    if (!good) {
-        unlink(path);
-        return fail(w, KY_ERR_IO, "%s: %s: %s", path, step, strerror(e));
+    if (good && rename(tmp, path) != 0) {
+        e = errno;
+        good = false;
+        step = "cannot rename the temporary file into place";
     }
+    if (!good) unlink(tmp);
+    free(tmp);
+    if (!good) return fail(w, KY_ERR_IO, "%s: %s: %s", path, step, strerror(e));
     return ok(w);
 }

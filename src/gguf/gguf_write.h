@@ -27,8 +27,9 @@ typedef struct gguf_writer gguf_writer;
  * gguf_writer_write_*; dst is only valid during the call. */
 typedef void (*gguf_fill_fn)(void *ctx, int64_t tensor_index, void *dst, uint64_t n_bytes);
 
-/* Creates an empty writer for GGUF version 2 or 3 with the given data alignment (a power of two
- * in [1, KY_GGUF_MAX_ALIGNMENT]); an alignment other than 32 adds a general.alignment u32 pair.
+/* Creates an empty writer for GGUF version 2 or 3 (0 = 3) with the given data alignment (a power
+ * of two in [1, KY_GGUF_MAX_ALIGNMENT]; 0 = 32); an alignment other than 32 adds a
+ * general.alignment u32 pair.
  * Errors: KY_ERR_INVALID_ARG (bad version/alignment), KY_ERR_NOMEM. The caller owns *out and
  * frees it with gguf_writer_free(). */
 ky_status gguf_writer_create(uint32_t version, uint32_t alignment, gguf_writer **out,
@@ -120,9 +121,12 @@ ky_status gguf_writer_copy_tensor(gguf_writer *w, const ky_gguf *g, int64_t i, i
 /* Total bytes the written file will have (header, padding, data), or 0 when an array is open. */
 uint64_t gguf_writer_size(const gguf_writer *w);
 
-/* Writes the file to path (created or truncated, mode 0666 & ~umask). Fill tensors are produced
- * straight into a shared mapping of the file. On failure the partial file is removed.
- * Errors: KY_ERR_IO (naming path and the system error), KY_ERR_INVALID_ARG (array open). */
+/* Writes the file to path (mode 0666 & ~umask for a new file). The bytes go to a sibling
+ * "<path>.tmp-*" that is renamed over path on success and removed on failure, so path may be
+ * the file that borrowed tensor data comes from, and nobody sees a partial file. Fill tensors are
+ * produced straight into a shared mapping of the file (page cache, not heap). Errors:
+ * KY_ERR_IO (naming path, the step and the system error; also when path exists and is not a
+ * regular file), KY_ERR_INVALID_ARG (array open). */
 ky_status gguf_writer_write_file(gguf_writer *w, const char *path);
 
 /* Writes the file into a malloc'd buffer; the caller owns *data (free()). */
