@@ -90,11 +90,14 @@ run: deps
 fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
 
+# C files outside src/ (bench/peer/node_modules holds third-party headers: skipped).
+FMT_EXTRA = $(shell find include tests bench -name node_modules -prune -o -name '*.[ch]' -print)
+
 format:
-	clang-format -i $(ALL_SRC) $(shell find include tests bench -name '*.[ch]')
+	clang-format -i $(ALL_SRC) $(FMT_EXTRA)
 
 format-check:
-	clang-format --dry-run --Werror $(ALL_SRC) $(shell find include tests bench -name '*.[ch]')
+	clang-format --dry-run --Werror $(ALL_SRC) $(FMT_EXTRA)
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz

@@ -154,9 +154,16 @@ int64_t ky_gguf_find_key(const ky_gguf *gguf, const char *key);
 
 /* Element i of the array value of pair kv. Scalar elements are widened like ky_gguf_value
  * scalars; string elements give pointer/length; an element that is itself an array gives its
- * element type and count (deeper levels are validated but not exposed).
+ * element type and count (read its elements with ky_gguf_array_get_nested).
  * Returns KY_ERR_INVALID_ARG for out-of-range indices and KY_ERR_TYPE for a non-array. */
 ky_status ky_gguf_array_get(const ky_gguf *gguf, int64_t kv, uint64_t i, ky_gguf_value *out);
+/* Element of a nested array: path[0] indexes the array of pair kv, path[1] the array found there,
+ * and so on (depth >= 1; depth 1 is ky_gguf_array_get). Every level but the last must be an array
+ * (else KY_ERR_TYPE); an index past its array's length is KY_ERR_INVALID_ARG. Elements of
+ * variable size (strings, arrays) below the first level are found by walking their array, so
+ * the cost grows with the index. */
+ky_status ky_gguf_array_get_nested(const ky_gguf *gguf, int64_t kv, const uint64_t *path,
+                                   size_t depth, ky_gguf_value *out);
 
 int64_t ky_gguf_n_tensors(const ky_gguf *gguf);
 ky_status ky_gguf_tensor(const ky_gguf *gguf, int64_t i, ky_gguf_tensor_info *out);
@@ -171,7 +178,6 @@ typedef int32_t ky_token;
 
 typedef struct ky_model_params {
     bool vocab_only; /* load metadata and tokenizer only (works on vocab-only GGUF files) */
-    bool prefetch;   /* advise the kernel to read the whole file ahead (MADV_WILLNEED) */
 } ky_model_params;
 
 ky_model_params ky_model_default_params(void);
@@ -296,6 +302,7 @@ void ky_context_free(ky_context *ctx);
 /* Message of the last failed call on this context ("" when none). Valid until the next call. */
 const char *ky_context_last_error(const ky_context *ctx);
 int32_t ky_context_n_ctx(const ky_context *ctx);
+int32_t ky_context_n_batch(const ky_context *ctx);
 int32_t ky_context_n_threads(const ky_context *ctx);
 uint64_t ky_context_kv_bytes(const ky_context *ctx);
 
@@ -346,14 +353,15 @@ typedef struct ky_logit_bias {
 } ky_logit_bias;
 
 typedef struct ky_sampler_params {
-    float temperature;       /* <= 0: greedy (argmax) */
+    float temperature;       /* 0: greedy (argmax, ties to the lowest id); < 0 invalid */
     int32_t top_k;           /* <= 0: off */
-    float top_p;             /* >= 1: off */
-    float min_p;             /* <= 0: off */
+    float top_p;             /* in (0, 1]; 1: off */
+    float min_p;             /* in [0, 1]; 0: off */
     float repeat_penalty;    /* 1: off */
     float frequency_penalty; /* 0: off */
     float presence_penalty;  /* 0: off */
-    int32_t penalty_last_n;  /* window of recent tokens the penalties look at; -1 = all kept */
+    int32_t penalty_last_n;  /* window of recent accepted tokens the penalties look at;
+                                -1 = all since the last reset, 0 = penalties off */
     uint64_t seed;
     const ky_logit_bias *logit_bias; /* copied at creation */
     size_t n_logit_bias;
@@ -362,14 +370,22 @@ typedef struct ky_sampler_params {
 typedef struct ky_sampler ky_sampler;
 
 ky_sampler_params ky_sampler_default_params(void);
-/* Validates params (negative temperature, top_p outside [0,1], ... are KY_ERR_INVALID_ARG). */
+/* Validates params and sizes every buffer for n_vocab (nothing is allocated per call later).
+ * KY_ERR_INVALID_ARG with a message naming the field for: negative or non-finite temperature,
+ * top_p outside (0,1], min_p outside [0,1], repeat_penalty <= 0, non-finite penalties,
+ * penalty_last_n < -1, a logit-bias token outside [0, n_vocab) or a NaN/+inf bias, n_vocab out of
+ * range. params NULL means the defaults. The caller owns *out (ky_sampler_free). */
 ky_status ky_sampler_create(const ky_sampler_params *params, int32_t n_vocab, ky_sampler **out,
                             ky_error *err);
 void ky_sampler_free(ky_sampler *sampler);
-/* Picks a token from n_vocab logits (not modified). Deterministic given seed and history. */
+/* Picks a token from n_vocab logits (not modified; NaN counts as banned). Chain: logit bias,
+ * penalties, top-k, top-p, min-p, temperature, softmax, draw. Deterministic given seed, params and
+ * the history of accept/sample calls. Does not accept the token. KY_TOKEN_NULL when every token is
+ * banned (-inf). */
 ky_token ky_sampler_sample(ky_sampler *sampler, const float *logits);
-/* Records a token (prompt or generated) in the penalty history. */
+/* Records a token (prompt or generated) in the penalty history; out-of-range ids are ignored. */
 void ky_sampler_accept(ky_sampler *sampler, ky_token token);
+/* Clears the history and reseeds the generator with the creation seed. */
 void ky_sampler_reset(ky_sampler *sampler);
 
 /* ---------------------------------------------------------------------------------------------

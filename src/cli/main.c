@@ -10,6 +10,8 @@ static const struct {
     const char *summary;
 } k_commands[] = {
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors (--json)"},
+    {"run", cmd_run, "generate text from a prompt or token ids (streaming)"},
+    {"logits", cmd_logits, "print the logits of every position of a prompt as JSON"},
 };
 
 static void usage(FILE *f) {
