@@ -131,49 +131,61 @@ typedef struct bpe_sym {
     int32_t prev, next;
 } bpe_sym;
 
-typedef struct bpe_ent {
-    uint64_t key; /* rank << 32 | left position: smallest first */
-    int32_t lid, rid, mid;
-} bpe_ent;
+/* Merge candidates are heap keys rank << 32 | left position (smallest first). An entry is
+ * checked when popped: it is applied only if the pair now at that position still has that rank
+ * (ranks identify pairs), so stale entries need no bookkeeping and an entry is 8 bytes. */
+#define ARITY 8 /* an 8-ary heap: the children of i are 8i+1..8i+8, one cache line */
 
 typedef struct bpe_ctx {
     const tok_pairmap *pairs;
     bpe_sym *sym;
-    bpe_ent *heap;
+    uint64_t *heap;
     size_t n_heap;
 } bpe_ctx;
 
-static void push_pair(bpe_ctx *c, int32_t i) {
-    if (i < 0) return;
+/* Rank and merged id of the pair starting at symbol i; false when it does not merge. */
+static bool pair_at(const bpe_ctx *c, int32_t i, uint32_t *rank, int32_t *mid) {
+    if (i < 0) return false;
     int32_t r = c->sym[i].next;
-    if (r < 0) return;
+    if (r < 0) return false;
     int32_t a = c->sym[i].id, b = c->sym[r].id;
+    return a >= 0 && b >= 0 && tok_pairmap_find(c->pairs, a, b, rank, mid);
+}
+
+static void push_pair(bpe_ctx *c, int32_t i) {
     uint32_t rank;
     int32_t mid;
-    if (a < 0 || b < 0 || !tok_pairmap_find(c->pairs, a, b, &rank, &mid)) return;
-    bpe_ent e = {(uint64_t)rank << 32 | (uint32_t)i, a, b, mid};
+    if (!pair_at(c, i, &rank, &mid)) return;
+    uint64_t e = (uint64_t)rank << 32 | (uint32_t)i;
     size_t k = c->n_heap++;
     while (k > 0) {
-        size_t up = (k - 1) / 2;
-        if (c->heap[up].key <= e.key) break;
+        size_t up = (k - 1) / ARITY;
+        if (c->heap[up] <= e) break;
         c->heap[k] = c->heap[up];
         k = up;
     }
     c->heap[k] = e;
 }
 
-static bpe_ent pop_pair(bpe_ctx *c) {
-    bpe_ent top = c->heap[0], last = c->heap[--c->n_heap];
-    size_t i = 0, n = c->n_heap;
+static void sift_down(bpe_ctx *c, size_t i, uint64_t e) {
+    size_t n = c->n_heap;
     for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n) break;
-        if (l + 1 < n && c->heap[l + 1].key < c->heap[l].key) l++;
-        if (c->heap[l].key >= last.key) break;
-        c->heap[i] = c->heap[l];
-        i = l;
+        size_t first = ARITY * i + 1;
+        if (first >= n) break;
+        size_t best = first, end = first + ARITY < n ? first + ARITY : n;
+        for (size_t k = first + 1; k < end; k++)
+            if (c->heap[k] < c->heap[best]) best = k;
+        if (c->heap[best] >= e) break;
+        c->heap[i] = c->heap[best];
+        i = best;
     }
-    if (n) c->heap[i] = last;
+    c->heap[i] = e;
+}
+
+static uint64_t pop_pair(bpe_ctx *c) {
+    uint64_t top = c->heap[0];
+    uint64_t last = c->heap[--c->n_heap];
+    if (c->n_heap) sift_down(c, 0, last);
     return top;
 }
 
@@ -190,19 +202,28 @@ static void merge_word(tok_sess *s, const uint8_t *w, size_t n, bpe_cache *cache
                        cache_slot *slot) {
     const struct ky_vocab_impl *im = s->v->impl;
     if (!tok_reserve(s, &s->sym, &s->sym_cap, n, sizeof(bpe_sym)) ||
-        !tok_reserve(s, &s->heap, &s->heap_cap, 2 * n, sizeof(bpe_ent)))
+        !tok_reserve(s, &s->heap, &s->heap_cap, 2 * n, sizeof(uint64_t)))
         return;
     bpe_ctx c = {&im->pairs, s->sym, s->heap, 0};
     for (size_t i = 0; i < n; i++)
         c.sym[i] = (bpe_sym){im->byte_token[w[i]], (int32_t)i - 1, i + 1 < n ? (int32_t)i + 1 : -1};
-    for (size_t i = 0; i + 1 < n; i++) push_pair(&c, (int32_t)i);
+    /* Initial pairs, then heapify bottom-up (O(n)). */
+    for (size_t i = 0; i + 1 < n; i++) {
+        uint32_t rank;
+        int32_t mid;
+        if (pair_at(&c, (int32_t)i, &rank, &mid)) c.heap[c.n_heap++] = (uint64_t)rank << 32 | i;
+    }
+    for (size_t k = c.n_heap / ARITY + 1; k-- > 0;)
+        if (k < c.n_heap) sift_down(&c, k, c.heap[k]);
     while (c.n_heap) {
-        bpe_ent e = pop_pair(&c);
-        int32_t i = (int32_t)(uint32_t)e.key;
-        bpe_sym *l = &c.sym[i];
-        if (l->id != e.lid || l->next < 0 || c.sym[l->next].id != e.rid) continue; /* stale */
-        bpe_sym *r = &c.sym[l->next];
-        l->id = e.mid;
+        uint64_t e = pop_pair(&c);
+        int32_t i = (int32_t)(uint32_t)e;
+        uint32_t rank;
+        int32_t mid;
+        if (c.sym[i].id < 0 || !pair_at(&c, i, &rank, &mid) || rank != (uint32_t)(e >> 32))
+            continue; /* stale: the pair at i changed since the push */
+        bpe_sym *l = &c.sym[i], *r = &c.sym[l->next];
+        l->id = mid;
         l->next = r->next;
         if (r->next >= 0) c.sym[r->next].prev = i;
         r->id = -2;

@@ -24,21 +24,22 @@ typedef struct spm_node {
     uint32_t start, len;
 } spm_node;
 
-typedef struct spm_pair {
-    float score;
-    int32_t left, right;
-    uint32_t size;
-    int32_t id;
-} spm_pair;
-
 static bool mergeable(const ky_vocab *v, int32_t id) {
     uint8_t a = v->attr[id];
     return a == KY_TOKEN_NORMAL || a == KY_TOKEN_USER_DEFINED || a == KY_TOKEN_UNUSED;
 }
 
-/* true when pair a is popped before pair b: higher score, then leftmost. */
-static bool before(const spm_pair *a, const spm_pair *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
+/* Merge candidates are heap keys: the piece's score mapped to an order-reversed integer (higher
+ * scores first) << 32 | left symbol (leftmost first). A popped key is applied only if the pair now
+ * at that position is still a piece with that score; a pair that changed to another piece of the
+ * same score sorts exactly where a fresh entry would, so stale entries need no bookkeeping. */
+#define ARITY 8 /* 8-ary heap of 8-byte keys: the children of i are 8i+1..8i+8 */
+
+static uint32_t score_key(float score) {
+    uint32_t u;
+    memcpy(&u, &score, 4);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* ascending with the float */
+    return ~u;                                      /* descending */
 }
 
 typedef struct spm_ctx {
@@ -46,45 +47,49 @@ typedef struct spm_ctx {
     const uint8_t *text;
     spm_sym *sym;
     spm_node *node;
-    spm_pair *heap;
+    uint64_t *heap;
     size_t n_heap;
 } spm_ctx;
 
-static void heap_push(spm_ctx *c, const spm_pair *p) {
-    size_t i = c->n_heap++;
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        if (!before(p, &c->heap[up])) break;
-        c->heap[i] = c->heap[up];
-        i = up;
-    }
-    c->heap[i] = *p;
-}
-
-static spm_pair heap_pop(spm_ctx *c) {
-    spm_pair top = c->heap[0], last = c->heap[--c->n_heap];
-    size_t i = 0, n = c->n_heap;
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n) break;
-        if (l + 1 < n && before(&c->heap[l + 1], &c->heap[l])) l++;
-        if (!before(&c->heap[l], &last)) break;
-        c->heap[i] = c->heap[l];
-        i = l;
-    }
-    if (n) c->heap[i] = last;
-    return top;
-}
-
-static void try_pair(spm_ctx *c, int32_t l, int32_t r) {
-    if (l < 0 || r < 0) return;
+/* The piece formed by symbol l and its right neighbour, or -1. */
+static int32_t pair_piece(const spm_ctx *c, int32_t l) {
+    if (l < 0 || c->sym[l].len == 0) return -1;
+    int32_t r = c->sym[l].next;
+    if (r < 0) return -1;
     const ky_vocab *v = c->s->v;
     uint32_t size = c->sym[l].len + c->sym[r].len;
-    if (size > v->impl->max_token_len) return;
+    if (size > v->impl->max_token_len) return -1;
     int32_t id = tok_map_find(v, c->text + c->sym[l].start, size);
-    if (id < 0 || !mergeable(v, id)) return;
-    spm_pair p = {v->scores[id], l, r, size, id};
-    heap_push(c, &p);
+    return id >= 0 && mergeable(v, id) ? id : -1;
+}
+
+static void sift_down(spm_ctx *c, size_t i, uint64_t e) {
+    size_t n = c->n_heap;
+    for (;;) {
+        size_t first = ARITY * i + 1;
+        if (first >= n) break;
+        size_t best = first, end = first + ARITY < n ? first + ARITY : n;
+        for (size_t k = first + 1; k < end; k++)
+            if (c->heap[k] < c->heap[best]) best = k;
+        if (c->heap[best] >= e) break;
+        c->heap[i] = c->heap[best];
+        i = best;
+    }
+    c->heap[i] = e;
+}
+
+static void try_pair(spm_ctx *c, int32_t l) {
+    int32_t id = pair_piece(c, l);
+    if (id < 0) return;
+    uint64_t e = (uint64_t)score_key(c->s->v->scores[id]) << 32 | (uint32_t)l;
+    size_t k = c->n_heap++;
+    while (k > 0) {
+        size_t up = (k - 1) / ARITY;
+        if (c->heap[up] <= e) break;
+        c->heap[k] = c->heap[up];
+        k = up;
+    }
+    c->heap[k] = e;
 }
 
 /* Emits the tokens of merge-tree node k: the piece itself, its two halves for unused pieces,
@@ -138,7 +143,7 @@ void spm_tokenize(tok_sess *s, const uint8_t *text, size_t n, bool prefix) {
     /* One symbol per character; nodes: m leaves + at most m - 1 merges. */
     if (!tok_reserve(s, &s->sym, &s->sym_cap, m, sizeof(spm_sym)) ||
         !tok_reserve(s, &s->aux, &s->aux_cap, 2 * m, sizeof(spm_node)) ||
-        !tok_reserve(s, &s->heap, &s->heap_cap, 2 * m, sizeof(spm_pair)) ||
+        !tok_reserve(s, &s->heap, &s->heap_cap, 2 * m, sizeof(uint64_t)) ||
         !tok_reserve(s, (void **)&s->stk, &s->stk_cap, 2 * m, sizeof(int32_t)))
         return;
     spm_ctx c = {s, e, s->sym, s->aux, s->heap, 0};
@@ -154,19 +159,28 @@ void spm_tokenize(tok_sess *s, const uint8_t *text, size_t n, bool prefix) {
         i += l;
     }
     int32_t n_nodes = ns;
-    for (int32_t i = 1; i < ns; i++) try_pair(&c, i - 1, i);
+    for (int32_t i = 0; i + 1 < ns; i++) {
+        int32_t id = pair_piece(&c, i);
+        if (id >= 0) c.heap[c.n_heap++] = (uint64_t)score_key(v->scores[id]) << 32 | (uint32_t)i;
+    }
+    for (size_t k = c.n_heap / ARITY + 1; k-- > 0;)
+        if (k < c.n_heap) sift_down(&c, k, c.heap[k]);
     while (c.n_heap) {
-        spm_pair p = heap_pop(&c);
-        spm_sym *l = &c.sym[p.left], *r = &c.sym[p.right];
-        if (l->len == 0 || r->len == 0 || l->len + r->len != p.size) continue; /* stale */
-        c.node[n_nodes] = (spm_node){p.id, l->node, r->node, l->start, p.size};
+        uint64_t top = c.heap[0], last = c.heap[--c.n_heap];
+        if (c.n_heap) sift_down(&c, 0, last);
+        int32_t li = (int32_t)(uint32_t)top;
+        int32_t id = pair_piece(&c, li);
+        if (id < 0 || score_key(v->scores[id]) != (uint32_t)(top >> 32)) continue; /* stale */
+        spm_sym *l = &c.sym[li], *r = &c.sym[l->next];
+        uint32_t size = l->len + r->len;
+        c.node[n_nodes] = (spm_node){id, l->node, r->node, l->start, size};
         l->node = n_nodes++;
-        l->len = p.size;
+        l->len = size;
         r->len = 0;
         l->next = r->next;
-        if (r->next >= 0) c.sym[r->next].prev = p.left;
-        try_pair(&c, l->prev, p.left);
-        try_pair(&c, p.left, l->next);
+        if (r->next >= 0) c.sym[r->next].prev = li;
+        try_pair(&c, l->prev);
+        try_pair(&c, li);
     }
     for (int32_t i = 0; i >= 0; i = c.sym[i].next) emit_node(&c, c.sym[i].node);
 }
