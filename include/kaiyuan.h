@@ -241,6 +241,9 @@ bool ky_vocab_is_eog(const ky_model *model, ky_token t); /* end of generation (E
 ky_token_attr ky_vocab_token_attr(const ky_model *model, ky_token t);
 /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) etc.; "none" when the file has none. */
 const char *ky_vocab_kind(const ky_model *model);
+/* Token t's text as stored in the vocabulary ("▁He", "<0x0A>", "Ġhello", "<|im_start|>"): a view
+ * into the model (not NUL-terminated, *len bytes), or NULL when t is out of range. */
+const char *ky_vocab_token_text(const ky_model *model, ky_token t, size_t *len);
 
 enum {
     KY_TOKENIZE_ADD_BOS = 1u << 0,       /* prepend BOS (when the vocabulary has one) */

@@ -58,6 +58,14 @@ const char *ky_vocab_kind(const ky_model *model) {
     return v ? v->model_name : "none";
 }
 
+const char *ky_vocab_token_text(const ky_model *model, ky_token t, size_t *len) {
+    const ky_vocab *v = vocab_of(model);
+    if (len) *len = 0;
+    if (!v || !len || t < 0 || t >= v->n_tokens) return NULL;
+    *len = v->text_len[t];
+    return v->text[t];
+}
+
 ky_status ky_tokenize(const ky_model *model, const char *text, size_t len, unsigned flags,
                       ky_token *out, size_t cap, size_t *n_out) {
     if (!n_out) return KY_ERR_INVALID_ARG;
