@@ -61,6 +61,7 @@ static int32_t decode(const uint8_t *s, size_t l) {
 
 /* Appends n bytes to s->buf at *len. */
 static bool append(tok_sess *s, size_t *len, const void *p, size_t n) {
+    if (n == 0) return true;
     if (!tok_reserve(s, (void **)&s->buf, &s->buf_cap, *len + n, 1)) return false;
     memcpy(s->buf + *len, p, n);
     *len += n;
