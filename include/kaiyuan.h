@@ -237,9 +237,13 @@ ky_token ky_vocab_eos(const ky_model *model);
 ky_token ky_vocab_eot(const ky_model *model);
 bool ky_vocab_add_bos(const ky_model *model);            /* metadata says prepend BOS */
 bool ky_vocab_is_eog(const ky_model *model, ky_token t); /* end of generation (EOS, EOT, ...) */
+/* Type of token t; 0 when t is out of range or the model has no tokenizer. */
 ky_token_attr ky_vocab_token_attr(const ky_model *model, ky_token t);
 /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) etc.; "none" when the file has none. */
 const char *ky_vocab_kind(const ky_model *model);
+/* Token t's text as stored in the vocabulary ("▁He", "<0x0A>", "Ġhello", "<|im_start|>"): a view
+ * into the model (not NUL-terminated, *len bytes), or NULL when t is out of range. */
+const char *ky_vocab_token_text(const ky_model *model, ky_token t, size_t *len);
 
 enum {
     KY_TOKENIZE_ADD_BOS = 1u << 0,       /* prepend BOS (when the vocabulary has one) */
@@ -247,9 +251,12 @@ enum {
 };
 
 /* Tokenizes len bytes of text (any bytes; invalid UTF-8 is handled, never read past len).
- * Writes at most cap ids to out and the full count to *n_out; returns KY_ERR_INVALID_ARG with
- * *n_out set to the needed count when cap is too small. KY_ERR_UNSUPPORTED when the model has no
- * usable tokenizer. */
+ * Semantics are Hugging Face's: SentencePiece vocabularies add the ▁ prefix, byte-level BPE uses
+ * the pre-tokenizer named by tokenizer.ggml.pre (and NFC for Qwen). Without PARSE_SPECIAL,
+ * control and user-defined token texts (e.g. "<|im_start|>", "<think>") are plain text.
+ * Writes at most cap ids to out (out may be NULL with cap 0 to count) and the full count to
+ * *n_out; returns KY_ERR_INVALID_ARG with *n_out set to the needed count when cap is too small.
+ * KY_ERR_UNSUPPORTED when the model has no usable tokenizer. */
 ky_status ky_tokenize(const ky_model *model, const char *text, size_t len, unsigned flags,
                       ky_token *out, size_t cap, size_t *n_out);
 
@@ -259,11 +266,17 @@ enum {
 };
 
 /* Bytes of one token as they would be printed (SPM ▁ → space, byte tokens → raw byte, BPE bytes
- * decoded). Writes at most cap bytes, sets *n_out to the full length (may be larger than cap). */
+ * decoded). Control and unknown tokens print only with KY_DETOK_SPECIAL, user-defined tokens
+ * always, unused tokens never; no leading space is stripped. Writes at most cap bytes, sets
+ * *n_out to the full length (may be larger than cap, then KY_ERR_INVALID_ARG is returned).
+ * KY_ERR_INVALID_ARG for an id out of range. */
 ky_status ky_token_to_piece(const ky_model *model, ky_token t, unsigned flags, char *out,
                             size_t cap, size_t *n_out);
 
-/* Decodes n ids to text (flags as above). Same buffer contract as ky_token_to_piece. */
+/* Decodes n ids to text (flags as above). SPM vocabularies drop the leading space of the first
+ * printed piece (the ▁ prefix tokenization added) unless KY_DETOK_KEEP_LEADING, so
+ * ky_detokenize(ky_tokenize(s)) == s for text the vocabulary can represent (Qwen: NFC of s).
+ * Same buffer contract as ky_token_to_piece. */
 ky_status ky_detokenize(const ky_model *model, const ky_token *ids, size_t n, unsigned flags,
                         char *out, size_t cap, size_t *n_out);
 

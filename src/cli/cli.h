@@ -17,6 +17,7 @@ typedef int (*cli_cmd_fn)(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* Shared helpers (cli_util.c). */
 /* Parses a decimal integer in [lo, hi]; prints "kaiyuan CMD: OPTION: ..." on error. */

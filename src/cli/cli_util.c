@@ -104,9 +104,9 @@ bool cli_load_model(const char *cmd, const char *path, bool vocab_only, bool qui
                 "kaiyuan: loaded %s in %.2f s: arch %s, %.2f M params, %s (%s), %d layers, "
                 "n_embd %d, heads %d/%d×%d, ff %d%s, vocab %d, trained context %d\n",
                 path, ky_time_now() - t0, mi.arch, (double)mi.n_params / 1e6,
-                cli_human_bytes(mi.file_bytes, b1), mi.file_type, mi.n_layer, mi.n_embd,
-                mi.n_head, mi.n_head_kv, mi.head_dim, mi.n_ff,
-                mi.n_expert ? " (experts)" : "", mi.n_vocab, mi.n_ctx_train);
+                cli_human_bytes(mi.file_bytes, b1), mi.file_type, mi.n_layer, mi.n_embd, mi.n_head,
+                mi.n_head_kv, mi.head_dim, mi.n_ff, mi.n_expert ? " (experts)" : "", mi.n_vocab,
+                mi.n_ctx_train);
         if (mi.n_expert)
             fprintf(stderr, "kaiyuan: %d experts, %d used per token\n", mi.n_expert,
                     mi.n_expert_used);
@@ -132,8 +132,10 @@ bool cli_create_context(const char *cmd, ky_model *model, const ky_context_param
 }
 
 bool cli_parse_kv_type(const char *cmd, const char *s, uint32_t *out) {
-    if (!strcmp(s, "f32")) *out = KY_TYPE_F32;
-    else if (!strcmp(s, "f16")) *out = KY_TYPE_F16;
+    if (!strcmp(s, "f32"))
+        *out = KY_TYPE_F32;
+    else if (!strcmp(s, "f16"))
+        *out = KY_TYPE_F16;
     else {
         fprintf(stderr, "kaiyuan %s: --kv-type: '%s' must be f32 or f16\n", cmd, s);
         return false;

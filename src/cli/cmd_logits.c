@@ -20,8 +20,7 @@ static void usage(FILE *f) {
 }
 
 /* Appends the k best (id, logit) pairs of row, best first, as JSON. */
-static void append_top(ky_strbuf *sb, const float *row, int32_t n_vocab, int32_t k,
-                       int32_t *idx) {
+static void append_top(ky_strbuf *sb, const float *row, int32_t n_vocab, int32_t k, int32_t *idx) {
     int32_t n = 0; /* idx[0..n) sorted by logit descending, then id ascending */
     for (int32_t id = 0; id < n_vocab; id++) {
         float v = row[id];

@@ -17,26 +17,27 @@
 #include "cli/cli.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: kaiyuan run -m MODEL (-p TEXT | --ids 1,2,3) [options]\n"
-            "  -n N                   tokens to generate (default 256)\n"
-            "  --temp T               temperature; 0 = greedy (default 0.8)\n"
-            "  --top-k K              keep the K most likely tokens (default 40; 0 = off)\n"
-            "  --top-p P              nucleus sampling (default 0.95; 1 = off)\n"
-            "  --min-p P              drop tokens below P × the best probability (default 0.05)\n"
-            "  --repeat-penalty R     penalize recent tokens (default 1.0 = off)\n"
-            "  --repeat-last-n N      window of the penalties (default 64)\n"
-            "  --frequency-penalty F  --presence-penalty P   (default 0 = off)\n"
-            "  --seed S               random seed (default: from the clock; printed)\n"
-            "  -t THREADS             threads (default: physical cores)\n"
-            "  -c CTX                 context positions (default: model's, at most 4096)\n"
-            "  -b N                   prompt batch size (default 512)\n"
-            "  --kv-type f16|f32      KV cache type (default f16)\n"
-            "  --no-bos               do not prepend BOS to -p text\n"
-            "  --special              parse special tokens (e.g. <|im_start|>) in -p text\n"
-            "  --ignore-eos           keep generating after end-of-generation tokens\n"
-            "  --json                 print {\"prompt_ids\", \"ids\", \"text\"} instead of streaming\n"
-            "  --quiet                no summary or timings on stderr\n");
+    fprintf(
+        f,
+        "usage: kaiyuan run -m MODEL (-p TEXT | --ids 1,2,3) [options]\n"
+        "  -n N                   tokens to generate (default 256)\n"
+        "  --temp T               temperature; 0 = greedy (default 0.8)\n"
+        "  --top-k K              keep the K most likely tokens (default 40; 0 = off)\n"
+        "  --top-p P              nucleus sampling (default 0.95; 1 = off)\n"
+        "  --min-p P              drop tokens below P × the best probability (default 0.05)\n"
+        "  --repeat-penalty R     penalize recent tokens (default 1.0 = off)\n"
+        "  --repeat-last-n N      window of the penalties (default 64)\n"
+        "  --frequency-penalty F  --presence-penalty P   (default 0 = off)\n"
+        "  --seed S               random seed (default: from the clock; printed)\n"
+        "  -t THREADS             threads (default: physical cores)\n"
+        "  -c CTX                 context positions (default: model's, at most 4096)\n"
+        "  -b N                   prompt batch size (default 512)\n"
+        "  --kv-type f16|f32      KV cache type (default f16)\n"
+        "  --no-bos               do not prepend BOS to -p text\n"
+        "  --special              parse special tokens (e.g. <|im_start|>) in -p text\n"
+        "  --ignore-eos           keep generating after end-of-generation tokens\n"
+        "  --json                 print {\"prompt_ids\", \"ids\", \"text\"} instead of streaming\n"
+        "  --quiet                no summary or timings on stderr\n");
 }
 
 typedef struct run_opts {
@@ -66,20 +67,29 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return -1;
-        } else if (!strcmp(a, "--json")) o->json = true;
-        else if (!strcmp(a, "--quiet")) o->quiet = true;
-        else if (!strcmp(a, "--no-bos")) o->no_bos = true;
-        else if (!strcmp(a, "--special")) o->special = true;
-        else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = true;
+        } else if (!strcmp(a, "--json"))
+            o->json = true;
+        else if (!strcmp(a, "--quiet"))
+            o->quiet = true;
+        else if (!strcmp(a, "--no-bos"))
+            o->no_bos = true;
+        else if (!strcmp(a, "--special"))
+            o->special = true;
+        else if (!strcmp(a, "--ignore-eos"))
+            o->ignore_eos = true;
         else if (!v) {
             fprintf(stderr, "kaiyuan run: unknown option or missing value: '%s'\n", a);
             return 2;
         } else {
             i++;
-            if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-            else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
-            else if (!strcmp(a, "--ids")) o->ids = v;
-            else if (!strcmp(a, "-n")) ok = cli_parse_int("run", a, v, 0, 1 << 24, &o->n_predict);
+            if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+                o->model = v;
+            else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
+                o->prompt = v;
+            else if (!strcmp(a, "--ids"))
+                o->ids = v;
+            else if (!strcmp(a, "-n"))
+                ok = cli_parse_int("run", a, v, 0, 1 << 24, &o->n_predict);
             else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
                 ok = cli_parse_int("run", a, v, 1, 256, &o->threads);
             else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))
@@ -89,17 +99,24 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             else if (!strcmp(a, "--seed")) {
                 ok = cli_parse_int("run", a, v, 0, INT64_MAX, &o->seed);
                 o->seed_set = true;
-            } else if (!strcmp(a, "--top-k")) ok = cli_parse_int("run", a, v, 0, 1 << 24, &o->top_k);
+            } else if (!strcmp(a, "--top-k"))
+                ok = cli_parse_int("run", a, v, 0, 1 << 24, &o->top_k);
             else if (!strcmp(a, "--repeat-last-n"))
                 ok = cli_parse_int("run", a, v, -1, 1 << 24, &o->last_n);
-            else if (!strcmp(a, "--temp")) ok = cli_parse_float("run", a, v, &o->temp);
-            else if (!strcmp(a, "--top-p")) ok = cli_parse_float("run", a, v, &o->top_p);
-            else if (!strcmp(a, "--min-p")) ok = cli_parse_float("run", a, v, &o->min_p);
-            else if (!strcmp(a, "--repeat-penalty")) ok = cli_parse_float("run", a, v, &o->repeat);
-            else if (!strcmp(a, "--frequency-penalty")) ok = cli_parse_float("run", a, v, &o->freq);
+            else if (!strcmp(a, "--temp"))
+                ok = cli_parse_float("run", a, v, &o->temp);
+            else if (!strcmp(a, "--top-p"))
+                ok = cli_parse_float("run", a, v, &o->top_p);
+            else if (!strcmp(a, "--min-p"))
+                ok = cli_parse_float("run", a, v, &o->min_p);
+            else if (!strcmp(a, "--repeat-penalty"))
+                ok = cli_parse_float("run", a, v, &o->repeat);
+            else if (!strcmp(a, "--frequency-penalty"))
+                ok = cli_parse_float("run", a, v, &o->freq);
             else if (!strcmp(a, "--presence-penalty"))
                 ok = cli_parse_float("run", a, v, &o->presence);
-            else if (!strcmp(a, "--kv-type")) ok = cli_parse_kv_type("run", v, &o->kv_type);
+            else if (!strcmp(a, "--kv-type"))
+                ok = cli_parse_kv_type("run", v, &o->kv_type);
             else {
                 fprintf(stderr, "kaiyuan run: unknown option '%s'\n", a);
                 return 2;
@@ -123,8 +140,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
 static bool tokenize_prompt(const ky_model *model, const run_opts *o, ky_token **out,
                             size_t *n_out) {
     if (strcmp(ky_vocab_kind(model), "none") == 0) {
-        fprintf(stderr, "kaiyuan run: %s has no tokenizer; pass token ids with --ids\n",
-                o->model);
+        fprintf(stderr, "kaiyuan run: %s has no tokenizer; pass token ids with --ids\n", o->model);
         return false;
     }
     unsigned flags = (o->special ? KY_TOKENIZE_PARSE_SPECIAL : 0u) |
@@ -215,8 +231,10 @@ int cmd_run(int argc, char **argv) {
     }
     for (size_t i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= mi.n_vocab) {
-            fprintf(stderr, "kaiyuan run: prompt token %zu: id %d is outside the vocabulary "
-                    "[0, %d)\n", i, prompt[i], mi.n_vocab);
+            fprintf(stderr,
+                    "kaiyuan run: prompt token %zu: id %d is outside the vocabulary "
+                    "[0, %d)\n",
+                    i, prompt[i], mi.n_vocab);
             rc = 2;
             goto done;
         }
@@ -229,9 +247,10 @@ int cmd_run(int argc, char **argv) {
     if (!cli_create_context("run", model, &cp, o.quiet, &ctx)) goto done;
     int32_t n_ctx = ky_context_n_ctx(ctx);
     if ((long long)n_prompt + o.n_predict > n_ctx) {
-        fprintf(stderr, "kaiyuan run: the prompt (%zu tokens) plus -n %lld exceeds the context of "
-                "%d positions (raise -c, at most the model's %d)\n", n_prompt, o.n_predict, n_ctx,
-                mi.n_ctx_train);
+        fprintf(stderr,
+                "kaiyuan run: the prompt (%zu tokens) plus -n %lld exceeds the context of "
+                "%d positions (raise -c, at most the model's %d)\n",
+                n_prompt, o.n_predict, n_ctx, mi.n_ctx_train);
         rc = 2;
         goto done;
     }

@@ -12,6 +12,7 @@ static const struct {
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors (--json)"},
     {"run", cmd_run, "generate text from a prompt or token ids (streaming)"},
     {"logits", cmd_logits, "print the logits of every position of a prompt as JSON"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text as JSON (--pieces, --bench)"},
 };
 
 static void usage(FILE *f) {

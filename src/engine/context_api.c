@@ -48,15 +48,17 @@ ky_status ky_context_create(ky_model *model, const ky_context_params *params, ky
     ky_error_clear(err);
     if (!model || !out) return ky_errf(err, KY_ERR_INVALID_ARG, "ky_context_create: NULL argument");
     if (!model->weights)
-        return ky_errf(err, KY_ERR_INVALID_ARG, "cannot create a context: the model was loaded "
+        return ky_errf(err, KY_ERR_INVALID_ARG,
+                       "cannot create a context: the model was loaded "
                        "with vocab_only");
     ky_context_params p = params ? *params : ky_context_default_params();
     const ky_hparams *hp = &model->weights->hp;
     if (p.n_ctx < 0 || p.n_seq_max < 1 || p.n_seq_max > KY_MAX_SEQ || p.n_batch < 1 ||
         p.n_threads < 0 || p.n_threads > KY_MAX_THREADS)
-        return ky_errf(err, KY_ERR_INVALID_ARG, "context parameters out of range (n_ctx %d, "
-                       "n_seq_max %d in [1, %d], n_batch %d, n_threads %d in [0, %d])", p.n_ctx,
-                       p.n_seq_max, KY_MAX_SEQ, p.n_batch, p.n_threads, KY_MAX_THREADS);
+        return ky_errf(err, KY_ERR_INVALID_ARG,
+                       "context parameters out of range (n_ctx %d, "
+                       "n_seq_max %d in [1, %d], n_batch %d, n_threads %d in [0, %d])",
+                       p.n_ctx, p.n_seq_max, KY_MAX_SEQ, p.n_batch, p.n_threads, KY_MAX_THREADS);
     if (p.kv_type != KY_TYPE_F16 && p.kv_type != KY_TYPE_F32)
         return ky_errf(err, KY_ERR_INVALID_ARG, "KV cache type must be f16 or f32");
     if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
@@ -147,25 +149,32 @@ static ky_status validate(ky_context *ctx, const ky_batch *b) {
     if (!b || b->n_tokens < 1)
         return fail(ctx, KY_ERR_INVALID_ARG, "empty batch: nothing to decode");
     if (b->n_tokens > p->n_batch)
-        return fail(ctx, KY_ERR_INVALID_ARG, "batch of %d tokens exceeds the context's n_batch "
-                    "of %d", b->n_tokens, p->n_batch);
+        return fail(ctx, KY_ERR_INVALID_ARG,
+                    "batch of %d tokens exceeds the context's n_batch "
+                    "of %d",
+                    b->n_tokens, p->n_batch);
     for (int32_t s = 0; s < p->n_seq_max; s++) ctx->next_pos[s] = ctx->fwd.kv.seq_len[s];
     for (int32_t i = 0; i < b->n_tokens; i++) {
         int32_t tok = b->token[i], s = b->seq_id[i], pos = b->pos[i];
         if (tok < 0 || tok >= n_vocab)
-            return fail(ctx, KY_ERR_INVALID_ARG, "batch entry %d: token id %" PRId32
-                        " is outside the vocabulary [0, %d)", i, tok, n_vocab);
+            return fail(ctx, KY_ERR_INVALID_ARG,
+                        "batch entry %d: token id %" PRId32 " is outside the vocabulary [0, %d)", i,
+                        tok, n_vocab);
         if (s < 0 || s >= p->n_seq_max)
-            return fail(ctx, KY_ERR_INVALID_ARG, "batch entry %d: sequence id %" PRId32
-                        " is outside [0, %d)", i, s, p->n_seq_max);
+            return fail(ctx, KY_ERR_INVALID_ARG,
+                        "batch entry %d: sequence id %" PRId32 " is outside [0, %d)", i, s,
+                        p->n_seq_max);
         if (pos != ctx->next_pos[s])
-            return fail(ctx, KY_ERR_INVALID_ARG, "batch entry %d: position %" PRId32 " of "
+            return fail(ctx, KY_ERR_INVALID_ARG,
+                        "batch entry %d: position %" PRId32 " of "
                         "sequence %" PRId32 " does not continue it (expected %" PRId32 "; drop "
-                        "cached positions first with ky_kv_seq_keep)", i, pos, s,
-                        ctx->next_pos[s]);
+                        "cached positions first with ky_kv_seq_keep)",
+                        i, pos, s, ctx->next_pos[s]);
         if (pos >= p->n_ctx)
-            return fail(ctx, KY_ERR_CONTEXT_FULL, "sequence %" PRId32 " is full: position %"
-                        PRId32 " does not fit in the context of %d positions", s, pos, p->n_ctx);
+            return fail(ctx, KY_ERR_CONTEXT_FULL,
+                        "sequence %" PRId32 " is full: position %" PRId32
+                        " does not fit in the context of %d positions",
+                        s, pos, p->n_ctx);
         ctx->next_pos[s]++;
     }
     return KY_OK;
@@ -197,8 +206,7 @@ ky_status ky_kv_seq_keep(ky_context *ctx, int32_t seq_id, int32_t n_keep) {
     if (seq_id < 0 || seq_id >= ctx->params.n_seq_max)
         return fail(ctx, KY_ERR_INVALID_ARG, "sequence id %d is outside [0, %d)", seq_id,
                     ctx->params.n_seq_max);
-    if (n_keep < 0)
-        return fail(ctx, KY_ERR_INVALID_ARG, "cannot keep %d positions", n_keep);
+    if (n_keep < 0) return fail(ctx, KY_ERR_INVALID_ARG, "cannot keep %d positions", n_keep);
     if (n_keep < ctx->fwd.kv.seq_len[seq_id]) ctx->fwd.kv.seq_len[seq_id] = n_keep;
     return KY_OK;
 }
@@ -209,8 +217,8 @@ ky_status ky_kv_seq_copy(ky_context *ctx, int32_t src, int32_t dst, int32_t n) {
         return fail(ctx, KY_ERR_INVALID_ARG, "sequence ids %d, %d must be in [0, %d)", src, dst,
                     n_seq);
     if (n < 0 || n > ctx->fwd.kv.seq_len[src])
-        return fail(ctx, KY_ERR_INVALID_ARG, "cannot copy %d positions: sequence %d has %d", n,
-                    src, ctx->fwd.kv.seq_len[src]);
+        return fail(ctx, KY_ERR_INVALID_ARG, "cannot copy %d positions: sequence %d has %d", n, src,
+                    ctx->fwd.kv.seq_len[src]);
     ky_kv_copy_prefix(&ctx->fwd.kv, src, dst, n);
     return KY_OK;
 }

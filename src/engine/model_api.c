@@ -38,8 +38,10 @@ ky_status ky_model_load(const char *path, const ky_model_params *params, ky_mode
         st = ky_weights_load(m->gguf, &m->weights, err);
         if (st) goto fail;
         if (m->vocab && m->vocab->n_tokens > m->weights->hp.n_vocab) {
-            st = ky_errf(err, KY_ERR_FORMAT, "%s: the tokenizer has %d tokens but token_embd "
-                         "has only %d rows", path, m->vocab->n_tokens, m->weights->hp.n_vocab);
+            st = ky_errf(err, KY_ERR_FORMAT,
+                         "%s: the tokenizer has %d tokens but token_embd "
+                         "has only %d rows",
+                         path, m->vocab->n_tokens, m->weights->hp.n_vocab);
             goto fail;
         }
     }

@@ -228,8 +228,10 @@ static void attend_one(ky_fwd *f, int il, int64_t task, float *scores) {
     for (int32_t j = 0; j < n_kv; j++) {
         const void *vj = V + (size_t)j * stride;
         float pj = scores[j] * inv;
-        if (f16) kt->axpy_f16(pj, vj, out, hd);
-        else kt->axpy_f32(pj, vj, out, hd);
+        if (f16)
+            kt->axpy_f16(pj, vj, out, hd);
+        else
+            kt->axpy_f32(pj, vj, out, hd);
     }
 }
 

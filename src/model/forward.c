@@ -34,8 +34,8 @@ static size_t scratch_need(const ky_weights *w, int64_t n) {
     size_t need = ky_matmul_scratch_bytes(&w->output, n);
     for (int il = 0; il < hp->n_layer; il++) {
         const ky_layer *L = &w->layers[il];
-        const ky_matrix *ms[] = {&L->wq,     &L->wk,       &L->wv,      &L->wo,
-                                 &L->ffn_gate, &L->ffn_up, &L->ffn_down, &L->gate_inp,
+        const ky_matrix *ms[] = {&L->wq,        &L->wk,      &L->wv,       &L->wo,
+                                 &L->ffn_gate,  &L->ffn_up,  &L->ffn_down, &L->gate_inp,
                                  &L->gate_exps, &L->up_exps, &L->down_exps};
         for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
             if (ms[i]->data) need = max_sz(need, ky_matmul_scratch_bytes(ms[i], n));
@@ -105,10 +105,10 @@ ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky
 }
 
 void ky_fwd_free(ky_fwd *f) {
-    void *bufs[] = {f->x,       f->xn,     f->q,        f->k,       f->v,      f->att,
-                    f->ff_a,    f->ff_b,   f->proj,     f->rope_cs, f->scores,
-                    f->router,  f->moe_ids, f->moe_w,   f->moe_rows, f->moe_wrow, f->moe_x,
-                    f->mm_scratch, f->out_of_tok, f->out_tok, f->out_x, f->logits};
+    void *bufs[] = {f->x,          f->xn,      f->q,        f->k,        f->v,      f->att,
+                    f->ff_a,       f->ff_b,    f->proj,     f->rope_cs,  f->scores, f->router,
+                    f->moe_ids,    f->moe_w,   f->moe_rows, f->moe_wrow, f->moe_x,  f->mm_scratch,
+                    f->out_of_tok, f->out_tok, f->out_x,    f->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     if (f->pool) ky_pool_free(f->pool);
     ky_kv_free(&f->kv);
@@ -130,8 +130,7 @@ ky_status ky_fwd_decode(ky_fwd *f, const int32_t *tokens, const int32_t *pos, co
     for (int32_t t = 0; t < n; t++) n_out += want_logits[t] ? 1 : 0;
     if (n_out > f->out_cap) {
         float *grown = alloc_buf((size_t)n_out * (size_t)hp->n_vocab, sizeof(float));
-        if (!grown)
-            return ky_errf(err, KY_ERR_NOMEM, "out of memory for %d rows of logits", n_out);
+        if (!grown) return ky_errf(err, KY_ERR_NOMEM, "out of memory for %d rows of logits", n_out);
         free(f->logits);
         f->logits = grown;
         f->out_cap = n_out;

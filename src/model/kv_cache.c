@@ -7,8 +7,8 @@
 #include "base/checked.h"
 #include "kaiyuan.h"
 
-ky_status ky_kv_init(ky_kv_cache *kv, uint32_t type, int32_t n_layer, int32_t n_seq,
-                     int32_t n_ctx, int32_t n_head_kv, int32_t head_dim, ky_error *err) {
+ky_status ky_kv_init(ky_kv_cache *kv, uint32_t type, int32_t n_layer, int32_t n_seq, int32_t n_ctx,
+                     int32_t n_head_kv, int32_t head_dim, ky_error *err) {
     memset(kv, 0, sizeof *kv);
     if (type != KY_TYPE_F32 && type != KY_TYPE_F16)
         return ky_errf(err, KY_ERR_INVALID_ARG, "KV cache type must be f32 or f16");
@@ -20,8 +20,8 @@ ky_status ky_kv_init(ky_kv_cache *kv, uint32_t type, int32_t n_layer, int32_t n_
     kv->n_head_kv = n_head_kv;
     kv->head_dim = head_dim;
     size_t n = kv->elem_size;
-    if (ky_mul_overflow_size(n, (size_t)n_layer, &n) || ky_mul_overflow_size(n, (size_t)n_seq, &n) ||
-        ky_mul_overflow_size(n, (size_t)n_ctx, &n) ||
+    if (ky_mul_overflow_size(n, (size_t)n_layer, &n) ||
+        ky_mul_overflow_size(n, (size_t)n_seq, &n) || ky_mul_overflow_size(n, (size_t)n_ctx, &n) ||
         ky_mul_overflow_size(n, (size_t)n_head_kv, &n) ||
         ky_mul_overflow_size(n, (size_t)head_dim, &n) || n > SIZE_MAX / 2)
         return ky_errf(err, KY_ERR_NOMEM, "KV cache size overflows");

@@ -43,8 +43,9 @@ ky_status ky_read_hparam_int(ky_loader *ld, const char *suffix, bool optional, i
     if (st == KY_ERR_NOT_FOUND && optional) return KY_OK;
     if (st) return ky_errf(ld->err, st == KY_ERR_NOT_FOUND ? KY_ERR_FORMAT : st, "%s", e.message);
     if (v < lo || v > hi)
-        return ky_errf(ld->err, KY_ERR_FORMAT, "%s: key '%s' = %" PRId64 " outside [%" PRId64
-                       ", %" PRId64 "]", ld->path, key, v, lo, hi);
+        return ky_errf(ld->err, KY_ERR_FORMAT,
+                       "%s: key '%s' = %" PRId64 " outside [%" PRId64 ", %" PRId64 "]", ld->path,
+                       key, v, lo, hi);
     *out = (int32_t)v;
     return KY_OK;
 }
@@ -77,18 +78,21 @@ static ky_status read_common_hparams(ky_loader *ld, ky_hparams *hp) {
                                  &hp->n_head_kv)))
         return st;
     if (hp->n_head % hp->n_head_kv != 0)
-        return ky_errf(ld->err, KY_ERR_FORMAT, "%s: %d attention heads are not a multiple of %d "
-                       "kv heads", ld->path, hp->n_head, hp->n_head_kv);
+        return ky_errf(ld->err, KY_ERR_FORMAT,
+                       "%s: %d attention heads are not a multiple of %d "
+                       "kv heads",
+                       ld->path, hp->n_head, hp->n_head_kv);
     hp->head_dim = hp->n_embd / hp->n_head;
     if ((st = ky_read_hparam_int(ld, "attention.key_length", true, 1, 1 << 14, &hp->head_dim)))
         return st;
     hp->head_dim_v = hp->head_dim;
-    if ((st = ky_read_hparam_int(ld, "attention.value_length", true, 1, 1 << 14,
-                                 &hp->head_dim_v)))
+    if ((st = ky_read_hparam_int(ld, "attention.value_length", true, 1, 1 << 14, &hp->head_dim_v)))
         return st;
     if (hp->head_dim_v != hp->head_dim)
-        return ky_errf(ld->err, KY_ERR_UNSUPPORTED, "%s: key length %d != value length %d is not "
-                       "supported", ld->path, hp->head_dim, hp->head_dim_v);
+        return ky_errf(ld->err, KY_ERR_UNSUPPORTED,
+                       "%s: key length %d != value length %d is not "
+                       "supported",
+                       ld->path, hp->head_dim, hp->head_dim_v);
     if (hp->n_head * hp->head_dim == 0 || hp->head_dim % 2 != 0)
         return ky_errf(ld->err, KY_ERR_FORMAT, "%s: head dimension %d must be even", ld->path,
                        hp->head_dim);
@@ -111,8 +115,10 @@ static ky_status read_common_hparams(ky_loader *ld, ky_hparams *hp) {
     if (gguf_get_str(ld->g, key, &stype, &stype_len, NULL) == KY_OK &&
         !(stype_len == 4 && !memcmp(stype, "none", 4))) {
         if (!(stype_len == 6 && !memcmp(stype, "linear", 6)))
-            return ky_errf(ld->err, KY_ERR_UNSUPPORTED, "%s: key '%s' = '%.*s': only linear "
-                           "rope scaling is supported", ld->path, key, (int)stype_len, stype);
+            return ky_errf(ld->err, KY_ERR_UNSUPPORTED,
+                           "%s: key '%s' = '%.*s': only linear "
+                           "rope scaling is supported",
+                           ld->path, key, (int)stype_len, stype);
         float factor = 1.0f;
         if ((st = ky_read_hparam_float(ld, "rope.scaling.factor", true, &factor))) return st;
         if (!(factor > 0.0f))
@@ -159,16 +165,18 @@ static ky_status check_shape(ky_loader *ld, const char *name, const ky_gguf_tens
 static ky_status check_type(ky_loader *ld, const char *name, uint32_t type) {
     if (ky_type_is_supported(type)) return KY_OK;
     const char *tn = ky_type_name(type);
-    return ky_errf(ld->err, KY_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which kaiyuan "
-                   "cannot compute with yet", ld->path, name, tn ? tn : "?");
+    return ky_errf(ld->err, KY_ERR_UNSUPPORTED,
+                   "%s: tensor '%s' has type %s, which kaiyuan "
+                   "cannot compute with yet",
+                   ld->path, name, tn ? tn : "?");
 }
 
 static ky_status missing(ky_loader *ld, const char *name) {
     return ky_errf(ld->err, KY_ERR_FORMAT, "%s: required tensor '%s' is missing", ld->path, name);
 }
 
-ky_status ky_bind_matrix(ky_loader *ld, ky_matrix *out, bool optional, int64_t n_in,
-                         int64_t n_out, const char *fmt, int il) {
+ky_status ky_bind_matrix(ky_loader *ld, ky_matrix *out, bool optional, int64_t n_in, int64_t n_out,
+                         const char *fmt, int il) {
     char name[128];
     ky_gguf_tensor_info t;
     memset(out, 0, sizeof *out);
@@ -221,8 +229,10 @@ ky_status ky_bind_vector(ky_loader *ld, const float **out, bool optional, int64_
         return KY_OK;
     }
     if (t.type != KY_TYPE_F32 && t.type != KY_TYPE_F16 && t.type != KY_TYPE_BF16)
-        return ky_errf(ld->err, KY_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s; vectors must "
-                       "be f32, f16 or bf16", ld->path, name, ky_type_name(t.type));
+        return ky_errf(ld->err, KY_ERR_UNSUPPORTED,
+                       "%s: tensor '%s' has type %s; vectors must "
+                       "be f32, f16 or bf16",
+                       ld->path, name, ky_type_name(t.type));
     float *copy = malloc((size_t)n * sizeof *copy);
     if (!copy) return ky_errf(ld->err, KY_ERR_NOMEM, "%s: out of memory", ld->path);
     ky_dequantize_row(t.type, t.data, copy, n);
@@ -235,12 +245,13 @@ ky_status ky_bind_common_layer(ky_loader *ld, int il, ky_layer *L, bool dense) {
     const ky_hparams *hp = &ld->w->hp;
     int64_t q_w = (int64_t)hp->n_head * hp->head_dim, kv_w = (int64_t)hp->n_head_kv * hp->head_dim;
     ky_status st;
-    if ((st = ky_bind_vector(ld, &L->attn_norm, false, hp->n_embd, "blk.%d.attn_norm.weight", il)) ||
+    if ((st =
+             ky_bind_vector(ld, &L->attn_norm, false, hp->n_embd, "blk.%d.attn_norm.weight", il)) ||
         (st = ky_bind_matrix(ld, &L->wq, false, hp->n_embd, q_w, "blk.%d.attn_q.weight", il)) ||
         (st = ky_bind_matrix(ld, &L->wk, false, hp->n_embd, kv_w, "blk.%d.attn_k.weight", il)) ||
         (st = ky_bind_matrix(ld, &L->wv, false, hp->n_embd, kv_w, "blk.%d.attn_v.weight", il)) ||
-        (st = ky_bind_matrix(ld, &L->wo, false, q_w, hp->n_embd, "blk.%d.attn_output.weight",
-                             il)) ||
+        (st =
+             ky_bind_matrix(ld, &L->wo, false, q_w, hp->n_embd, "blk.%d.attn_output.weight", il)) ||
         (st = ky_bind_vector(ld, &L->ffn_norm, false, hp->n_embd, "blk.%d.ffn_norm.weight", il)))
         return st;
     if (!dense) return KY_OK;
@@ -296,9 +307,10 @@ ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err) {
         if (strlen(k_archs[i]->name) == arch_len && !memcmp(k_archs[i]->name, arch, arch_len))
             desc = k_archs[i];
     if (!desc)
-        return ky_errf(err, KY_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported "
-                       "(supported: llama, qwen2, qwen3, qwen3moe)", path,
-                       (int)(arch_len > 64 ? 64 : arch_len), arch);
+        return ky_errf(err, KY_ERR_UNSUPPORTED,
+                       "%s: architecture '%.*s' is not supported "
+                       "(supported: llama, qwen2, qwen3, qwen3moe)",
+                       path, (int)(arch_len > 64 ? 64 : arch_len), arch);
 
     ky_weights *w = calloc(1, sizeof *w);
     if (!w) return ky_errf(err, KY_ERR_NOMEM, "%s: out of memory", path);
@@ -320,13 +332,15 @@ ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err) {
     ky_gguf_tensor_info te;
     ky_gguf_tensor(g, ti, &te);
     if (te.n_dims != 2 || te.ne[1] < 1 || te.ne[1] > KY_MAX_VOCAB) {
-        st = ky_errf(err, KY_ERR_FORMAT, "%s: tensor 'token_embd.weight' must be 2-D {n_embd, "
-                     "n_vocab} with n_vocab <= %d", path, KY_MAX_VOCAB);
+        st = ky_errf(err, KY_ERR_FORMAT,
+                     "%s: tensor 'token_embd.weight' must be 2-D {n_embd, "
+                     "n_vocab} with n_vocab <= %d",
+                     path, KY_MAX_VOCAB);
         goto fail;
     }
     hp->n_vocab = (int32_t)te.ne[1];
-    if ((st = ky_bind_matrix(&ld, &w->tok_embd, false, hp->n_embd, hp->n_vocab,
-                             "token_embd.weight", 0)) ||
+    if ((st = ky_bind_matrix(&ld, &w->tok_embd, false, hp->n_embd, hp->n_vocab, "token_embd.weight",
+                             0)) ||
         (st = ky_bind_vector(&ld, &w->output_norm, false, hp->n_embd, "output_norm.weight", 0)) ||
         (st = ky_bind_matrix(&ld, &w->output, true, hp->n_embd, hp->n_vocab, "output.weight", 0)) ||
         (st = ky_bind_vector(&ld, &w->rope_freqs, true, hp->n_rot / 2, "rope_freqs.weight", 0)))

@@ -138,8 +138,10 @@ static void check_one(const char *ref_name) {
             snprintf(note, sizeof note, " (diverged at step %zu: ours %d, ref %d, gap %.2e)", g,
                      got, want, gap);
             tie_note = note;
-            CHECKF(gap < 1e-3f, "%s: greedy step %zu: ours %d, reference %d, our top-2 margin "
-                   "%.5f, gap to the reference token %.5f", ref_name, g, got, want, m2, gap);
+            CHECKF(gap < 1e-3f,
+                   "%s: greedy step %zu: ours %d, reference %d, our top-2 margin "
+                   "%.5f, gap to the reference token %.5f",
+                   ref_name, g, got, want, m2, gap);
             break;
         }
         matched++;
