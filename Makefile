@@ -5,6 +5,7 @@
 #   make run MODEL=f.gguf [PROMPT="..."]   build and stream a generation
 #   make fuzz            build the libFuzzer targets (clang) into build-fuzz/
 #   make format-check    clang-format check of every C file
+#   make bench-kernels   kernel micro-benchmark (JSON lines; BENCH_ARGS="--tier best --type q8_0")
 # Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (sanitizer build), OPT (optimisation).
 
 CC ?= cc
@@ -45,7 +46,7 @@ $(BUILD)/obj/%_avx512.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -
 $(BUILD)/obj/%_vnni.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
 
-.PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests
+.PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests bench-kernels
 all: cli
 
 lib: $(BUILD)/libkaiyuan.a
@@ -73,6 +74,14 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@",true)
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+
+# Kernel micro-benchmark (not part of `make test`): make bench-kernels [BENCH_ARGS="--tier best"]
+bench-kernels: $(BUILD)/bench/kernels_bench
+	$(BUILD)/bench/kernels_bench $(BENCH_ARGS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libkaiyuan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests $< $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
 
 deps:
 	@scripts/deps.sh

@@ -42,7 +42,9 @@ static inline void cpu_relax(void) {
 static void *worker_main(void *p) {
     struct worker *w = p;
     ky_pool *pool = w->pool;
-    unsigned seen = 0; /* the generation at creation: a run may start before this thread does */
+    /* 0 = the generation at creation: reading pool->generation here would miss a ky_pool_run
+     * issued before this thread got scheduled (it would then wait forever). */
+    unsigned seen = 0;
     for (;;) {
         unsigned gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
         for (int i = 0; gen == seen && i < SPIN_ITERS; i++) {

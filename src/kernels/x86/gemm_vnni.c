@@ -1,0 +1,428 @@
+/* gemm_vnni.c — cache-blocked GEMM for quantized weights with AVX-512 VNNI (layer: kernels/x86).
+ *
+ * The prefill path (many tokens). Weights stay in their file layout; for each panel of 16 rows
+ * and K chunk of 1024 elements the kernel unpacks the quants to unsigned bytes and transposes
+ * them so one zmm holds 4 consecutive quants of each of the 16 rows ("packing A", as BLIS does).
+ * One vpdpbusd with a broadcast 4-byte activation slice then advances 16 row sums for one token,
+ * with no horizontal reductions. Activations are re-laid once per (token chunk, K chunk) with
+ * their per-block scale and offset term. Unsigned quants carry an offset (Q8_0 +128, Q4_0 +8,
+ * Q5_0 +16, Q6_K +32) removed exactly through the activation block sums; mins (Q4_1/Q5_1/Q4_K/
+ * Q5_K) are a float term per block. Narrow products (few tokens) use the row-dot kernels.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/x86/x86.h"
+#include "tensor/fp16.h"
+
+enum {
+    PR = 16,      /* rows per panel (zmm lanes) */
+    KC = 1024,    /* K chunk in elements (multiple of 256) */
+    NC = 256,     /* tokens per activation chunk */
+    NT = 8,       /* tokens per micro-tile */
+    SUB = KC / 32 /* 32-element sub-blocks per chunk */
+};
+/* Below this many tokens the row-dot kernels are faster than packing. */
+enum { PACK_MIN_COLS = 4 };
+
+typedef enum { FAM_32, FAM_32MIN, FAM_K4, FAM_Q6K } family;
+
+/* Packed weight panel for one K chunk. u[k][s] is one zmm: quants 4s..4s+3 of sub-block k for the
+ * 16 rows. ws/wm: per-row scale and min term per sub-block (Q6_K: ws per 16-element group). */
+typedef struct wpanel {
+    uint8_t u[SUB][8][PR * 4];
+    float ws[2 * SUB][PR];
+    float wm[SUB][PR];
+} wpanel;
+
+/* Activation slices: 32-element blocks (Q8_0/Q8_1) or 256-element blocks (Q8_K). */
+typedef struct act32 {
+    int8_t qs[32];
+    float d;
+    union {
+        int32_t init; /* -offset * Σq: the int accumulator's start */
+        float s;      /* Q8_1: f16(d·Σq) for the min term */
+    } u;
+} act32;
+typedef struct actK {
+    int8_t qs[QK_K];
+    float d;
+    union {
+        float min[8];    /* Q4_K/Q5_K: d · Σq over each 32 */
+        int32_t off[16]; /* Q6_K: -32 · Σq over each 16 */
+    } u;
+} actK;
+
+/* ---- per-type unpacking of one 32-element sub-block of one row to unsigned bytes ------------- */
+
+static inline __m256i nib_lo_hi(const uint8_t *qs) {
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+
+static inline __m256i with_high_bits(__m256i u, uint32_t bits) {
+    return _mm256_or_si256(u, _mm256_maskz_mov_epi8((__mmask32)bits, _mm256_set1_epi8(16)));
+}
+
+/* Unpacks sub-block k (32 elements) of a row starting at block pointer `row` into u and, for
+ * each 32-block, returns scale (ws) and min (wm); Q6_K fills ws for both 16-groups. */
+static inline __m256i unpack_sub(uint32_t type, const uint8_t *row, int64_t k, float *ws0,
+                                 float *ws1, float *wm) {
+    switch (type) {
+    case KY_TYPE_Q8_0: {
+        const block_q8_0 *b = (const block_q8_0 *)row + k;
+        *ws0 = _cvtsh_ss(b->d);
+        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b->qs),
+                                _mm256_set1_epi8((char)0x80));
+    }
+    case KY_TYPE_Q4_0: {
+        const block_q4_0 *b = (const block_q4_0 *)row + k;
+        *ws0 = _cvtsh_ss(b->d);
+        return nib_lo_hi(b->qs);
+    }
+    case KY_TYPE_Q5_0: {
+        const block_q5_0 *b = (const block_q5_0 *)row + k;
+        uint32_t qh;
+        memcpy(&qh, b->qh, 4);
+        *ws0 = _cvtsh_ss(b->d);
+        return with_high_bits(nib_lo_hi(b->qs), qh);
+    }
+    case KY_TYPE_Q4_1: {
+        const block_q4_1 *b = (const block_q4_1 *)row + k;
+        *ws0 = _cvtsh_ss(b->d);
+        *wm = _cvtsh_ss(b->m);
+        return nib_lo_hi(b->qs);
+    }
+    case KY_TYPE_Q5_1: {
+        const block_q5_1 *b = (const block_q5_1 *)row + k;
+        uint32_t qh;
+        memcpy(&qh, b->qh, 4);
+        *ws0 = _cvtsh_ss(b->d);
+        *wm = _cvtsh_ss(b->m);
+        return with_high_bits(nib_lo_hi(b->qs), qh);
+    }
+    case KY_TYPE_Q4_K:
+    case KY_TYPE_Q5_K: {
+        int64_t kb = k / 8;
+        int j = (int)(k % 8);
+        const uint8_t *scales, *qs;
+        float d, dmin;
+        if (type == KY_TYPE_Q4_K) {
+            const block_q4_K *b = (const block_q4_K *)row + kb;
+            scales = b->scales, qs = b->qs, d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+        } else {
+            const block_q5_K *b = (const block_q5_K *)row + kb;
+            scales = b->scales, qs = b->qs, d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+        }
+        uint8_t sc, m;
+        ky_q4k_scale_min(j, scales, &sc, &m);
+        *ws0 = d * (float)sc;
+        *wm = -dmin * (float)m;
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
+        if (j & 1) q = _mm256_srli_epi16(q, 4);
+        __m256i u = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
+        if (type == KY_TYPE_Q5_K) {
+            const block_q5_K *b = (const block_q5_K *)row + kb;
+            __m256i qh = _mm256_loadu_si256((const __m256i *)b->qh);
+            __mmask32 bits = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << j)));
+            u = _mm256_mask_add_epi8(u, bits, u, _mm256_set1_epi8(16));
+        }
+        return u;
+    }
+    default: { /* KY_TYPE_Q6_K */
+        const block_q6_K *b = (const block_q6_K *)row + k / 8;
+        int j = (int)(k % 8), h = j / 4, part = j % 4; /* 32 elements: half h, quarter part */
+        const uint8_t *ql = b->ql + 64 * h + 32 * (part & 1), *qh = b->qh + 32 * h;
+        __m256i l = _mm256_loadu_si256((const __m256i *)ql);
+        __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+        __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 4 * (part >> 1)), m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hh, 2 * part), m2);
+        float d = _cvtsh_ss(b->d);
+        *ws0 = d * (float)b->scales[2 * j];
+        *ws1 = d * (float)b->scales[2 * j + 1];
+        return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+    }
+    }
+}
+
+/* Transposes 16 rows x 8 dwords (rows[r] = 8 dwords of row r) into out[s] = dword s of each row. */
+static inline void transpose16x8(const __m256i rows[PR], uint8_t out[8][PR * 4]) {
+    __m512i z[8], p[8], q[8];
+    for (int k = 0; k < 8; k++)
+        z[k] = _mm512_inserti64x4(_mm512_castsi256_si512(rows[2 * k]), rows[2 * k + 1], 1);
+    /* stage 1: rows 4g..4g+3, s-quads: p[2g+h] position 4s'+q = row 4g+q, s = 4h+s' */
+    const __m512i i1a = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    const __m512i i1b = _mm512_add_epi32(i1a, _mm512_set1_epi32(4));
+    for (int g = 0; g < 4; g++) {
+        p[2 * g] = _mm512_permutex2var_epi32(z[2 * g], i1a, z[2 * g + 1]);
+        p[2 * g + 1] = _mm512_permutex2var_epi32(z[2 * g], i1b, z[2 * g + 1]);
+    }
+    /* stage 2: rows 8G..8G+7; q[4G+2h+a] position i: s' = 2a + (i>=8), row r = i%8 */
+    const __m512i i2a = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i i2b = _mm512_add_epi32(i2a, _mm512_set1_epi32(8));
+    for (int G = 0; G < 2; G++)
+        for (int h = 0; h < 2; h++) {
+            __m512i a = p[4 * G + h], b = p[4 * G + 2 + h];
+            q[4 * G + 2 * h] = _mm512_permutex2var_epi32(a, i2a, b);
+            q[4 * G + 2 * h + 1] = _mm512_permutex2var_epi32(a, i2b, b);
+        }
+    /* stage 3: all 16 rows; s = 4h + 2a + t */
+    const __m512i i3a = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i i3b = _mm512_add_epi32(i3a, _mm512_set1_epi32(8));
+    for (int h = 0; h < 2; h++)
+        for (int a = 0; a < 2; a++) {
+            __m512i lo = q[2 * h + a], hi = q[4 + 2 * h + a];
+            int s = 4 * h + 2 * a;
+            _mm512_store_si512(out[s], _mm512_permutex2var_epi32(lo, i3a, hi));
+            _mm512_store_si512(out[s + 1], _mm512_permutex2var_epi32(lo, i3b, hi));
+        }
+}
+
+/* Packs rows [0, n_rows) (<= 16; missing rows are zero) of sub-blocks [k0, k0+nsub). */
+static void pack_panel(uint32_t type, const uint8_t *w, size_t w_stride, int64_t n_rows, int64_t k0,
+                       int nsub, wpanel *p) {
+    for (int k = 0; k < nsub; k++) {
+        __m256i rows[PR];
+        for (int r = 0; r < PR; r++) {
+            float ws0 = 0, ws1 = 0, wm = 0;
+            if (r < n_rows) {
+                rows[r] = unpack_sub(type, w + (size_t)r * w_stride, k0 + k, &ws0, &ws1, &wm);
+            } else {
+                rows[r] = _mm256_setzero_si256();
+            }
+            p->ws[2 * k][r] = ws0;
+            p->ws[2 * k + 1][r] = ws1;
+            p->wm[k][r] = wm;
+        }
+        transpose16x8(rows, p->u[k]);
+    }
+}
+
+static inline int32_t sum32_i8(const int8_t *q) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)q);
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), v);
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
+static int type_offset(uint32_t type) {
+    switch (type) {
+    case KY_TYPE_Q8_0: return 128;
+    case KY_TYPE_Q4_0: return 8;
+    case KY_TYPE_Q5_0: return 16;
+    default: return 0;
+    }
+}
+
+/* Re-lays activation blocks of tokens [0, nc) for sub-blocks [k0, k0+nsub) as a[k][c]. */
+static void pack_act32(uint32_t type, const void *x, size_t x_stride, int nc, int64_t k0, int nsub,
+                       act32 *a) {
+    int off = type_offset(type);
+    for (int c = 0; c < nc; c++) {
+        const char *xr = (const char *)x + (size_t)c * x_stride;
+        for (int k = 0; k < nsub; k++) {
+            act32 *o = &a[k * NC + c];
+            if (type == KY_TYPE_Q4_1 || type == KY_TYPE_Q5_1) {
+                const block_q8_1 *b = (const block_q8_1 *)xr + k0 + k;
+                memcpy(o->qs, b->qs, 32);
+                o->d = _cvtsh_ss(b->d);
+                o->u.s = _cvtsh_ss(b->s);
+            } else {
+                const block_q8_0 *b = (const block_q8_0 *)xr + k0 + k;
+                memcpy(o->qs, b->qs, 32);
+                o->d = _cvtsh_ss(b->d);
+                o->u.init = -off * sum32_i8(b->qs);
+            }
+        }
+    }
+}
+
+static void pack_actK(uint32_t type, const void *x, size_t x_stride, int nc, int64_t kb0, int nblk,
+                      actK *a) {
+    for (int c = 0; c < nc; c++) {
+        const block_q8_K *xr = (const block_q8_K *)((const char *)x + (size_t)c * x_stride);
+        for (int kb = 0; kb < nblk; kb++) {
+            const block_q8_K *b = xr + kb0 + kb;
+            actK *o = &a[kb * NC + c];
+            memcpy(o->qs, b->qs, QK_K);
+            o->d = b->d;
+            if (type == KY_TYPE_Q6_K) {
+                for (int g = 0; g < 16; g++) o->u.off[g] = -32 * b->bsums[g];
+            } else {
+                for (int j = 0; j < 8; j++)
+                    o->u.min[j] = b->d * (float)(b->bsums[2 * j] + b->bsums[2 * j + 1]);
+            }
+        }
+    }
+}
+
+static inline __m512i bcast4(const int8_t *q) {
+    int32_t v;
+    memcpy(&v, q, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* acc[c] (16 rows) += Σ over the chunk for tokens c < nt. Always inlined with constant nt. */
+static inline __attribute__((always_inline)) void
+micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *acc) {
+    for (int k = 0; k < nsub; k++) {
+        __m512i w[8];
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; s++) w[s] = _mm512_load_si512(p->u[k][s]);
+        if (fam == FAM_32 || fam == FAM_32MIN) {
+            const act32 *a = (const act32 *)act + k * NC + c0;
+            __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
+            __m512 wm = _mm512_loadu_ps(p->wm[k]);
+#pragma GCC unroll 8
+            for (int c = 0; c < nt; c++) {
+                __m512i i = fam == FAM_32 ? _mm512_set1_epi32(a[c].u.init) : _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int s = 0; s < 8; s++)
+                    i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 4 * s));
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i),
+                                         _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d)), acc[c]);
+                if (fam == FAM_32MIN)
+                    acc[c] = _mm512_fmadd_ps(wm, _mm512_set1_ps(a[c].u.s), acc[c]);
+            }
+        } else if (fam == FAM_K4) {
+            const actK *a = (const actK *)act + (k / 8) * NC + c0;
+            int j = k % 8;
+            __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
+            __m512 wm = _mm512_loadu_ps(p->wm[k]);
+#pragma GCC unroll 8
+            for (int c = 0; c < nt; c++) {
+                __m512i i = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int s = 0; s < 8; s++)
+                    i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 32 * j + 4 * s));
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i),
+                                         _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d)), acc[c]);
+                acc[c] = _mm512_fmadd_ps(wm, _mm512_set1_ps(a[c].u.min[j]), acc[c]);
+            }
+        } else { /* FAM_Q6K */
+            const actK *a = (const actK *)act + (k / 8) * NC + c0;
+            int j = k % 8;
+            __m512 ws0 = _mm512_loadu_ps(p->ws[2 * k]), ws1 = _mm512_loadu_ps(p->ws[2 * k + 1]);
+#pragma GCC unroll 8
+            for (int c = 0; c < nt; c++) {
+                __m512i i0 = _mm512_set1_epi32(a[c].u.off[2 * j]);
+                __m512i i1 = _mm512_set1_epi32(a[c].u.off[2 * j + 1]);
+#pragma GCC unroll 8
+                for (int s = 0; s < 4; s++) {
+                    i0 = _mm512_dpbusd_epi32(i0, w[s], bcast4(a[c].qs + 32 * j + 4 * s));
+                    i1 = _mm512_dpbusd_epi32(i1, w[s + 4], bcast4(a[c].qs + 32 * j + 16 + 4 * s));
+                }
+                __m512 d = _mm512_set1_ps(a[c].d);
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0), _mm512_mul_ps(ws0, d), acc[c]);
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1), _mm512_mul_ps(ws1, d), acc[c]);
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void tile(family fam, const wpanel *p, int nsub,
+                                                       const void *act, int c0, int nt, float *y,
+                                                       int64_t ldy, __mmask16 rmask, int first) {
+    __m512 acc[NT];
+#pragma GCC unroll 8
+    for (int c = 0; c < nt; c++)
+        acc[c] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(rmask, y + (c0 + c) * ldy);
+    micro(fam, p, nsub, act, c0, nt, acc);
+#pragma GCC unroll 8
+    for (int c = 0; c < nt; c++) _mm512_mask_storeu_ps(y + (c0 + c) * ldy, rmask, acc[c]);
+}
+
+/* One family's token loop, full tiles of NT unrolled, the tail one token at a time. */
+#define TOKEN_LOOP(FAM)                                                                        \
+    static void tokens_##FAM(const wpanel *p, int nsub, const void *act, int nc, float *y,     \
+                             int64_t ldy, __mmask16 rmask, int first) {                        \
+        int c0 = 0;                                                                            \
+        for (; c0 + NT <= nc; c0 += NT) tile(FAM, p, nsub, act, c0, NT, y, ldy, rmask, first); \
+        for (; c0 < nc; c0++) tile(FAM, p, nsub, act, c0, 1, y, ldy, rmask, first);            \
+    }
+TOKEN_LOOP(FAM_32)
+TOKEN_LOOP(FAM_32MIN)
+TOKEN_LOOP(FAM_K4)
+TOKEN_LOOP(FAM_Q6K)
+
+static family family_of(uint32_t type) {
+    switch (type) {
+    case KY_TYPE_Q4_1:
+    case KY_TYPE_Q5_1: return FAM_32MIN;
+    case KY_TYPE_Q4_K:
+    case KY_TYPE_Q5_K: return FAM_K4;
+    case KY_TYPE_Q6_K: return FAM_Q6K;
+    default: return FAM_32;
+    }
+}
+
+static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
+                        const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
+    if (n_cols < PACK_MIN_COLS) {
+        x86_gemv_vnni(type, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+        return;
+    }
+    family fam = family_of(type);
+    int kblock = fam == FAM_K4 || fam == FAM_Q6K ? QK_K : 32;
+    static _Thread_local wpanel panel __attribute__((aligned(64)));
+    static _Thread_local union {
+        act32 a32[SUB * NC];
+        actK aK[(KC / QK_K) * NC];
+    } act __attribute__((aligned(64)));
+    for (int64_t c0 = 0; c0 < n_cols; c0 += NC) {
+        int nc = (int)(n_cols - c0 < NC ? n_cols - c0 : NC);
+        const char *xc = (const char *)x + (size_t)c0 * x_stride;
+        for (int64_t e0 = 0; e0 < n; e0 += KC) {
+            int nsub = (int)((n - e0 < KC ? n - e0 : KC) / 32);
+            if (kblock == 32)
+                pack_act32(type, xc, x_stride, nc, e0 / 32, nsub, act.a32);
+            else
+                pack_actK(type, xc, x_stride, nc, e0 / QK_K, nsub / 8, act.aK);
+            const void *ap = kblock == 32 ? (const void *)act.a32 : (const void *)act.aK;
+            for (int64_t r0 = 0; r0 < n_rows; r0 += PR) {
+                int64_t nr = n_rows - r0 < PR ? n_rows - r0 : PR;
+                pack_panel(type, (const uint8_t *)w + (size_t)r0 * w_stride, w_stride, nr, e0 / 32,
+                           nsub, &panel);
+                __mmask16 rmask = (__mmask16)((1u << nr) - 1);
+                float *yt = y + c0 * ldy + r0;
+                int first = e0 == 0;
+                switch (fam) {
+                case FAM_32: tokens_FAM_32(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
+                case FAM_32MIN:
+                    tokens_FAM_32MIN(&panel, nsub, ap, nc, yt, ldy, rmask, first);
+                    break;
+                case FAM_K4: tokens_FAM_K4(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
+                case FAM_Q6K: tokens_FAM_Q6K(&panel, nsub, ap, nc, yt, ldy, rmask, first); break;
+                }
+            }
+        }
+    }
+}
+
+#define GEMM_ENTRY(T, ID)                                                                          \
+    static void gemm_##T(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x, \
+                         size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {                 \
+        gemm_packed(ID, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);                      \
+    }
+GEMM_ENTRY(q4_0, KY_TYPE_Q4_0)
+GEMM_ENTRY(q4_1, KY_TYPE_Q4_1)
+GEMM_ENTRY(q5_0, KY_TYPE_Q5_0)
+GEMM_ENTRY(q5_1, KY_TYPE_Q5_1)
+GEMM_ENTRY(q8_0, KY_TYPE_Q8_0)
+GEMM_ENTRY(q4_K, KY_TYPE_Q4_K)
+GEMM_ENTRY(q5_K, KY_TYPE_Q5_K)
+GEMM_ENTRY(q6_K, KY_TYPE_Q6_K)
+
+void x86_fill_gemm_vnni(ky_kernel_table *t) {
+    t->gemm[KY_TYPE_Q4_0] = gemm_q4_0;
+    t->gemm[KY_TYPE_Q4_1] = gemm_q4_1;
+    t->gemm[KY_TYPE_Q5_0] = gemm_q5_0;
+    t->gemm[KY_TYPE_Q5_1] = gemm_q5_1;
+    t->gemm[KY_TYPE_Q8_0] = gemm_q8_0;
+    t->gemm[KY_TYPE_Q4_K] = gemm_q4_K;
+    t->gemm[KY_TYPE_Q5_K] = gemm_q5_K;
+    t->gemm[KY_TYPE_Q6_K] = gemm_q6_K;
+}

@@ -1,0 +1,28 @@
+/* x86.h — entry points shared between the x86 kernel files (layer: kernels/x86).
+ *
+ * Each function is compiled in the file whose suffix gives it its instruction set (_avx2: AVX2
+ * +FMA+F16C; _avx512: +AVX-512F/BW/VL/DQ; _vnni: +AVX512-VNNI); a table may only reference
+ * functions of its own tier or a lower one. Signatures are the table's (kernels.h).
+ */
+#ifndef KY_KERNELS_X86_H
+#define KY_KERNELS_X86_H
+
+#include "kernels/kernels_int.h"
+
+/* AVX-512 float gemm entries and vector helpers (float_avx512.c). */
+void x86_fill_float_avx512(ky_kernel_table *t);
+/* AVX2 float gemm entries and vector helpers (float_avx2.c). */
+void x86_fill_float_avx2(ky_kernel_table *t);
+/* AVX2 integer kernels and activation quantizers (quant_avx2.c). */
+void x86_fill_quant_avx2(ky_kernel_table *t);
+/* AVX-512 VNNI activation quantizers and row-dot (decode) kernels (quant_vnni.c). */
+void x86_fill_quant_vnni(ky_kernel_table *t);
+
+/* VNNI packed GEMM entries (gemm_vnni.c); they call x86_gemv_vnni for narrow products. */
+void x86_fill_gemm_vnni(ky_kernel_table *t);
+
+/* Row-dot kernels of the VNNI tier, used by the packed GEMM for narrow tiles. */
+void x86_gemv_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
+                   const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy);
+
+#endif
