@@ -10,7 +10,11 @@
 
 #include "base/limits.h"
 
-#define SPIN_ITERS (1 << 17)
+/* Workers spin this many pause iterations (~0.1-0.5 ms) for the next run before sleeping; the
+ * caller yields its time slice after YIELD_AFTER iterations of waiting, so an oversubscribed
+ * machine (more runnable threads than cores) does not burn whole slices spinning. */
+#define SPIN_ITERS (1 << 14)
+#define YIELD_AFTER (1 << 10)
 
 struct ky_pool {
     int n_threads;
@@ -136,5 +140,8 @@ void ky_pool_run(ky_pool *pool, ky_pool_fn fn, void *arg) {
         pthread_mutex_unlock(&pool->mutex);
     }
     fn(arg, 0, n);
-    while (atomic_load_explicit(&pool->n_done, memory_order_acquire) < n - 1) cpu_relax();
+    for (unsigned i = 0; atomic_load_explicit(&pool->n_done, memory_order_acquire) < n - 1; i++) {
+        if (i < YIELD_AFTER) cpu_relax();
+        else sched_yield();
+    }
 }

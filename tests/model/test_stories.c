@@ -111,11 +111,12 @@ int main(void) {
         return 1;
     }
     json_t *runs = json_object_get(g_ref, "runs");
-    for (size_t i = 0; i < json_array_size(runs); i++) {
+    size_t n_runs = json_array_size(runs);
+    for (size_t i = 0; i < n_runs; i++) {
         g_run = json_array_get(runs, i);
         ky_test_run(json_string_value(json_object_get(g_run, "name")), test_run);
     }
     ky_model_free(g_model);
     json_decref(g_ref);
-    return ky_test_n_fail || json_array_size(runs) < 3 ? 1 : 0;
+    return ky_test_n_fail || n_runs < 3 ? 1 : 0;
 }
