@@ -176,7 +176,8 @@ static bool generated_text(const ky_model *model, const ky_token *prompt, size_t
     ky_detokenize(model, all, n_prompt + n_gen, 0, NULL, 0, &n_all);
     ky_detokenize(model, all, n_prompt, 0, NULL, 0, &n_pre);
     char *buf = malloc(n_all + 1);
-    bool ok = buf && ky_detokenize(model, all, n_prompt + n_gen, 0, buf, n_all + 1, &n_all) == KY_OK;
+    bool ok =
+        buf && ky_detokenize(model, all, n_prompt + n_gen, 0, buf, n_all + 1, &n_all) == KY_OK;
     free(all);
     if (!ok) {
         free(buf);
@@ -346,7 +347,8 @@ int cmd_run(int argc, char **argv) {
     }
     if (o.json) {
         size_t tlen = 0, skip = 0;
-        if (has_vocab && !generated_text(model, prompt, n_prompt, gen, n_gen, &text, &tlen, &skip)) {
+        if (has_vocab &&
+            !generated_text(model, prompt, n_prompt, gen, n_gen, &text, &tlen, &skip)) {
             fprintf(stderr, "kaiyuan run: cannot decode the generated tokens\n");
             goto done;
         }
@@ -355,8 +357,10 @@ int cmd_run(int argc, char **argv) {
         ky_strbuf_puts(&sb, ", \"ids\": ");
         json_ids(&sb, gen, n_gen);
         ky_strbuf_puts(&sb, ", \"text\": ");
-        if (has_vocab) ky_strbuf_json_string(&sb, text + skip, tlen - skip);
-        else ky_strbuf_puts(&sb, "null");
+        if (has_vocab)
+            ky_strbuf_json_string(&sb, text + skip, tlen - skip);
+        else
+            ky_strbuf_puts(&sb, "null");
         ky_strbuf_puts(&sb, "}\n");
         if (sb.failed) {
             fprintf(stderr, "kaiyuan run: out of memory\n");

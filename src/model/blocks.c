@@ -251,7 +251,9 @@ void blk_attention(ky_fwd *f, int il) {
     store_kv(f, il);
     attn_job job = {f, il, (int64_t)f->n_tok * f->hp->n_head};
     f->atomic_task = 0;
-    if (f->n_threads == 1) {
+    /* Small work (short contexts of small models) is cheaper inline than a pool dispatch. */
+    int64_t work = job.n_tasks * (int64_t)(f->pos[f->n_tok - 1] + 1) * f->hp->head_dim;
+    if (f->n_threads == 1 || work < (1 << 15)) {
         attn_worker(&job, 0, 1);
     } else {
         ky_pool_run(f->pool, attn_worker, &job);

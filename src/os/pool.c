@@ -13,7 +13,7 @@
 /* Workers spin this many pause iterations (~0.1-0.5 ms) for the next run before sleeping; the
  * caller yields its time slice after YIELD_AFTER iterations of waiting, so an oversubscribed
  * machine (more runnable threads than cores) does not burn whole slices spinning. */
-#define SPIN_ITERS (1 << 14)
+#define SPIN_ITERS  (1 << 14)
 #define YIELD_AFTER (1 << 10)
 
 struct ky_pool {
@@ -141,7 +141,9 @@ void ky_pool_run(ky_pool *pool, ky_pool_fn fn, void *arg) {
     }
     fn(arg, 0, n);
     for (unsigned i = 0; atomic_load_explicit(&pool->n_done, memory_order_acquire) < n - 1; i++) {
-        if (i < YIELD_AFTER) cpu_relax();
-        else sched_yield();
+        if (i < YIELD_AFTER)
+            cpu_relax();
+        else
+            sched_yield();
     }
 }

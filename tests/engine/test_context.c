@@ -13,7 +13,7 @@
 #include "kaiyuan.h"
 #include "test.h"
 
-static const ky_token k_prompt[] = {1, 403, 407, 261, 378, 432, 383, 286,
+static const ky_token k_prompt[] = {1,   403, 407, 261, 378, 432, 383, 286,
                                     261, 376, 298, 315, 421, 395, 317, 426};
 #define N_PROMPT ((int32_t)(sizeof k_prompt / sizeof k_prompt[0]))
 
@@ -132,7 +132,8 @@ static void test_multi_sequence_batch(void) {
     REQUIRE(ky_decode(c, &b) == KY_OK);
     float worst = 0;
     for (int32_t i = 0; i < N_PROMPT; i++) {
-        worst = fmaxf(worst, max_abs_diff(ky_get_logits(c, row_of[0][i]), alone + (size_t)i * V, V));
+        worst =
+            fmaxf(worst, max_abs_diff(ky_get_logits(c, row_of[0][i]), alone + (size_t)i * V, V));
         if (i < 10)
             worst = fmaxf(worst,
                           max_abs_diff(ky_get_logits(c, row_of[1][i]), alone + (size_t)i * V, V));

@@ -78,7 +78,8 @@ static void check_run(json_t *run) {
      * the space of the first piece after BOS) and remove the decoded prompt. */
     ky_token *all = malloc((n_prompt + n_gen) * sizeof *all);
     REQUIRE(all);
-    for (size_t i = 0; i < n_prompt; i++) all[i] = (ky_token)json_integer_value(json_array_get(jp, i));
+    for (size_t i = 0; i < n_prompt; i++)
+        all[i] = (ky_token)json_integer_value(json_array_get(jp, i));
     memcpy(all + n_prompt, gen, n_gen * sizeof *gen);
     size_t len_all = 0, len_prompt = 0;
     ky_detokenize(g_model, all, n_prompt + n_gen, 0, NULL, 0, &len_all);
