@@ -77,9 +77,11 @@ static void add_bias(ky_fwd *f, float *y, const float *bias, int64_t width) {
 }
 
 void blk_qkv(ky_fwd *f, const ky_layer *L) {
-    blk_matmul(f, &L->wq, f->xn, f->q);
-    blk_matmul(f, &L->wk, f->xn, f->k);
-    blk_matmul(f, &L->wv, f->xn, f->v);
+    /* one activation conversion and one pool dispatch for the three projections */
+    const ky_matrix *w[3] = {&L->wq, &L->wk, &L->wv};
+    float *y[3] = {f->q, f->k, f->v};
+    int64_t ldy[3] = {L->wq.n_out, L->wk.n_out, L->wv.n_out};
+    ky_matmul_multi(f->pool, f->kt, 3, w, f->xn, L->wq.n_in, f->n_tok, y, ldy, f->mm_scratch);
     add_bias(f, f->q, L->bq, L->wq.n_out);
     add_bias(f, f->k, L->bk, L->wk.n_out);
     add_bias(f, f->v, L->bv, L->wv.n_out);
@@ -286,8 +288,11 @@ static void glu_row(ky_fwd *f, int64_t t, void *p) {
 }
 
 void blk_ffn_swiglu(ky_fwd *f, const ky_layer *L) {
-    blk_matmul(f, &L->ffn_gate, f->xn, f->ff_a);
-    blk_matmul(f, &L->ffn_up, f->xn, f->ff_b);
+    const ky_matrix *w[2] = {&L->ffn_gate, &L->ffn_up};
+    float *y[2] = {f->ff_a, f->ff_b};
+    int64_t ldy[2] = {L->ffn_gate.n_out, L->ffn_up.n_out};
+    ky_matmul_multi(f->pool, f->kt, 2, w, f->xn, L->ffn_gate.n_in, f->n_tok, y, ldy,
+                    f->mm_scratch);
     glu_ctx c = {f->ff_a, f->ff_b, L->ffn_gate.n_out};
     par_rows(f, f->n_tok, glu_row, &c);
     blk_matmul(f, &L->ffn_down, f->ff_a, f->proj);
@@ -348,8 +353,10 @@ void blk_ffn_moe(ky_fwd *f, const ky_layer *L) {
         ky_matrix gate = ky_expert_matrix(&L->gate_exps, n_ff, e);
         ky_matrix up = ky_expert_matrix(&L->up_exps, n_ff, e);
         ky_matrix down = ky_expert_matrix(&L->down_exps, n_embd, e);
-        ky_matmul(f->pool, f->kt, &gate, f->moe_x, n_embd, cnt, f->ff_a, n_ff, f->mm_scratch);
-        ky_matmul(f->pool, f->kt, &up, f->moe_x, n_embd, cnt, f->ff_b, n_ff, f->mm_scratch);
+        const ky_matrix *gu[2] = {&gate, &up};
+        float *gu_y[2] = {f->ff_a, f->ff_b};
+        int64_t gu_ld[2] = {n_ff, n_ff};
+        ky_matmul_multi(f->pool, f->kt, 2, gu, f->moe_x, n_embd, cnt, gu_y, gu_ld, f->mm_scratch);
         for (int32_t r = 0; r < cnt; r++)
             f->kt->silu_mul(f->ff_a + (int64_t)r * n_ff, f->ff_b + (int64_t)r * n_ff, n_ff);
         /* the expert outputs land in moe_x (its inputs are no longer needed) */

@@ -34,11 +34,15 @@ static size_t scratch_need(const ky_weights *w, int64_t n) {
     size_t need = ky_matmul_scratch_bytes(&w->output, n);
     for (int il = 0; il < hp->n_layer; il++) {
         const ky_layer *L = &w->layers[il];
-        const ky_matrix *ms[] = {&L->wq,        &L->wk,      &L->wv,       &L->wo,
-                                 &L->ffn_gate,  &L->ffn_up,  &L->ffn_down, &L->gate_inp,
-                                 &L->gate_exps, &L->up_exps, &L->down_exps};
+        const ky_matrix *ms[] = {&L->wo, &L->ffn_down, &L->gate_inp, &L->down_exps};
         for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
             if (ms[i]->data) need = max_sz(need, ky_matmul_scratch_bytes(ms[i], n));
+        /* products that share their input (blk_qkv, the gate/up pairs) */
+        const ky_matrix *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        need = max_sz(need, ky_matmul_multi_scratch_bytes(3, qkv, n));
+        const ky_matrix *gu[2] = {L->ffn_gate.data ? &L->ffn_gate : &L->gate_exps,
+                                  L->ffn_up.data ? &L->ffn_up : &L->up_exps};
+        need = max_sz(need, ky_matmul_multi_scratch_bytes(2, gu, n));
     }
     return need;
 }
