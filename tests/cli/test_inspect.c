@@ -23,49 +23,15 @@
 #include "gguf/gguf_write.h"
 #include "test.h"
 
-extern char **environ;
+typedef ky_cli_result run_result;
 
-typedef struct run_result {
-    int exit_code; /* -1 when killed by a signal */
-    char *out, *err;
-    size_t n_out, n_err;
-} run_result;
-
-static const char *binary(void) {
-    const char *b = getenv("KY_KAIYUAN_BIN");
-    return b && *b ? b : "build/kaiyuan";
-}
-
-/* Runs `kaiyuan inspect [args]` capturing stdout and stderr. */
+/* Runs `kaiyuan inspect [a1 [a2]]` capturing stdout and stderr. */
 static bool run_inspect(const char *a1, const char *a2, run_result *r) {
-    memset(r, 0, sizeof *r);
-    char out_path[600], err_path[600];
-    snprintf(out_path, sizeof out_path, "%s", ky_test_tmpfile("stdout"));
-    snprintf(err_path, sizeof err_path, "%s", ky_test_tmpfile("stderr"));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    char *argv[5] = {(char *)binary(), "inspect", (char *)a1, (char *)a2, NULL};
-    pid_t pid;
-    int rc = posix_spawn(&pid, binary(), &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "cannot run %s: %s\n", binary(), strerror(rc));
-        return false;
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid) return false;
-    r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r->out = ky_test_read_file(out_path, &r->n_out);
-    r->err = ky_test_read_file(err_path, &r->n_err);
-    return r->out && r->err;
+    const char *args[] = {"inspect", a1, a2, NULL};
+    return ky_test_cli(args, r) == 0;
 }
 
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-}
+static void run_free(run_result *r) { ky_test_cli_free(r); }
 
 #define MAX_FILES 256
 static char *g_files[MAX_FILES];
