@@ -291,8 +291,7 @@ void blk_ffn_swiglu(ky_fwd *f, const ky_layer *L) {
     const ky_matrix *w[2] = {&L->ffn_gate, &L->ffn_up};
     float *y[2] = {f->ff_a, f->ff_b};
     int64_t ldy[2] = {L->ffn_gate.n_out, L->ffn_up.n_out};
-    ky_matmul_multi(f->pool, f->kt, 2, w, f->xn, L->ffn_gate.n_in, f->n_tok, y, ldy,
-                    f->mm_scratch);
+    ky_matmul_multi(f->pool, f->kt, 2, w, f->xn, L->ffn_gate.n_in, f->n_tok, y, ldy, f->mm_scratch);
     glu_ctx c = {f->ff_a, f->ff_b, L->ffn_gate.n_out};
     par_rows(f, f->n_tok, glu_row, &c);
     blk_matmul(f, &L->ffn_down, f->ff_a, f->proj);

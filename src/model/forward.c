@@ -28,10 +28,11 @@ static void *alloc_buf(size_t n, size_t sz) {
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-/* Largest matmul scratch any weight needs for n tokens. */
-static size_t scratch_need(const ky_weights *w, int64_t n) {
+/* Largest matmul scratch any product needs: layer weights for n (ubatch) tokens, the output
+ * projection for n_out_max rows. */
+static size_t scratch_need(const ky_weights *w, int64_t n, int64_t n_out_max) {
     const ky_hparams *hp = &w->hp;
-    size_t need = ky_matmul_scratch_bytes(&w->output, n);
+    size_t need = ky_matmul_scratch_bytes(&w->output, n_out_max);
     for (int il = 0; il < hp->n_layer; il++) {
         const ky_layer *L = &w->layers[il];
         const ky_matrix *ms[] = {&L->wo, &L->ffn_down, &L->gate_inp, &L->down_exps};
@@ -57,6 +58,7 @@ ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky
     f->arch = ky_arch_get(hp->arch);
     f->kt = ky_kernels();
     f->n_batch = p->n_batch;
+    f->n_ubatch = p->n_batch < KY_UBATCH ? p->n_batch : KY_UBATCH;
     f->n_threads = p->n_threads;
     ky_status st = ky_pool_create(p->n_threads, &f->pool, err);
     if (st) return st;
@@ -66,21 +68,23 @@ ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky
         ky_fwd_free(f);
         return st;
     }
-    size_t T = (size_t)p->n_batch, E = (size_t)hp->n_embd;
+    /* Activations are sized for one micro-batch (U tokens); only the output rows (out_*) and
+     * logits scale with the whole batch (T). */
+    size_t T = (size_t)p->n_batch, U = (size_t)f->n_ubatch, E = (size_t)hp->n_embd;
     size_t qw = (size_t)hp->n_head * (size_t)hp->head_dim;
     size_t kvw = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
     size_t ffw = max_sz((size_t)hp->n_ff, (size_t)hp->n_ff_exp);
     size_t n_exp = (size_t)hp->n_expert, n_used = (size_t)hp->n_expert_used;
-    f->x = alloc_buf(T * E, sizeof(float));
-    f->xn = alloc_buf(T * E, sizeof(float));
-    f->q = alloc_buf(T * qw, sizeof(float));
-    f->k = alloc_buf(T * kvw, sizeof(float));
-    f->v = alloc_buf(T * kvw, sizeof(float));
-    f->att = alloc_buf(T * qw, sizeof(float));
-    f->ff_a = alloc_buf(T * ffw, sizeof(float));
-    f->ff_b = alloc_buf(T * ffw, sizeof(float));
-    f->proj = alloc_buf(T * E, sizeof(float));
-    f->rope_cs = alloc_buf(T * (size_t)hp->n_rot, sizeof(float));
+    f->x = alloc_buf(U * E, sizeof(float));
+    f->xn = alloc_buf(U * E, sizeof(float));
+    f->q = alloc_buf(U * qw, sizeof(float));
+    f->k = alloc_buf(U * kvw, sizeof(float));
+    f->v = alloc_buf(U * kvw, sizeof(float));
+    f->att = alloc_buf(U * qw, sizeof(float));
+    f->ff_a = alloc_buf(U * ffw, sizeof(float));
+    f->ff_b = alloc_buf(U * ffw, sizeof(float));
+    f->proj = alloc_buf(U * E, sizeof(float));
+    f->rope_cs = alloc_buf(U * (size_t)hp->n_rot, sizeof(float));
     f->scores = alloc_buf((size_t)p->n_threads * (size_t)p->n_ctx, sizeof(float));
     f->out_of_tok = alloc_buf(T, sizeof(int32_t));
     f->out_tok = alloc_buf(T, sizeof(int32_t));
@@ -88,15 +92,15 @@ ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky
     bool ok = f->x && f->xn && f->q && f->k && f->v && f->att && f->ff_a && f->ff_b && f->proj &&
               f->rope_cs && f->scores && f->out_of_tok && f->out_tok && f->out_x;
     if (ok && n_exp) {
-        f->router = alloc_buf(T * n_exp, sizeof(float));
-        f->moe_ids = alloc_buf(T * n_used, sizeof(int32_t));
-        f->moe_w = alloc_buf(T * n_used, sizeof(float));
-        f->moe_rows = alloc_buf(T, sizeof(int32_t));
-        f->moe_wrow = alloc_buf(T, sizeof(float));
-        f->moe_x = alloc_buf(T * E, sizeof(float));
+        f->router = alloc_buf(U * n_exp, sizeof(float));
+        f->moe_ids = alloc_buf(U * n_used, sizeof(int32_t));
+        f->moe_w = alloc_buf(U * n_used, sizeof(float));
+        f->moe_rows = alloc_buf(U, sizeof(int32_t));
+        f->moe_wrow = alloc_buf(U, sizeof(float));
+        f->moe_x = alloc_buf(U * E, sizeof(float));
         ok = f->router && f->moe_ids && f->moe_w && f->moe_rows && f->moe_wrow && f->moe_x;
     }
-    if (ok) f->mm_scratch = alloc_buf(scratch_need(w, (int64_t)T), 1);
+    if (ok) f->mm_scratch = alloc_buf(scratch_need(w, (int64_t)U, (int64_t)T), 1);
     /* Logits: room for one row per sequence up front; grows if a batch asks for more. */
     f->out_cap = p->n_seq;
     if (ok) f->logits = alloc_buf((size_t)f->out_cap * (size_t)hp->n_vocab, sizeof(float));
@@ -139,39 +143,43 @@ ky_status ky_fwd_decode(ky_fwd *f, const int32_t *tokens, const int32_t *pos, co
         f->logits = grown;
         f->out_cap = n_out;
     }
-    f->n_tok = n;
-    f->tokens = tokens;
-    f->pos = pos;
-    f->seq = seq;
-
-    embed(f);
-    for (int il = 0; il < hp->n_layer; il++) f->arch->forward_layer(f, il);
-    for (int32_t t = 0; t < n; t++) {
-        int32_t s = seq[t];
-        if (pos[t] + 1 > f->kv.seq_len[s]) f->kv.seq_len[s] = pos[t] + 1;
-    }
-
-    /* Output rows only: gather, final norm, projection. */
+    /* Micro-batches of at most n_ubatch tokens run through all layers in turn; a later one sees
+     * the K/V an earlier one wrote, so causal attention across them is exact. */
     f->n_out = 0;
     int64_t E = hp->n_embd;
-    for (int32_t t = 0; t < n; t++) {
-        f->out_of_tok[t] = -1;
-        if (!want_logits[t]) continue;
-        memcpy(f->out_x + (int64_t)f->n_out * E, f->x + (int64_t)t * E, (size_t)E * sizeof(float));
-        f->out_of_tok[t] = f->n_out;
-        f->out_tok[f->n_out++] = t;
+    for (int32_t u0 = 0; u0 < n; u0 += f->n_ubatch) {
+        int32_t m = n - u0 < f->n_ubatch ? n - u0 : f->n_ubatch;
+        f->n_tok = m;
+        f->tokens = tokens + u0;
+        f->pos = pos + u0;
+        f->seq = seq + u0;
+        embed(f);
+        for (int il = 0; il < hp->n_layer; il++) f->arch->forward_layer(f, il);
+        for (int32_t t = 0; t < m; t++) {
+            int32_t s = f->seq[t];
+            if (f->pos[t] + 1 > f->kv.seq_len[s]) f->kv.seq_len[s] = f->pos[t] + 1;
+        }
+        for (int32_t t = 0; t < m; t++) {
+            f->out_of_tok[u0 + t] = -1;
+            if (!want_logits[u0 + t]) continue;
+            memcpy(f->out_x + (int64_t)f->n_out * E, f->x + (int64_t)t * E,
+                   (size_t)E * sizeof(float));
+            f->out_of_tok[u0 + t] = f->n_out;
+            f->out_tok[f->n_out++] = u0 + t;
+        }
     }
+    f->n_last = n;
+
+    /* Output rows only: final norm and projection. */
     if (f->n_out > 0) {
-        int32_t saved = f->n_tok;
         f->n_tok = f->n_out;
         blk_rmsnorm(f, f->out_x, f->w->output_norm, f->out_x);
         blk_matmul(f, &f->w->output, f->out_x, f->logits);
-        f->n_tok = saved;
     }
     return KY_OK;
 }
 
 const float *ky_fwd_logits(const ky_fwd *f, int32_t t) {
-    if (t < 0 || t >= f->n_tok || f->out_of_tok[t] < 0) return NULL;
+    if (t < 0 || t >= f->n_last || f->out_of_tok[t] < 0) return NULL;
     return f->logits + (int64_t)f->out_of_tok[t] * f->hp->n_vocab;
 }

@@ -3,7 +3,9 @@
  * A ky_fwd owns everything one context needs to run the model: the KV cache, the thread pool and
  * every activation buffer, all sized at creation for at most n_batch tokens, so decoding allocates
  * nothing (only the logits buffer grows, when a batch asks for more output rows than ever before).
- * Shapes below use T = tokens in the current batch (<= n_batch).
+ * A decode runs in micro-batches of at most n_ubatch tokens, which bounds activation memory
+ * (prefill of a 4B model at n_batch 512 would otherwise need ~100 MB of scratch). Shapes below use
+ * T = tokens in the current micro-batch (<= n_ubatch), B = tokens in the whole batch.
  */
 #ifndef KY_MODEL_FORWARD_H
 #define KY_MODEL_FORWARD_H
@@ -15,6 +17,9 @@
 #include "model/kv_cache.h"
 #include "os/pool.h"
 
+/* Micro-batch size: enough tokens per weight pass for the GEMM kernels to reach full speed. */
+#define KY_UBATCH 256
+
 typedef struct ky_fwd {
     const ky_weights *w;
     const ky_hparams *hp;
@@ -23,9 +28,10 @@ typedef struct ky_fwd {
     ky_pool *pool;
     ky_kv_cache kv;
     int32_t n_batch;    /* most tokens per decode */
+    int32_t n_ubatch;   /* tokens per micro-batch: activation buffers are sized for this */
     int32_t n_threads;
 
-    /* current batch */
+    /* current micro-batch */
     int32_t n_tok;
     const int32_t *tokens; /* [T] */
     const int32_t *pos;    /* [T] */
@@ -51,10 +57,11 @@ typedef struct ky_fwd {
     void *mm_scratch;   /* matmul activation scratch */
 
     /* outputs */
+    int32_t n_last;     /* entries of the last decoded batch */
     int32_t n_out;      /* rows of logits produced by the last decode */
     int32_t out_cap;    /* rows the logits buffer holds */
-    int32_t *out_of_tok;/* [T] output row of batch entry t, or -1 */
-    int32_t *out_tok;   /* [n_batch] batch entry of output row r */
+    int32_t *out_of_tok;/* [B] output row of batch entry t, or -1 */
+    int32_t *out_tok;   /* [B] batch entry of output row r */
     float *out_x;       /* [n_batch][n_embd] final hidden states of output rows */
     float *logits;      /* [out_cap][n_vocab] */
     int atomic_task;    /* work counter for dynamically scheduled blocks */

@@ -225,6 +225,43 @@ static void test_f16_cache_close_to_f32(void) {
     free(b);
 }
 
+/* A batch longer than the internal micro-batch (KY_UBATCH = 256) must equal smaller decodes. */
+static void test_long_batch(void) {
+    ky_model *m = load("stories260K.gguf");
+    REQUIRE(m);
+    enum { N = 600, CHUNK = 100, V = 512 };
+    ky_token ids[N];
+    uint32_t state = 12345;
+    for (int i = 0; i < N; i++) {
+        state = state * 1664525u + 1013904223u;
+        ids[i] = (ky_token)(3 + (state >> 8) % 500);
+    }
+    float *one = malloc((size_t)N * V * sizeof(float));
+    ky_context *c = make_ctx(m, 1024, 1, N, KY_TYPE_F32, 2);
+    REQUIRE(one && c);
+    ky_batch b;
+    ky_batch_init(&b, N);
+    for (int i = 0; i < N; i++) ky_batch_add(&b, ids[i], i, 0, true);
+    REQUIRE(ky_decode(c, &b) == KY_OK);
+    for (int i = 0; i < N; i++) memcpy(one + (size_t)i * V, ky_get_logits(c, i), V * sizeof(float));
+    ky_kv_clear(c);
+    float worst = 0;
+    for (int start = 0; start < N; start += CHUNK) {
+        ky_batch_clear(&b);
+        for (int i = start; i < start + CHUNK; i++) ky_batch_add(&b, ids[i], i, 0, true);
+        REQUIRE(ky_decode(c, &b) == KY_OK);
+        for (int i = 0; i < CHUNK; i++)
+            worst =
+                fmaxf(worst, max_abs_diff(ky_get_logits(c, i), one + (size_t)(start + i) * V, V));
+    }
+    CHECKF(worst <= 1e-4f, "600-token batch vs 100-token batches: max |d| %g", worst);
+    CHECK(ky_kv_seq_len(c, 0) == N);
+    ky_batch_free(&b);
+    ky_context_free(c);
+    ky_model_free(m);
+    free(one);
+}
+
 static void test_invalid_batches(void) {
     ky_model *m = load("tiny-llama-q8_0.gguf");
     REQUIRE(m);
@@ -298,6 +335,7 @@ int main(void) {
     RUN(test_multi_sequence_batch);
     RUN(test_keep_and_copy_prefix);
     RUN(test_f16_cache_close_to_f32);
+    RUN(test_long_batch);
     RUN(test_invalid_batches);
     TEST_EXIT();
 }
