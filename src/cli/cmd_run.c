@@ -345,6 +345,7 @@ int cmd_run(int argc, char **argv) {
     } else if (!has_vocab && !o.json) {
         fputc('\n', stdout);
     }
+    fflush(stdout); /* the text ends before the timings on stderr */
     if (o.json) {
         size_t tlen = 0, skip = 0;
         if (has_vocab &&
