@@ -272,6 +272,17 @@ void blk_attn_output(ky_fwd *f, const ky_layer *L) {
     add_rows(f, f->x, f->proj);
 }
 
+void blk_attention_block(ky_fwd *f, int il) {
+    const ky_layer *L = &f->w->layers[il];
+    blk_rmsnorm(f, f->x, L->attn_norm, f->xn);
+    blk_qkv(f, L);
+    if (L->q_norm) blk_head_rmsnorm(f, f->q, f->hp->n_head, L->q_norm);
+    if (L->k_norm) blk_head_rmsnorm(f, f->k, f->hp->n_head_kv, L->k_norm);
+    blk_rope_qk(f);
+    blk_attention(f, il);
+    blk_attn_output(f, L);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Feed-forward
  * ------------------------------------------------------------------------------------------- */

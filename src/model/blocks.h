@@ -33,6 +33,11 @@ void blk_attn_output(ky_fwd *f, const ky_layer *L);
 /* x += down(silu(gate·xn) ⊙ up·xn) (dense SwiGLU FFN on xn). */
 void blk_ffn_swiglu(ky_fwd *f, const ky_layer *L);
 
+/* The whole attention sub-block of a pre-norm layer: x += Wo·attn(rope(q), rope(k), v) with
+ * q, k, v projected from rmsnorm(x)·attn_norm (+ biases when the layer has them, qwen2) and a
+ * per-head RMSNorm of q and k before RoPE when the layer has q_norm/k_norm (qwen3). */
+void blk_attention_block(ky_fwd *f, int il);
+
 /* x += Σ_k w_k · down_k(silu(gate_k·xn) ⊙ up_k·xn) over the top experts of a softmax router. */
 void blk_ffn_moe(ky_fwd *f, const ky_layer *L);
 

@@ -24,14 +24,9 @@ static ky_status qwen2_layer(ky_loader *ld, int il, ky_layer *L) {
 }
 
 static void qwen2_forward_layer(ky_fwd *f, int il) {
-    const ky_layer *L = &f->w->layers[il];
-    blk_rmsnorm(f, f->x, L->attn_norm, f->xn);
-    blk_qkv(f, L); /* adds the Q/K/V biases */
-    blk_rope_qk(f);
-    blk_attention(f, il);
-    blk_attn_output(f, L);
-    blk_rmsnorm(f, f->x, L->ffn_norm, f->xn);
-    blk_ffn_swiglu(f, L);
+    blk_attention_block(f, il); /* with the Q/K/V biases bound above */
+    blk_rmsnorm(f, f->x, f->w->layers[il].ffn_norm, f->xn);
+    blk_ffn_swiglu(f, &f->w->layers[il]);
 }
 
 const ky_arch_desc ky_arch_qwen2 = {

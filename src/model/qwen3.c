@@ -17,16 +17,9 @@ static ky_status qwen3_layer(ky_loader *ld, int il, ky_layer *L) {
 }
 
 static void qwen3_forward_layer(ky_fwd *f, int il) {
-    const ky_layer *L = &f->w->layers[il];
-    blk_rmsnorm(f, f->x, L->attn_norm, f->xn);
-    blk_qkv(f, L);
-    blk_head_rmsnorm(f, f->q, f->hp->n_head, L->q_norm);
-    blk_head_rmsnorm(f, f->k, f->hp->n_head_kv, L->k_norm);
-    blk_rope_qk(f);
-    blk_attention(f, il);
-    blk_attn_output(f, L);
-    blk_rmsnorm(f, f->x, L->ffn_norm, f->xn);
-    blk_ffn_swiglu(f, L);
+    blk_attention_block(f, il); /* with the per-head Q/K norms bound above */
+    blk_rmsnorm(f, f->x, f->w->layers[il].ffn_norm, f->xn);
+    blk_ffn_swiglu(f, &f->w->layers[il]);
 }
 
 const ky_arch_desc ky_arch_qwen3 = {
