@@ -21,11 +21,11 @@ typedef struct ky_vocab {
     char model_name[32]; /* tokenizer.ggml.model */
     char pre[64];        /* tokenizer.ggml.pre, "default" when absent */
     int32_t n_tokens;
-    const char **text;   /* [n_tokens] token bytes, into the mapping, not NUL-terminated */
-    uint32_t *text_len;  /* [n_tokens] */
-    float *scores;       /* [n_tokens] SPM merge scores (0 when absent) */
-    uint8_t *attr;       /* [n_tokens] ky_token_attr (tokenizer.ggml.token_type; NORMAL if absent) */
-    bool *is_eog;        /* [n_tokens] end-of-generation tokens */
+    const char **text;  /* [n_tokens] token bytes, into the mapping, not NUL-terminated */
+    uint32_t *text_len; /* [n_tokens] */
+    float *scores;      /* [n_tokens] SPM merge scores (0 when absent) */
+    uint8_t *attr;      /* [n_tokens] ky_token_attr (tokenizer.ggml.token_type; NORMAL if absent) */
+    bool *is_eog;       /* [n_tokens] end-of-generation tokens */
     ky_token bos, eos, eot, unk, pad, nl; /* KY_TOKEN_NULL when absent */
     bool add_bos, add_eos;
     struct ky_vocab_impl *impl; /* algorithm-specific state (merges, tries), owned */
