@@ -8,6 +8,7 @@
 # and prints one JSON object: both results, MB/s side by side and the ratio.
 # Defaults: MODEL = ../shared/tokenizer/qwen3/qwen3-vocab-only.gguf, REPS=5,
 # TEXT=build/bench/tokenize-mixed.txt. Nothing is committed: the text is regenerated each run.
+# With the default PEER, bench/peer/setup.sh installs the peer first when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${KY_SHARED:-../shared}
@@ -17,6 +18,8 @@ peer=${PEER:-bench/peer/peer.mjs}
 reps=${REPS:-5}
 text=${TEXT:-build/bench/tokenize-mixed.txt}
 mkdir -p "$(dirname "$text")"
+[ -z "${PEER:-}" ] && bench/peer/setup.sh
+[ -x "$ky" ] || { echo "tokenize-compare: $ky not found (run make)" >&2; exit 1; }
 
 node - "$text" "$shared" <<'JS'
 const fs = require("fs"), path = require("path");

@@ -91,14 +91,14 @@ typedef struct tok_trie {
 /* A pre-tokenizer: regexes applied in sequence (each splits every current piece into matches
  * and the gaps between them, like Hugging Face's Split(behavior=Isolated)). */
 typedef struct tok_pretok {
-    const char *names;            /* '|'-separated tokenizer.ggml.pre values it serves */
+    const char *names;                /* '|'-separated tokenizer.ggml.pre values it serves */
     const char *regex[TOK_MAX_REGEX]; /* NULL-terminated */
-    bool nfc;                     /* NFC-normalize text before splitting (Qwen) */
-    bool ignore_merges;           /* a word that is a token is used as is (Llama 3) */
+    bool nfc;                         /* NFC-normalize text before splitting (Qwen) */
+    bool ignore_merges;               /* a word that is a token is used as is (Llama 3) */
 } tok_pretok;
 
 struct ky_vocab_impl {
-    tok_strmap map;         /* token text → id (first id wins for duplicate texts) */
+    tok_strmap map;          /* token text → id (first id wins for duplicate texts) */
     int32_t byte_token[256]; /* token of each byte: <0xXX> (SPM) or the byte-level char (BPE) */
     uint32_t max_token_len;
 

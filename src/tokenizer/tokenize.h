@@ -43,7 +43,7 @@ ky_status ky_vocab_detokenize(const ky_vocab *v, const ky_token *ids, size_t n, 
 typedef struct ky_vocab_stream {
     const ky_vocab *v;
     unsigned flags;
-    bool started;       /* a piece with text was printed (SPM leading-space rule) */
+    bool started;          /* a piece with text was printed (SPM leading-space rule) */
     unsigned char hold[4]; /* incomplete character */
     size_t n_hold;
     char *buf; /* output of the last push */

@@ -2,13 +2,10 @@
  * build/kaiyuan): JSON ids against the reference cases, --pieces, --add-bos, special parsing on
  * and off, --file with arbitrary bytes, --bench output, and exit codes for bad usage.
  */
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "gguf/gguf.h"
 #include "test.h"
@@ -18,52 +15,17 @@
 #define QWEN "tokenizer/qwen3/qwen3-vocab-only.gguf"
 #define SPM  "models/stories260K.gguf"
 
-static const char *bin(void) {
-    const char *b = getenv("KY_KAIYUAN_BIN");
-    return b && *b ? b : "build/kaiyuan";
-}
-
-/* Runs the CLI with args (NULL-terminated, argv[0] excluded); stdout is captured into *out
- * (malloc'd, NUL-terminated), stderr discarded. Returns the exit status, -1 on failure. */
+/* Runs the CLI (tests/support.h runner) with args (NULL-terminated, argv[0] excluded); stdout
+ * goes to *out (malloc'd, NUL-terminated). Returns the exit status, -1 when it did not run. */
 static int run(const char *const *args, char **out) {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = bin();
-    for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    int fd[2];
-    if (pipe(fd) != 0) return -1;
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        dup2(fd[1], 1);
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) dup2(null, 2);
-        close(fd[0]);
-        close(fd[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fd[1]);
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (buf && len + 1 >= cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-        if (!buf) break;
-        ssize_t r = read(fd[0], buf + len, cap - len - 1);
-        if (r <= 0) break;
-        len += (size_t)r;
-    }
-    close(fd[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    if (buf) buf[len] = '\0';
-    *out = buf;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    ky_cli_result r;
+    *out = NULL;
+    if (ky_test_cli(args, &r) != 0) return -1;
+    int code = r.exit_code;
+    *out = r.out;
+    r.out = NULL;
+    ky_test_cli_free(&r);
+    return code;
 }
 
 /* Parses a JSON array of ids; returns the count or -1. */
@@ -161,7 +123,8 @@ static void pieces_and_bos(void) {
 
 static void file_with_arbitrary_bytes(void) {
     static const char bytes[] = "a\0b\xff\xfe<|im_start|>\xe4\xb8\n\t caf\x65\xcc\x81 \xf0\x9f";
-    const char *path = ky_test_tmpfile("bytes.txt");
+    char path[600]; /* ky_test_tmpfile's buffer is reused by the CLI runner */
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("bytes.txt"));
     REQUIRE(ky_test_write_file(path, bytes, sizeof bytes - 1) == 0);
     char model[512];
     snprintf(model, sizeof model, "%s", ky_test_shared(QWEN));
@@ -191,7 +154,8 @@ static void file_with_arbitrary_bytes(void) {
 static void bench_output(void) {
     char model[512];
     snprintf(model, sizeof model, "%s", ky_test_shared(QWEN));
-    const char *path = ky_test_tmpfile("bench.txt");
+    char path[600];
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("bench.txt"));
     static const char text[] = "Hello, world! 你好，世界。 int main(void) { return 0; }\n";
     REQUIRE(ky_test_write_file(path, text, sizeof text - 1) == 0);
     char *out = NULL;
