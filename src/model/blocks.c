@@ -173,21 +173,89 @@ void blk_rope_qk(ky_fwd *f) {
 static void store_kv(ky_fwd *f, int il) {
     const ky_hparams *hp = f->hp;
     int32_t hd = hp->head_dim;
+    bool f16 = f->kv.type == KY_TYPE_F16;
+    size_t n_ctx = (size_t)f->kv.n_ctx;
     for (int32_t t = 0; t < f->n_tok; t++) {
         const float *krow = f->k + (int64_t)t * hp->n_head_kv * hd;
         const float *vrow = f->v + (int64_t)t * hp->n_head_kv * hd;
+        size_t p = (size_t)f->pos[t];
         for (int32_t h = 0; h < hp->n_head_kv; h++) {
             void *kd = ky_kv_k(&f->kv, il, f->seq[t], h, f->pos[t]);
-            void *vd = ky_kv_v(&f->kv, il, f->seq[t], h, f->pos[t]);
-            if (f->kv.type == KY_TYPE_F32) {
-                memcpy(kd, krow + h * hd, (size_t)hd * sizeof(float));
-                memcpy(vd, vrow + h * hd, (size_t)hd * sizeof(float));
+            void *vt = ky_kv_vt(&f->kv, il, f->seq[t], h);
+            const float *vs = vrow + (int64_t)h * hd;
+            if (f16) {
+                f->kt->f32_to_f16(krow + (int64_t)h * hd, kd, hd);
+                uint16_t *v16 = vt;
+                for (int32_t d = 0; d < hd; d++) v16[(size_t)d * n_ctx + p] = ky_f32_to_f16(vs[d]);
             } else {
-                f->kt->f32_to_f16(krow + h * hd, kd, hd);
-                f->kt->f32_to_f16(vrow + h * hd, vd, hd);
+                memcpy(kd, krow + (int64_t)h * hd, (size_t)hd * sizeof(float));
+                float *v32 = vt;
+                for (int32_t d = 0; d < hd; d++) v32[(size_t)d * n_ctx + p] = vs[d];
             }
         }
     }
+}
+
+/* Splits the micro-batch into query blocks: runs of consecutive entries of one sequence with
+ * consecutive positions, at most att_block_tokens long. Returns the block count. */
+static int32_t make_blocks(ky_fwd *f) {
+    int32_t n = 0;
+    for (int32_t t = 0; t < f->n_tok;) {
+        int32_t len = 1;
+        while (t + len < f->n_tok && len < f->att_block_tokens && f->seq[t + len] == f->seq[t] &&
+               f->pos[t + len] == f->pos[t + len - 1] + 1)
+            len++;
+        f->att_blocks[n].t0 = t;
+        f->att_blocks[n].n = len;
+        n++;
+        t += len;
+    }
+    return n;
+}
+
+/* Attention of one query block against one kv head, as two GEMMs over the cache:
+ *   S = Q·Kᵀ (rows: the block's tokens × the G query heads sharing this kv head),
+ *   P = softmax(S/sqrt(d)) with the causal mask, O = P·V (through Vᵀ rows), scattered into att. */
+static void attend_block(ky_fwd *f, int il, const ky_att_block *blk, int32_t kvh, float *S,
+                         float *Q, float *O) {
+    const ky_hparams *hp = f->hp;
+    const ky_kernel_table *kt = f->kt;
+    int32_t hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
+    int64_t q_w = (int64_t)hp->n_head * hd;
+    int32_t s = f->seq[blk->t0];
+    int32_t n_kv = f->pos[blk->t0 + blk->n - 1] + 1;
+    int32_t rows = blk->n * G;
+    size_t es = f->kv.elem_size;
+    for (int32_t i = 0; i < blk->n; i++)
+        memcpy(Q + (int64_t)i * G * hd, f->q + (blk->t0 + i) * q_w + (int64_t)kvh * G * hd,
+               (size_t)G * (size_t)hd * sizeof(float));
+    const void *K = ky_kv_k(&f->kv, il, s, kvh, 0);
+    kt->gemm[f->kv.type](hd, K, (size_t)hd * es, n_kv, Q, (size_t)hd * sizeof(float), rows, S,
+                         n_kv);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int32_t r = 0; r < rows; r++) {
+        float *row = S + (int64_t)r * n_kv;
+        int32_t valid = f->pos[blk->t0 + r / G] + 1;
+        float max = -INFINITY;
+        for (int32_t j = 0; j < valid; j++) {
+            row[j] *= scale;
+            if (row[j] > max) max = row[j];
+        }
+        double sum = 0.0;
+        for (int32_t j = 0; j < valid; j++) {
+            row[j] = expf(row[j] - max);
+            sum += row[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int32_t j = 0; j < valid; j++) row[j] *= inv;
+        for (int32_t j = valid; j < n_kv; j++) row[j] = 0.0f;
+    }
+    const void *Vt = ky_kv_vt(&f->kv, il, s, kvh);
+    kt->gemm[f->kv.type](n_kv, Vt, (size_t)f->kv.n_ctx * es, hd, S, (size_t)n_kv * sizeof(float),
+                         rows, O, hd);
+    for (int32_t i = 0; i < blk->n; i++)
+        memcpy(f->att + (blk->t0 + i) * q_w + (int64_t)kvh * G * hd, O + (int64_t)i * G * hd,
+               (size_t)G * (size_t)hd * sizeof(float));
 }
 
 typedef struct attn_job {
@@ -196,66 +264,30 @@ typedef struct attn_job {
     int64_t n_tasks;
 } attn_job;
 
-/* One (token, head) pair: softmax(q·K/sqrt(d)) · V over positions [0, pos] of its sequence. */
-static void attend_one(ky_fwd *f, int il, int64_t task, float *scores) {
-    const ky_hparams *hp = f->hp;
-    const ky_kernel_table *kt = f->kt;
-    int32_t hd = hp->head_dim;
-    int64_t t = task / hp->n_head;
-    int32_t h = (int32_t)(task % hp->n_head);
-    int32_t kvh = h / (hp->n_head / hp->n_head_kv);
-    int32_t s = f->seq[t], n_kv = f->pos[t] + 1;
-    const float *q = f->q + t * (int64_t)hp->n_head * hd + (int64_t)h * hd;
-    float *out = f->att + t * (int64_t)hp->n_head * hd + (int64_t)h * hd;
-    float scale = 1.0f / sqrtf((float)hd);
-    bool f16 = f->kv.type == KY_TYPE_F16;
-    size_t stride = (size_t)hd * f->kv.elem_size;
-    const uint8_t *K = ky_kv_k(&f->kv, il, s, kvh, 0);
-    const uint8_t *V = ky_kv_v(&f->kv, il, s, kvh, 0);
-
-    float max = -INFINITY;
-    for (int32_t j = 0; j < n_kv; j++) {
-        const void *kj = K + (size_t)j * stride;
-        float d = f16 ? kt->dot_f16(kj, q, hd) : kt->dot_f32(kj, q, hd);
-        scores[j] = d * scale;
-        if (scores[j] > max) max = scores[j];
-    }
-    double sum = 0.0;
-    for (int32_t j = 0; j < n_kv; j++) {
-        scores[j] = expf(scores[j] - max);
-        sum += scores[j];
-    }
-    float inv = (float)(1.0 / sum);
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int32_t j = 0; j < n_kv; j++) {
-        const void *vj = V + (size_t)j * stride;
-        float pj = scores[j] * inv;
-        if (f16)
-            kt->axpy_f16(pj, vj, out, hd);
-        else
-            kt->axpy_f32(pj, vj, out, hd);
-    }
-}
-
 static void attn_worker(void *arg, int ith, int nth) {
     (void)nth;
     attn_job *job = arg;
     ky_fwd *f = job->f;
-    float *scores = f->scores + (int64_t)ith * f->kv.n_ctx;
+    int32_t n_kvh = f->hp->n_head_kv;
+    float *S = f->att_s + (size_t)ith * f->att_s_stride;
+    float *Q = f->att_q + (size_t)ith * f->att_q_stride;
+    float *O = f->att_o + (size_t)ith * f->att_q_stride;
     for (;;) {
         int64_t task = __atomic_fetch_add(&f->atomic_task, 1, __ATOMIC_RELAXED);
         if (task >= job->n_tasks) break;
-        attend_one(f, job->il, task, scores);
+        attend_block(f, job->il, &f->att_blocks[task / n_kvh], (int32_t)(task % n_kvh), S, Q, O);
     }
 }
 
 void blk_attention(ky_fwd *f, int il) {
     store_kv(f, il);
-    attn_job job = {f, il, (int64_t)f->n_tok * f->hp->n_head};
+    int32_t n_blocks = make_blocks(f);
+    attn_job job = {f, il, (int64_t)n_blocks * f->hp->n_head_kv};
     f->atomic_task = 0;
     /* Small work (short contexts of small models) is cheaper inline than a pool dispatch. */
-    int64_t work = job.n_tasks * (int64_t)(f->pos[f->n_tok - 1] + 1) * f->hp->head_dim;
-    if (f->n_threads == 1 || work < (1 << 15)) {
+    int64_t work =
+        (int64_t)f->n_tok * f->hp->n_head * (int64_t)(f->pos[f->n_tok - 1] + 1) * f->hp->head_dim;
+    if (f->n_threads == 1 || job.n_tasks == 1 || work < (1 << 15)) {
         attn_worker(&job, 0, 1);
     } else {
         ky_pool_run(f->pool, attn_worker, &job);

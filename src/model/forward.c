@@ -85,12 +85,22 @@ ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky
     f->ff_b = alloc_buf(U * ffw, sizeof(float));
     f->proj = alloc_buf(U * E, sizeof(float));
     f->rope_cs = alloc_buf(U * (size_t)hp->n_rot, sizeof(float));
-    f->scores = alloc_buf((size_t)p->n_threads * (size_t)p->n_ctx, sizeof(float));
+    /* Attention query blocks: up to 64 query rows (tokens × heads per kv head) at a time. */
+    int32_t group = hp->n_head / hp->n_head_kv;
+    f->att_block_tokens = 64 / group > 0 ? 64 / group : 1;
+    size_t att_rows = (size_t)f->att_block_tokens * (size_t)group;
+    f->att_s_stride = att_rows * (size_t)p->n_ctx;
+    f->att_q_stride = att_rows * (size_t)hp->head_dim;
+    f->att_blocks = alloc_buf(U, sizeof(ky_att_block));
+    f->att_s = alloc_buf((size_t)p->n_threads * f->att_s_stride, sizeof(float));
+    f->att_q = alloc_buf((size_t)p->n_threads * f->att_q_stride, sizeof(float));
+    f->att_o = alloc_buf((size_t)p->n_threads * f->att_q_stride, sizeof(float));
     f->out_of_tok = alloc_buf(T, sizeof(int32_t));
     f->out_tok = alloc_buf(T, sizeof(int32_t));
     f->out_x = alloc_buf(T * E, sizeof(float));
     bool ok = f->x && f->xn && f->q && f->k && f->v && f->att && f->ff_a && f->ff_b && f->proj &&
-              f->rope_cs && f->scores && f->out_of_tok && f->out_tok && f->out_x;
+              f->rope_cs && f->att_blocks && f->att_s && f->att_q && f->att_o && f->out_of_tok &&
+              f->out_tok && f->out_x;
     if (ok && n_exp) {
         f->router = alloc_buf(U * n_exp, sizeof(float));
         f->moe_ids = alloc_buf(U * n_used, sizeof(int32_t));
@@ -113,10 +123,11 @@ ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky
 }
 
 void ky_fwd_free(ky_fwd *f) {
-    void *bufs[] = {f->x,          f->xn,      f->q,        f->k,        f->v,      f->att,
-                    f->ff_a,       f->ff_b,    f->proj,     f->rope_cs,  f->scores, f->router,
-                    f->moe_ids,    f->moe_w,   f->moe_rows, f->moe_wrow, f->moe_x,  f->mm_scratch,
-                    f->out_of_tok, f->out_tok, f->out_x,    f->logits};
+    void *bufs[] = {f->x,          f->xn,         f->q,        f->k,        f->v,
+                    f->att,        f->ff_a,       f->ff_b,     f->proj,     f->rope_cs,
+                    f->att_blocks, f->att_s,      f->att_q,    f->att_o,    f->router,
+                    f->moe_ids,    f->moe_w,      f->moe_rows, f->moe_wrow, f->moe_x,
+                    f->mm_scratch, f->out_of_tok, f->out_tok,  f->out_x,    f->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     if (f->pool) ky_pool_free(f->pool);
     ky_kv_free(&f->kv);

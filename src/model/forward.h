@@ -20,6 +20,11 @@
 /* Micro-batch size: enough tokens per weight pass for the GEMM kernels to reach full speed. */
 #define KY_UBATCH 256
 
+/* A query block of attention: n consecutive batch entries of one sequence from entry t0. */
+typedef struct ky_att_block {
+    int32_t t0, n;
+} ky_att_block;
+
 typedef struct ky_fwd {
     const ky_weights *w;
     const ky_hparams *hp;
@@ -47,7 +52,12 @@ typedef struct ky_fwd {
     float *ff_b;     /* [T][max(n_ff, n_ff_exp)] up */
     float *proj;     /* [T][n_embd] output of wo / ffn_down before the residual add */
     float *rope_cs;  /* [T][n_rot/2][2] cos, sin for the batch positions */
-    float *scores;   /* [n_threads][n_ctx] attention probabilities per thread */
+    /* attention scratch per thread: R = att_block_tokens × (n_head / n_head_kv) query rows */
+    int32_t att_block_tokens;  /* tokens per query block */
+    ky_att_block *att_blocks;  /* [T] query blocks of the current micro-batch */
+    float *att_s;              /* [n_threads][R][n_ctx] scores / probabilities */
+    float *att_q, *att_o;      /* [n_threads][R][head_dim] gathered queries / outputs */
+    size_t att_s_stride, att_q_stride; /* floats per thread */
     float *router;   /* [T][n_expert] MoE router probabilities */
     int32_t *moe_ids;   /* [T][n_expert_used] chosen experts */
     float *moe_w;       /* [T][n_expert_used] their weights */

@@ -45,11 +45,15 @@ void ky_kv_free(ky_kv_cache *kv) {
 
 void ky_kv_copy_prefix(ky_kv_cache *kv, int32_t src, int32_t dst, int32_t n) {
     if (src != dst && n > 0) {
-        size_t bytes = (size_t)n * (size_t)kv->head_dim * kv->elem_size;
+        size_t es = kv->elem_size, row = (size_t)kv->n_ctx * es;
+        size_t k_bytes = (size_t)n * (size_t)kv->head_dim * es;
         for (int32_t il = 0; il < kv->n_layer; il++)
             for (int32_t h = 0; h < kv->n_head_kv; h++) {
-                memcpy(ky_kv_k(kv, il, dst, h, 0), ky_kv_k(kv, il, src, h, 0), bytes);
-                memcpy(ky_kv_v(kv, il, dst, h, 0), ky_kv_v(kv, il, src, h, 0), bytes);
+                memcpy(ky_kv_k(kv, il, dst, h, 0), ky_kv_k(kv, il, src, h, 0), k_bytes);
+                uint8_t *vd = ky_kv_vt(kv, il, dst, h);
+                const uint8_t *vs = ky_kv_vt(kv, il, src, h);
+                for (int32_t d = 0; d < kv->head_dim; d++)
+                    memcpy(vd + (size_t)d * row, vs + (size_t)d * row, (size_t)n * es);
             }
     }
     kv->seq_len[dst] = n;
