@@ -6,6 +6,7 @@
 #   make fuzz            build the libFuzzer targets (clang) into build-fuzz/
 #   make format-check    clang-format check of every C file
 #   make bench-kernels   kernel micro-benchmark (JSON lines; BENCH_ARGS="--tier best --type q8_0")
+#   make membw           memory-bandwidth probe build/bench/membw (bench/compare runs it)
 # Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (sanitizer build), OPT (optimisation).
 
 CC ?= cc
@@ -46,7 +47,7 @@ $(BUILD)/obj/%_avx512.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -
 $(BUILD)/obj/%_vnni.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
 
-.PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests bench-kernels
+.PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests bench-kernels membw
 all: cli
 
 lib: $(BUILD)/libkaiyuan.a
@@ -78,6 +79,13 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a
 # Kernel micro-benchmark (not part of `make test`): make bench-kernels [BENCH_ARGS="--tier best"]
 bench-kernels: $(BUILD)/bench/kernels_bench
 	$(BUILD)/bench/kernels_bench $(BENCH_ARGS)
+
+# Standalone, vectorized for this CPU (never part of the library or the tests).
+membw: $(BUILD)/bench/membw
+
+$(BUILD)/bench/membw: bench/membw.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -O3 -march=native $(WARN) -D_DEFAULT_SOURCE -pthread $< -o $@
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libkaiyuan.a
 	@mkdir -p $(dir $@)

@@ -402,6 +402,75 @@ void ky_sampler_accept(ky_sampler *sampler, ky_token token);
 void ky_sampler_reset(ky_sampler *sampler);
 
 /* ---------------------------------------------------------------------------------------------
+ * Synthetic models: random weights with the exact tensor shapes, vocabulary size and per-tensor
+ * type mixture of real models (llama.cpp's quantizer rules, including its fallbacks for rows not
+ * divisible by 256), for benchmarks that need no download. The files load in llama.cpp too.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Preset i ("qwen2.5-0.5b", "qwen3-30b-a3b", "llama-3.2-1b", ...) and file type i ("f16", "q8_0",
+ * "q4_0", "q4_k_m", "q5_k_m", "q6_k"); NULL when i is out of range. Static strings. */
+const char *ky_synth_preset(int32_t i);
+const char *ky_synth_type(int32_t i);
+
+typedef struct ky_synth_params {
+    const char *preset; /* a ky_synth_preset name */
+    const char *type;   /* a ky_synth_type name */
+    uint64_t seed;      /* same seed, same parameters: byte-identical file */
+    /* Scaled variants for tests and quick runs (0 = the preset's value). Tensor widths never
+     * change, so the type mixture of each tensor stays the real one. */
+    int32_t n_layer;  /* 1..preset's count */
+    int32_t n_vocab;  /* 260..16777216 tokens */
+    int32_t n_expert; /* MoE presets only: n_expert_used..preset's count */
+    /* Called after each tensor is written with the bytes done so far and the file size. */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
+} ky_synth_params;
+
+ky_synth_params ky_synth_default_params(void);
+
+/* One planned tensor. */
+typedef struct ky_synth_tensor {
+    char name[64];
+    uint32_t type; /* ky_type */
+    uint32_t n_dims;
+    int64_t ne[4]; /* unused dims are 1 */
+    uint64_t n_bytes;
+} ky_synth_tensor;
+
+/* Summary of a planned file: what ky_model_get_info will report once it is written. */
+typedef struct ky_synth_info {
+    const char *arch; /* static string */
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim;
+    int32_t n_ff; /* dense FFN width (MoE: the file's feed_forward_length key) */
+    int32_t n_expert, n_expert_used, n_ff_exp;
+    float rope_freq_base, rms_eps;
+    bool tied_output;
+    uint32_t file_type; /* llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*) */
+    int64_t n_tensors;
+    uint64_t n_params;
+    uint64_t tensor_bytes; /* sum of tensor data */
+    uint64_t file_bytes;   /* exact size of the written file */
+} ky_synth_info;
+
+typedef struct ky_synth ky_synth;
+
+/* Plans a file: hyper-parameters, vocabulary, every tensor with its type and size. Nothing is
+ * written and no weight is generated. Errors: KY_ERR_INVALID_ARG naming the unknown preset/type
+ * or the out-of-range override (with the valid choices), KY_ERR_NOMEM. The caller owns *out
+ * (ky_synth_free). */
+ky_status ky_synth_plan(const ky_synth_params *params, ky_synth **out, ky_error *err);
+void ky_synth_free(ky_synth *synth);
+void ky_synth_get_info(const ky_synth *synth, ky_synth_info *out);
+/* Tensor i of the plan in file order (i in [0, n_tensors)), or NULL. Owned by the plan. */
+const ky_synth_tensor *ky_synth_tensor_at(const ky_synth *synth, int64_t i);
+
+/* Writes the planned file (atomically: a sibling temporary renamed into place). Weights are
+ * random blocks drawn from a small pool quantized once per type with the reference quantizers,
+ * so multi-GB files take seconds and little memory; norms are near 1, so forward passes give
+ * finite logits. Errors: KY_ERR_IO naming the path, KY_ERR_NOMEM. May be called again. */
+ky_status ky_synth_write(ky_synth *synth, const char *path, ky_error *err);
+
+/* ---------------------------------------------------------------------------------------------
  * Misc
  * ------------------------------------------------------------------------------------------- */
 

@@ -13,6 +13,8 @@ static const struct {
     {"run", cmd_run, "generate text from a prompt or token ids (streaming)"},
     {"logits", cmd_logits, "print the logits of every position of a prompt as JSON"},
     {"tokenize", cmd_tokenize, "print the token ids of a text as JSON (--pieces, --bench)"},
+    {"bench", cmd_bench, "prompt and generation speed (tok/s) like llama-bench (--json)"},
+    {"synth", cmd_synth, "write a random-weight GGUF shaped like a real model (benchmarks)"},
 };
 
 static void usage(FILE *f) {
