@@ -6,6 +6,7 @@
 #   make fuzz            build the libFuzzer targets (clang) into build-fuzz/
 #   make format-check    clang-format check of every C file
 #   make bench-kernels   kernel micro-benchmark (JSON lines; BENCH_ARGS="--tier best --type q8_0")
+#   make membw           memory-bandwidth probe build/bench/membw (bench/compare runs it)
 # Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (sanitizer build), OPT (optimisation).
 
 CC ?= cc
@@ -46,32 +47,45 @@ $(BUILD)/obj/%_avx512.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -
 $(BUILD)/obj/%_vnni.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
 
-.PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests bench-kernels
+.PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests bench-kernels membw
 all: cli
 
 lib: $(BUILD)/libkaiyuan.a
 cli: $(BUILD)/kaiyuan
 tests: $(TEST_BIN)
 
+# V=1 shows full command lines.
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(ISA_FLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<",true)
+	$(Q)$(CC) $(CFLAGS_ALL) $(ISA_FLAGS) -c $< -o $@
 
 $(BUILD)/libkaiyuan.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/kaiyuan: $(CLI_OBJ) $(BUILD)/libkaiyuan.a
-	$(CC) $(CLI_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+	@$(if $(Q),echo "  LD      $@",true)
+	$(Q)$(CC) $(CLI_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+	@$(if $(Q),echo "  TEST    $@",true)
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
 
 # Kernel micro-benchmark (not part of `make test`): make bench-kernels [BENCH_ARGS="--tier best"]
 bench-kernels: $(BUILD)/bench/kernels_bench
 	$(BUILD)/bench/kernels_bench $(BENCH_ARGS)
+
+# Standalone, vectorized for this CPU (never part of the library or the tests).
+membw: $(BUILD)/bench/membw
+
+$(BUILD)/bench/membw: bench/membw.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -O3 -march=native $(WARN) -D_DEFAULT_SOURCE -pthread $< -o $@
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libkaiyuan.a
 	@mkdir -p $(dir $@)
@@ -93,11 +107,14 @@ run: deps
 fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
 
+# C files outside src/ (bench/peer/node_modules holds third-party headers: skipped).
+FMT_EXTRA = $(shell find include tests bench -name node_modules -prune -o -name '*.[ch]' -print)
+
 format:
-	clang-format -i $(ALL_SRC) $(shell find include tests bench -name '*.[ch]')
+	clang-format -i $(ALL_SRC) $(FMT_EXTRA)
 
 format-check:
-	clang-format --dry-run --Werror $(ALL_SRC) $(shell find include tests bench -name '*.[ch]')
+	clang-format --dry-run --Werror $(ALL_SRC) $(FMT_EXTRA)
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz

@@ -154,9 +154,16 @@ int64_t ky_gguf_find_key(const ky_gguf *gguf, const char *key);
 
 /* Element i of the array value of pair kv. Scalar elements are widened like ky_gguf_value
  * scalars; string elements give pointer/length; an element that is itself an array gives its
- * element type and count (deeper levels are validated but not exposed).
+ * element type and count (read its elements with ky_gguf_array_get_nested).
  * Returns KY_ERR_INVALID_ARG for out-of-range indices and KY_ERR_TYPE for a non-array. */
 ky_status ky_gguf_array_get(const ky_gguf *gguf, int64_t kv, uint64_t i, ky_gguf_value *out);
+/* Element of a nested array: path[0] indexes the array of pair kv, path[1] the array found there,
+ * and so on (depth >= 1; depth 1 is ky_gguf_array_get). Every level but the last must be an array
+ * (else KY_ERR_TYPE); an index past its array's length is KY_ERR_INVALID_ARG. Elements of
+ * variable size (strings, arrays) below the first level are found by walking their array, so
+ * the cost grows with the index. */
+ky_status ky_gguf_array_get_nested(const ky_gguf *gguf, int64_t kv, const uint64_t *path,
+                                   size_t depth, ky_gguf_value *out);
 
 int64_t ky_gguf_n_tensors(const ky_gguf *gguf);
 ky_status ky_gguf_tensor(const ky_gguf *gguf, int64_t i, ky_gguf_tensor_info *out);
@@ -171,7 +178,6 @@ typedef int32_t ky_token;
 
 typedef struct ky_model_params {
     bool vocab_only; /* load metadata and tokenizer only (works on vocab-only GGUF files) */
-    bool prefetch;   /* advise the kernel to read the whole file ahead (MADV_WILLNEED) */
 } ky_model_params;
 
 ky_model_params ky_model_default_params(void);
@@ -231,9 +237,13 @@ ky_token ky_vocab_eos(const ky_model *model);
 ky_token ky_vocab_eot(const ky_model *model);
 bool ky_vocab_add_bos(const ky_model *model);            /* metadata says prepend BOS */
 bool ky_vocab_is_eog(const ky_model *model, ky_token t); /* end of generation (EOS, EOT, ...) */
+/* Type of token t; 0 when t is out of range or the model has no tokenizer. */
 ky_token_attr ky_vocab_token_attr(const ky_model *model, ky_token t);
 /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) etc.; "none" when the file has none. */
 const char *ky_vocab_kind(const ky_model *model);
+/* Token t's text as stored in the vocabulary ("▁He", "<0x0A>", "Ġhello", "<|im_start|>"): a view
+ * into the model (not NUL-terminated, *len bytes), or NULL when t is out of range. */
+const char *ky_vocab_token_text(const ky_model *model, ky_token t, size_t *len);
 
 enum {
     KY_TOKENIZE_ADD_BOS = 1u << 0,       /* prepend BOS (when the vocabulary has one) */
@@ -241,9 +251,12 @@ enum {
 };
 
 /* Tokenizes len bytes of text (any bytes; invalid UTF-8 is handled, never read past len).
- * Writes at most cap ids to out and the full count to *n_out; returns KY_ERR_INVALID_ARG with
- * *n_out set to the needed count when cap is too small. KY_ERR_UNSUPPORTED when the model has no
- * usable tokenizer. */
+ * Semantics are Hugging Face's: SentencePiece vocabularies add the ▁ prefix, byte-level BPE uses
+ * the pre-tokenizer named by tokenizer.ggml.pre (and NFC for Qwen). Without PARSE_SPECIAL,
+ * control and user-defined token texts (e.g. "<|im_start|>", "<think>") are plain text.
+ * Writes at most cap ids to out (out may be NULL with cap 0 to count) and the full count to
+ * *n_out; returns KY_ERR_INVALID_ARG with *n_out set to the needed count when cap is too small.
+ * KY_ERR_UNSUPPORTED when the model has no usable tokenizer. */
 ky_status ky_tokenize(const ky_model *model, const char *text, size_t len, unsigned flags,
                       ky_token *out, size_t cap, size_t *n_out);
 
@@ -253,11 +266,17 @@ enum {
 };
 
 /* Bytes of one token as they would be printed (SPM ▁ → space, byte tokens → raw byte, BPE bytes
- * decoded). Writes at most cap bytes, sets *n_out to the full length (may be larger than cap). */
+ * decoded). Control and unknown tokens print only with KY_DETOK_SPECIAL, user-defined tokens
+ * always, unused tokens never; no leading space is stripped. Writes at most cap bytes, sets
+ * *n_out to the full length (may be larger than cap, then KY_ERR_INVALID_ARG is returned).
+ * KY_ERR_INVALID_ARG for an id out of range. */
 ky_status ky_token_to_piece(const ky_model *model, ky_token t, unsigned flags, char *out,
                             size_t cap, size_t *n_out);
 
-/* Decodes n ids to text (flags as above). Same buffer contract as ky_token_to_piece. */
+/* Decodes n ids to text (flags as above). SPM vocabularies drop the leading space of the first
+ * printed piece (the ▁ prefix tokenization added) unless KY_DETOK_KEEP_LEADING, so
+ * ky_detokenize(ky_tokenize(s)) == s for text the vocabulary can represent (Qwen: NFC of s).
+ * Same buffer contract as ky_token_to_piece. */
 ky_status ky_detokenize(const ky_model *model, const ky_token *ids, size_t n, unsigned flags,
                         char *out, size_t cap, size_t *n_out);
 
@@ -296,6 +315,7 @@ void ky_context_free(ky_context *ctx);
 /* Message of the last failed call on this context ("" when none). Valid until the next call. */
 const char *ky_context_last_error(const ky_context *ctx);
 int32_t ky_context_n_ctx(const ky_context *ctx);
+int32_t ky_context_n_batch(const ky_context *ctx);
 int32_t ky_context_n_threads(const ky_context *ctx);
 uint64_t ky_context_kv_bytes(const ky_context *ctx);
 
@@ -346,14 +366,15 @@ typedef struct ky_logit_bias {
 } ky_logit_bias;
 
 typedef struct ky_sampler_params {
-    float temperature;       /* <= 0: greedy (argmax) */
+    float temperature;       /* 0: greedy (argmax, ties to the lowest id); < 0 invalid */
     int32_t top_k;           /* <= 0: off */
-    float top_p;             /* >= 1: off */
-    float min_p;             /* <= 0: off */
+    float top_p;             /* in (0, 1]; 1: off */
+    float min_p;             /* in [0, 1]; 0: off */
     float repeat_penalty;    /* 1: off */
     float frequency_penalty; /* 0: off */
     float presence_penalty;  /* 0: off */
-    int32_t penalty_last_n;  /* window of recent tokens the penalties look at; -1 = all kept */
+    int32_t penalty_last_n;  /* window of recent accepted tokens the penalties look at;
+                                -1 = all since the last reset, 0 = penalties off */
     uint64_t seed;
     const ky_logit_bias *logit_bias; /* copied at creation */
     size_t n_logit_bias;
@@ -362,15 +383,92 @@ typedef struct ky_sampler_params {
 typedef struct ky_sampler ky_sampler;
 
 ky_sampler_params ky_sampler_default_params(void);
-/* Validates params (negative temperature, top_p outside [0,1], ... are KY_ERR_INVALID_ARG). */
+/* Validates params and sizes every buffer for n_vocab (nothing is allocated per call later).
+ * KY_ERR_INVALID_ARG with a message naming the field for: negative or non-finite temperature,
+ * top_p outside (0,1], min_p outside [0,1], repeat_penalty <= 0, non-finite penalties,
+ * penalty_last_n < -1, a logit-bias token outside [0, n_vocab) or a NaN/+inf bias, n_vocab out of
+ * range. params NULL means the defaults. The caller owns *out (ky_sampler_free). */
 ky_status ky_sampler_create(const ky_sampler_params *params, int32_t n_vocab, ky_sampler **out,
                             ky_error *err);
 void ky_sampler_free(ky_sampler *sampler);
-/* Picks a token from n_vocab logits (not modified). Deterministic given seed and history. */
+/* Picks a token from n_vocab logits (not modified; NaN counts as banned). Chain: logit bias,
+ * penalties, top-k, top-p, min-p, temperature, softmax, draw. Deterministic given seed, params and
+ * the history of accept/sample calls. Does not accept the token. KY_TOKEN_NULL when every token is
+ * banned (-inf). */
 ky_token ky_sampler_sample(ky_sampler *sampler, const float *logits);
-/* Records a token (prompt or generated) in the penalty history. */
+/* Records a token (prompt or generated) in the penalty history; out-of-range ids are ignored. */
 void ky_sampler_accept(ky_sampler *sampler, ky_token token);
+/* Clears the history and reseeds the generator with the creation seed. */
 void ky_sampler_reset(ky_sampler *sampler);
+
+/* ---------------------------------------------------------------------------------------------
+ * Synthetic models: random weights with the exact tensor shapes, vocabulary size and per-tensor
+ * type mixture of real models (llama.cpp's quantizer rules, including its fallbacks for rows not
+ * divisible by 256), for benchmarks that need no download. The files load in llama.cpp too.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Preset i ("qwen2.5-0.5b", "qwen3-30b-a3b", "llama-3.2-1b", ...) and file type i ("f16", "q8_0",
+ * "q4_0", "q4_k_m", "q5_k_m", "q6_k"); NULL when i is out of range. Static strings. */
+const char *ky_synth_preset(int32_t i);
+const char *ky_synth_type(int32_t i);
+
+typedef struct ky_synth_params {
+    const char *preset; /* a ky_synth_preset name */
+    const char *type;   /* a ky_synth_type name */
+    uint64_t seed;      /* same seed, same parameters: byte-identical file */
+    /* Scaled variants for tests and quick runs (0 = the preset's value). Tensor widths never
+     * change, so the type mixture of each tensor stays the real one. */
+    int32_t n_layer;  /* 1..preset's count */
+    int32_t n_vocab;  /* 260..16777216 tokens */
+    int32_t n_expert; /* MoE presets only: n_expert_used..preset's count */
+    /* Called after each tensor is written with the bytes done so far and the file size. */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
+} ky_synth_params;
+
+ky_synth_params ky_synth_default_params(void);
+
+/* One planned tensor. */
+typedef struct ky_synth_tensor {
+    char name[64];
+    uint32_t type; /* ky_type */
+    uint32_t n_dims;
+    int64_t ne[4]; /* unused dims are 1 */
+    uint64_t n_bytes;
+} ky_synth_tensor;
+
+/* Summary of a planned file: what ky_model_get_info will report once it is written. */
+typedef struct ky_synth_info {
+    const char *arch; /* static string */
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim;
+    int32_t n_ff; /* dense FFN width (MoE: the file's feed_forward_length key) */
+    int32_t n_expert, n_expert_used, n_ff_exp;
+    float rope_freq_base, rms_eps;
+    bool tied_output;
+    uint32_t file_type; /* llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*) */
+    int64_t n_tensors;
+    uint64_t n_params;
+    uint64_t tensor_bytes; /* sum of tensor data */
+    uint64_t file_bytes;   /* exact size of the written file */
+} ky_synth_info;
+
+typedef struct ky_synth ky_synth;
+
+/* Plans a file: hyper-parameters, vocabulary, every tensor with its type and size. Nothing is
+ * written and no weight is generated. Errors: KY_ERR_INVALID_ARG naming the unknown preset/type
+ * or the out-of-range override (with the valid choices), KY_ERR_NOMEM. The caller owns *out
+ * (ky_synth_free). */
+ky_status ky_synth_plan(const ky_synth_params *params, ky_synth **out, ky_error *err);
+void ky_synth_free(ky_synth *synth);
+void ky_synth_get_info(const ky_synth *synth, ky_synth_info *out);
+/* Tensor i of the plan in file order (i in [0, n_tensors)), or NULL. Owned by the plan. */
+const ky_synth_tensor *ky_synth_tensor_at(const ky_synth *synth, int64_t i);
+
+/* Writes the planned file (atomically: a sibling temporary renamed into place). Weights are
+ * random blocks drawn from a small pool quantized once per type with the reference quantizers,
+ * so multi-GB files take seconds and little memory; norms are near 1, so forward passes give
+ * finite logits. Errors: KY_ERR_IO naming the path, KY_ERR_NOMEM. May be called again. */
+ky_status ky_synth_write(ky_synth *synth, const char *path, ky_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Misc

@@ -2,6 +2,9 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,3 +108,46 @@ int ky_test_write_file(const char *path, const void *data, size_t size) {
 }
 
 int ky_test_sanitized(void) { return getenv("KY_TEST_SAN") != NULL; }
+
+extern char **environ;
+
+const char *ky_test_cli_binary(void) {
+    const char *b = getenv("KY_KAIYUAN_BIN");
+    return b && *b ? b : "build/kaiyuan";
+}
+
+int ky_test_cli(const char *const *args, ky_cli_result *r) {
+    memset(r, 0, sizeof *r);
+    char out_path[600], err_path[600];
+    snprintf(out_path, sizeof out_path, "%s", ky_test_tmpfile("cli-stdout"));
+    snprintf(err_path, sizeof err_path, "%s", ky_test_tmpfile("cli-stderr"));
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = ky_test_cli_binary();
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(rc));
+        return -1;
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r->out = ky_test_read_file(out_path, &r->n_out);
+    r->err = ky_test_read_file(err_path, &r->n_err);
+    return r->out && r->err ? 0 : -1;
+}
+
+void ky_test_cli_free(ky_cli_result *r) {
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}

@@ -20,6 +20,21 @@ char *ky_test_read_file(const char *path, size_t *size);
 /* Writes a buffer to a file. Returns 0 on success. */
 int ky_test_write_file(const char *path, const void *data, size_t size);
 
+/* Result of running the kaiyuan CLI: exit status (-1 when killed by a signal) and the captured
+ * stdout/stderr (malloc'd, NUL-terminated). Free with ky_test_cli_free. */
+typedef struct ky_cli_result {
+    int exit_code;
+    char *out, *err;
+    size_t n_out, n_err;
+} ky_cli_result;
+
+/* The CLI under test: $KY_KAIYUAN_BIN, default "build/kaiyuan". */
+const char *ky_test_cli_binary(void);
+/* Runs the CLI with args (NULL-terminated, without argv[0]), stdin from /dev/null. Returns 0 when
+ * it ran (whatever its exit status), -1 when it could not be started. */
+int ky_test_cli(const char *const *args, ky_cli_result *r);
+void ky_test_cli_free(ky_cli_result *r);
+
 /* true when running under the sanitizer build (KY_TEST_SAN set by the runner). Slow tests
  * may use a smaller sample then. */
 int ky_test_sanitized(void);

@@ -16,5 +16,6 @@
 #define KY_MAX_CTX (1 << 22)                /* positions per sequence */
 #define KY_MAX_VOCAB (1 << 24)
 #define KY_MAX_THREADS 256
+#define KY_MAX_TOKENIZE_BYTES (1u << 28) /* bytes of text in one tokenize call */
 
 #endif

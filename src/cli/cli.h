@@ -15,12 +15,29 @@ typedef int (*cli_cmd_fn)(int argc, char **argv);
 
 /* Subcommands (argv[0] is the subcommand name). */
 int cmd_inspect(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* Shared helpers (cli_util.c). */
 /* Parses a decimal integer in [lo, hi]; prints "kaiyuan CMD: OPTION: ..." on error. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
                    long long *out);
 bool cli_parse_float(const char *cmd, const char *opt, const char *s, double *out);
+/* Parses "1,2,3" into a malloc'd array (*ids, caller frees) of *n ids; each must be an integer
+ * in [0, INT32_MAX]. Prints an error naming the option and the bad item on failure. */
+bool cli_parse_ids(const char *cmd, const char *opt, const char *s, ky_token **ids, size_t *n);
+/* Loads a model, printing "kaiyuan CMD: <message>" on failure and, unless quiet, a summary line
+ * (architecture, size, parameters, type) on stderr. */
+bool cli_load_model(const char *cmd, const char *path, bool vocab_only, bool quiet,
+                    ky_model **out);
+/* Creates a context, printing the error on failure and (unless quiet) KV cache and thread facts. */
+bool cli_create_context(const char *cmd, ky_model *model, const ky_context_params *p, bool quiet,
+                        ky_context **out);
+/* Parses "f32" / "f16" into a ky_type. */
+bool cli_parse_kv_type(const char *cmd, const char *s, uint32_t *out);
 /* Formats a byte count as "123 B", "4.50 KiB", "1.20 MiB", "3.41 GiB" into buf. */
 const char *cli_human_bytes(uint64_t n, char buf[32]);
 

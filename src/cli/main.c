@@ -10,6 +10,11 @@ static const struct {
     const char *summary;
 } k_commands[] = {
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors (--json)"},
+    {"run", cmd_run, "generate text from a prompt or token ids (streaming)"},
+    {"logits", cmd_logits, "print the logits of every position of a prompt as JSON"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text as JSON (--pieces, --bench)"},
+    {"bench", cmd_bench, "prompt and generation speed (tok/s) like llama-bench (--json)"},
+    {"synth", cmd_synth, "write a random-weight GGUF shaped like a real model (benchmarks)"},
 };
 
 static void usage(FILE *f) {

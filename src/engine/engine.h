@@ -16,6 +16,7 @@ struct ky_model {
     struct ky_vocab *vocab;     /* NULL when the file carries no tokenizer */
     struct ky_weights *weights; /* NULL when loaded with vocab_only */
     char *chat_template;        /* NUL-terminated copy or NULL */
+    char general_name[128];     /* general.name (truncated) or "" */
 };
 
 #endif

@@ -10,8 +10,11 @@
 
 #include "base/limits.h"
 
-#define SPIN_ITERS  (1 << 17)
-#define YIELD_EVERY 256
+/* Workers spin this many pause iterations (~0.1-0.5 ms) for the next run before sleeping; the
+ * caller yields its time slice after YIELD_AFTER iterations of waiting, so an oversubscribed
+ * machine (more runnable threads than cores) does not burn whole slices spinning. */
+#define SPIN_ITERS  (1 << 14)
+#define YIELD_AFTER (1 << 10)
 
 struct ky_pool {
     int n_threads;
@@ -40,16 +43,6 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* One step of a spin-wait: pause, and every YIELD_EVERY steps give the core away. When the
- * machine is oversubscribed (more runnable threads than cores), a pure spin holds the core the
- * awaited thread needs until the time slice ends (milliseconds per operation). */
-static inline void spin_pause(int i) {
-    if ((i & (YIELD_EVERY - 1)) == YIELD_EVERY - 1)
-        sched_yield();
-    else
-        cpu_relax();
-}
-
 static void *worker_main(void *p) {
     struct worker *w = p;
     ky_pool *pool = w->pool;
@@ -59,7 +52,7 @@ static void *worker_main(void *p) {
     for (;;) {
         unsigned gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
         for (int i = 0; gen == seen && i < SPIN_ITERS; i++) {
-            spin_pause(i);
+            cpu_relax();
             gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
         }
         if (gen == seen) {
@@ -147,6 +140,10 @@ void ky_pool_run(ky_pool *pool, ky_pool_fn fn, void *arg) {
         pthread_mutex_unlock(&pool->mutex);
     }
     fn(arg, 0, n);
-    for (int i = 0; atomic_load_explicit(&pool->n_done, memory_order_acquire) < n - 1; i++)
-        spin_pause(i);
+    for (unsigned i = 0; atomic_load_explicit(&pool->n_done, memory_order_acquire) < n - 1; i++) {
+        if (i < YIELD_AFTER)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }

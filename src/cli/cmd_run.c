@@ -1,0 +1,394 @@
+/* cmd_run.c — `kaiyuan run`: generate from a text prompt or token ids, streaming text to stdout
+ * (layer: cli; uses kaiyuan.h only).
+ *
+ * The prompt is evaluated in batches of up to n_batch tokens (logits for the last one only), then
+ * tokens are sampled and decoded one at a time until -n tokens or an end-of-generation token.
+ * Text is streamed through the UTF-8-safe detokenizer; --json prints one object at the end
+ * instead. A summary and timings go to stderr unless --quiet.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/strbuf.h"
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+    fprintf(
+        f,
+        "usage: kaiyuan run -m MODEL (-p TEXT | --ids 1,2,3) [options]\n"
+        "  -n N                   tokens to generate (default 256)\n"
+        "  --temp T               temperature; 0 = greedy (default 0.8)\n"
+        "  --top-k K              keep the K most likely tokens (default 40; 0 = off)\n"
+        "  --top-p P              nucleus sampling (default 0.95; 1 = off)\n"
+        "  --min-p P              drop tokens below P × the best probability (default 0.05)\n"
+        "  --repeat-penalty R     penalize recent tokens (default 1.0 = off)\n"
+        "  --repeat-last-n N      window of the penalties (default 64)\n"
+        "  --frequency-penalty F  --presence-penalty P   (default 0 = off)\n"
+        "  --seed S               random seed (default: from the clock; printed)\n"
+        "  -t THREADS             threads (default: physical cores)\n"
+        "  -c CTX                 context positions (default: model's, at most 4096)\n"
+        "  -b N                   prompt batch size (default 512)\n"
+        "  --kv-type f16|f32      KV cache type (default f16)\n"
+        "  --no-bos               do not prepend BOS to -p text\n"
+        "  --special              parse special tokens (e.g. <|im_start|>) in -p text\n"
+        "  --ignore-eos           keep generating after end-of-generation tokens\n"
+        "  --json                 print {\"prompt_ids\", \"ids\", \"text\"} instead of streaming\n"
+        "  --quiet                no summary or timings on stderr\n");
+}
+
+typedef struct run_opts {
+    const char *model, *prompt, *ids;
+    long long n_predict, threads, n_ctx, n_batch, seed, top_k, last_n;
+    double temp, top_p, min_p, repeat, freq, presence;
+    uint32_t kv_type;
+    bool json, quiet, no_bos, special, ignore_eos, seed_set;
+} run_opts;
+
+/* Returns 0 on success, else the exit status. */
+static int parse_args(int argc, char **argv, run_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->n_predict = 256;
+    o->n_batch = 512;
+    o->top_k = 40;
+    o->last_n = 64;
+    o->temp = 0.8;
+    o->top_p = 0.95;
+    o->min_p = 0.05;
+    o->repeat = 1.0;
+    o->kv_type = KY_TYPE_F16;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = true;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return -1;
+        } else if (!strcmp(a, "--json"))
+            o->json = true;
+        else if (!strcmp(a, "--quiet"))
+            o->quiet = true;
+        else if (!strcmp(a, "--no-bos"))
+            o->no_bos = true;
+        else if (!strcmp(a, "--special"))
+            o->special = true;
+        else if (!strcmp(a, "--ignore-eos"))
+            o->ignore_eos = true;
+        else if (!v) {
+            fprintf(stderr, "kaiyuan run: unknown option or missing value: '%s'\n", a);
+            return 2;
+        } else {
+            i++;
+            if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+                o->model = v;
+            else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
+                o->prompt = v;
+            else if (!strcmp(a, "--ids"))
+                o->ids = v;
+            else if (!strcmp(a, "-n"))
+                ok = cli_parse_int("run", a, v, 0, 1 << 24, &o->n_predict);
+            else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
+                ok = cli_parse_int("run", a, v, 1, 256, &o->threads);
+            else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))
+                ok = cli_parse_int("run", a, v, 1, 1 << 22, &o->n_ctx);
+            else if (!strcmp(a, "-b") || !strcmp(a, "--batch"))
+                ok = cli_parse_int("run", a, v, 1, 1 << 16, &o->n_batch);
+            else if (!strcmp(a, "--seed")) {
+                ok = cli_parse_int("run", a, v, 0, INT64_MAX, &o->seed);
+                o->seed_set = true;
+            } else if (!strcmp(a, "--top-k"))
+                ok = cli_parse_int("run", a, v, 0, 1 << 24, &o->top_k);
+            else if (!strcmp(a, "--repeat-last-n"))
+                ok = cli_parse_int("run", a, v, -1, 1 << 24, &o->last_n);
+            else if (!strcmp(a, "--temp"))
+                ok = cli_parse_float("run", a, v, &o->temp);
+            else if (!strcmp(a, "--top-p"))
+                ok = cli_parse_float("run", a, v, &o->top_p);
+            else if (!strcmp(a, "--min-p"))
+                ok = cli_parse_float("run", a, v, &o->min_p);
+            else if (!strcmp(a, "--repeat-penalty"))
+                ok = cli_parse_float("run", a, v, &o->repeat);
+            else if (!strcmp(a, "--frequency-penalty"))
+                ok = cli_parse_float("run", a, v, &o->freq);
+            else if (!strcmp(a, "--presence-penalty"))
+                ok = cli_parse_float("run", a, v, &o->presence);
+            else if (!strcmp(a, "--kv-type"))
+                ok = cli_parse_kv_type("run", v, &o->kv_type);
+            else {
+                fprintf(stderr, "kaiyuan run: unknown option '%s'\n", a);
+                return 2;
+            }
+        }
+        if (!ok) return 2;
+    }
+    if (!o->model || (!o->prompt && !o->ids) || (o->prompt && o->ids)) {
+        fprintf(stderr, "kaiyuan run: -m MODEL and exactly one of -p TEXT or --ids are required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (o->temp < 0) {
+        fprintf(stderr, "kaiyuan run: --temp: %g is negative (use 0 for greedy)\n", o->temp);
+        return 2;
+    }
+    return 0;
+}
+
+/* Tokenizes the -p text; returns false (with a message) on failure. */
+static bool tokenize_prompt(const ky_model *model, const run_opts *o, ky_token **out,
+                            size_t *n_out) {
+    if (strcmp(ky_vocab_kind(model), "none") == 0) {
+        fprintf(stderr, "kaiyuan run: %s has no tokenizer; pass token ids with --ids\n", o->model);
+        return false;
+    }
+    unsigned flags = (o->special ? KY_TOKENIZE_PARSE_SPECIAL : 0u) |
+                     (!o->no_bos && ky_vocab_add_bos(model) ? KY_TOKENIZE_ADD_BOS : 0u);
+    size_t len = strlen(o->prompt), n = 0;
+    ky_status st = ky_tokenize(model, o->prompt, len, flags, NULL, 0, &n);
+    if (st != KY_OK && st != KY_ERR_INVALID_ARG) {
+        fprintf(stderr, "kaiyuan run: cannot tokenize the prompt: %s\n", ky_status_name(st));
+        return false;
+    }
+    ky_token *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids || ky_tokenize(model, o->prompt, len, flags, ids, n, &n) != KY_OK) {
+        fprintf(stderr, "kaiyuan run: cannot tokenize the prompt\n");
+        free(ids);
+        return false;
+    }
+    *out = ids;
+    *n_out = n;
+    return true;
+}
+
+/* Text of the generated ids as it reads after the prompt: decodes prompt + generation and skips
+ * the decoded prompt (*skip bytes), so spacing rules see the real preceding token. *text is
+ * malloc'd (caller frees). */
+static bool generated_text(const ky_model *model, const ky_token *prompt, size_t n_prompt,
+                           const ky_token *gen, size_t n_gen, char **text, size_t *len,
+                           size_t *skip) {
+    ky_token *all = malloc((n_prompt + n_gen + 1) * sizeof *all);
+    if (!all) return false;
+    memcpy(all, prompt, n_prompt * sizeof *all);
+    memcpy(all + n_prompt, gen, n_gen * sizeof *all);
+    size_t n_all = 0, n_pre = 0;
+    ky_detokenize(model, all, n_prompt + n_gen, 0, NULL, 0, &n_all);
+    ky_detokenize(model, all, n_prompt, 0, NULL, 0, &n_pre);
+    char *buf = malloc(n_all + 1);
+    bool ok =
+        buf && ky_detokenize(model, all, n_prompt + n_gen, 0, buf, n_all + 1, &n_all) == KY_OK;
+    free(all);
+    if (!ok) {
+        free(buf);
+        return false;
+    }
+    buf[n_all] = '\0';
+    *text = buf;
+    *len = n_all;
+    *skip = n_pre <= n_all ? n_pre : n_all;
+    return true;
+}
+
+static void json_ids(ky_strbuf *sb, const ky_token *ids, size_t n) {
+    ky_strbuf_puts(sb, "[");
+    for (size_t i = 0; i < n; i++) ky_strbuf_printf(sb, "%s%d", i ? ", " : "", ids[i]);
+    ky_strbuf_puts(sb, "]");
+}
+
+int cmd_run(int argc, char **argv) {
+    run_opts o;
+    int prc = parse_args(argc, argv, &o);
+    if (prc) return prc < 0 ? 0 : prc;
+
+    int rc = 1;
+    ky_model *model = NULL;
+    ky_context *ctx = NULL;
+    ky_sampler *smpl = NULL;
+    ky_detok_stream *stream = NULL;
+    ky_batch batch = {0};
+    ky_token *prompt = NULL, *gen = NULL;
+    size_t n_prompt = 0, n_gen = 0;
+    char *text = NULL;
+    ky_strbuf sb;
+    ky_strbuf_init(&sb);
+
+    if (!cli_load_model("run", o.model, false, o.quiet, &model)) goto done;
+    ky_model_info mi;
+    ky_model_get_info(model, &mi);
+    bool has_vocab = strcmp(ky_vocab_kind(model), "none") != 0;
+    if (o.ids) {
+        if (!cli_parse_ids("run", "--ids", o.ids, &prompt, &n_prompt)) {
+            rc = 2;
+            goto done;
+        }
+    } else if (!tokenize_prompt(model, &o, &prompt, &n_prompt)) {
+        goto done;
+    }
+    if (n_prompt == 0) {
+        fprintf(stderr, "kaiyuan run: the prompt is empty (no tokens to start from)\n");
+        rc = 2;
+        goto done;
+    }
+    for (size_t i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= mi.n_vocab) {
+            fprintf(stderr,
+                    "kaiyuan run: prompt token %zu: id %d is outside the vocabulary "
+                    "[0, %d)\n",
+                    i, prompt[i], mi.n_vocab);
+            rc = 2;
+            goto done;
+        }
+
+    ky_context_params cp = ky_context_default_params();
+    cp.n_ctx = (int32_t)o.n_ctx;
+    cp.n_batch = (int32_t)o.n_batch;
+    cp.n_threads = (int32_t)o.threads;
+    cp.kv_type = o.kv_type;
+    if (!cli_create_context("run", model, &cp, o.quiet, &ctx)) goto done;
+    int32_t n_ctx = ky_context_n_ctx(ctx);
+    if ((long long)n_prompt + o.n_predict > n_ctx) {
+        fprintf(stderr,
+                "kaiyuan run: the prompt (%zu tokens) plus -n %lld exceeds the context of "
+                "%d positions (raise -c, at most the model's %d)\n",
+                n_prompt, o.n_predict, n_ctx, mi.n_ctx_train);
+        rc = 2;
+        goto done;
+    }
+
+    ky_sampler_params sp = ky_sampler_default_params();
+    sp.temperature = (float)o.temp;
+    sp.top_k = (int32_t)o.top_k;
+    sp.top_p = (float)o.top_p;
+    sp.min_p = (float)o.min_p;
+    sp.repeat_penalty = (float)o.repeat;
+    sp.frequency_penalty = (float)o.freq;
+    sp.presence_penalty = (float)o.presence;
+    sp.penalty_last_n = (int32_t)o.last_n;
+    sp.seed = o.seed_set ? (uint64_t)o.seed : (uint64_t)time(NULL);
+    ky_error err;
+    if (ky_sampler_create(&sp, mi.n_vocab, &smpl, &err) != KY_OK) {
+        fprintf(stderr, "kaiyuan run: %s\n", err.message);
+        rc = 2;
+        goto done;
+    }
+    if (!o.quiet && o.temp > 0)
+        fprintf(stderr, "kaiyuan: sampling with seed %" PRIu64 "\n", sp.seed);
+    for (size_t i = 0; i < n_prompt; i++) ky_sampler_accept(smpl, prompt[i]);
+    if (has_vocab && !o.json) {
+        if (ky_detok_stream_create(model, 0, &stream) != KY_OK) {
+            fprintf(stderr, "kaiyuan run: out of memory\n");
+            goto done;
+        }
+        /* Prime the decoder with the prompt (output discarded) so the first generated piece gets
+         * the spacing it has after the prompt, not the one of a text's first token. */
+        for (size_t i = 0; i < n_prompt; i++) {
+            const char *piece;
+            size_t plen;
+            ky_detok_stream_push(stream, prompt[i], &piece, &plen);
+        }
+    }
+    int32_t n_batch = ky_context_n_batch(ctx);
+    gen = malloc((size_t)(o.n_predict ? o.n_predict : 1) * sizeof *gen);
+    if (!gen || ky_batch_init(&batch, n_batch) != KY_OK) {
+        fprintf(stderr, "kaiyuan run: out of memory\n");
+        goto done;
+    }
+
+    double t0 = ky_time_now();
+    for (size_t i = 0; i < n_prompt; i += (size_t)n_batch) {
+        ky_batch_clear(&batch);
+        size_t end = i + (size_t)n_batch < n_prompt ? i + (size_t)n_batch : n_prompt;
+        for (size_t j = i; j < end; j++)
+            ky_batch_add(&batch, prompt[j], (int32_t)j, 0, j == n_prompt - 1);
+        if (ky_decode(ctx, &batch) != KY_OK) {
+            fprintf(stderr, "kaiyuan run: %s\n", ky_context_last_error(ctx));
+            goto done;
+        }
+    }
+    double t1 = ky_time_now();
+    const float *logits = ky_get_logits(ctx, batch.n_tokens - 1);
+    int32_t pos = (int32_t)n_prompt;
+    while ((long long)n_gen < o.n_predict) {
+        ky_token tok = ky_sampler_sample(smpl, logits);
+        ky_sampler_accept(smpl, tok);
+        gen[n_gen++] = tok;
+        bool eog = has_vocab && ky_vocab_is_eog(model, tok);
+        if (stream && !eog) {
+            const char *piece;
+            size_t plen;
+            if (ky_detok_stream_push(stream, tok, &piece, &plen) == KY_OK && plen) {
+                fwrite(piece, 1, plen, stdout);
+                fflush(stdout);
+            }
+        } else if (!has_vocab && !o.json) {
+            printf("%s%d", n_gen > 1 ? " " : "", tok);
+            fflush(stdout);
+        }
+        if (eog && !o.ignore_eos) break;
+        if ((long long)n_gen == o.n_predict) break;
+        ky_batch_clear(&batch);
+        ky_batch_add(&batch, tok, pos++, 0, true);
+        if (ky_decode(ctx, &batch) != KY_OK) {
+            fprintf(stderr, "\nkaiyuan run: %s\n", ky_context_last_error(ctx));
+            goto done;
+        }
+        logits = ky_get_logits(ctx, 0);
+    }
+    double t2 = ky_time_now();
+    if (stream) {
+        const char *piece;
+        size_t plen;
+        if (ky_detok_stream_flush(stream, &piece, &plen) == KY_OK && plen)
+            fwrite(piece, 1, plen, stdout);
+        fputc('\n', stdout);
+    } else if (!has_vocab && !o.json) {
+        fputc('\n', stdout);
+    }
+    fflush(stdout); /* the text ends before the timings on stderr */
+    if (o.json) {
+        size_t tlen = 0, skip = 0;
+        if (has_vocab &&
+            !generated_text(model, prompt, n_prompt, gen, n_gen, &text, &tlen, &skip)) {
+            fprintf(stderr, "kaiyuan run: cannot decode the generated tokens\n");
+            goto done;
+        }
+        ky_strbuf_puts(&sb, "{\"prompt_ids\": ");
+        json_ids(&sb, prompt, n_prompt);
+        ky_strbuf_puts(&sb, ", \"ids\": ");
+        json_ids(&sb, gen, n_gen);
+        ky_strbuf_puts(&sb, ", \"text\": ");
+        if (has_vocab)
+            ky_strbuf_json_string(&sb, text + skip, tlen - skip);
+        else
+            ky_strbuf_puts(&sb, "null");
+        ky_strbuf_puts(&sb, "}\n");
+        if (sb.failed) {
+            fprintf(stderr, "kaiyuan run: out of memory\n");
+            goto done;
+        }
+        fwrite(sb.data, 1, sb.len, stdout);
+    }
+    if (!o.quiet) {
+        double pp = t1 - t0, tg = t2 - t1;
+        size_t n_tg = n_gen > 1 ? n_gen - 1 : 0; /* decode steps after the prompt */
+        fprintf(stderr,
+                "kaiyuan: prompt %zu tokens in %.3f s (%.2f tok/s); generated %zu tokens in "
+                "%.3f s (%.2f tok/s)\n",
+                n_prompt, pp, pp > 0 ? (double)n_prompt / pp : 0.0, n_gen, tg,
+                tg > 0 ? (double)n_tg / tg : 0.0);
+    }
+    rc = 0;
+done:
+    fflush(stdout);
+    ky_strbuf_free(&sb);
+    free(text);
+    free(prompt);
+    free(gen);
+    ky_batch_free(&batch);
+    ky_detok_stream_free(stream);
+    ky_sampler_free(smpl);
+    ky_context_free(ctx);
+    ky_model_free(model);
+    return rc;
+}

@@ -1,0 +1,199 @@
+/* cmd_tokenize.c — `kaiyuan tokenize`: text → token ids as JSON, and a tokenizer throughput
+ * benchmark (layer: cli; uses kaiyuan.h only).
+ *
+ * Defaults follow llama.cpp's test vectors: no BOS, no special-token parsing. Output is one JSON
+ * array of ids, or [[id, "text"], ...] with --pieces (the token's vocabulary text). --bench
+ * tokenizes the input repeatedly and prints {bytes, n_tokens, reps, seconds_min,
+ * seconds_median, mb_per_s}, the same object as bench/peer/peer.mjs tokenize-bench.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/strbuf.h"
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: kaiyuan tokenize -m MODEL (--text TEXT | --file PATH) [options]\n"
+               "  --parse-special   match special tokens (<|im_start|>, <think>, ...) in the text\n"
+               "  --add-bos         prepend the BOS token\n"
+               "  --pieces          print [[id, \"token text\"], ...] instead of [id, ...]\n"
+               "  --bench           time tokenization instead of printing ids (JSON summary)\n"
+               "  --reps N          repetitions of --bench (default 5)\n");
+}
+
+/* Reads a whole file; NULL (with a message) on failure. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "kaiyuan tokenize: cannot open '%s'\n", path);
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            char *nb = cap < ((size_t)1 << 40) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        if (got == 0) break;
+        n += got;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf || err) {
+        fprintf(stderr, "kaiyuan tokenize: cannot read '%s'\n", path);
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int bench(const ky_model *model, const char *text, size_t len, unsigned flags, int reps) {
+    ky_token *ids = malloc((len + 2) * sizeof *ids);
+    double *secs = malloc((size_t)reps * sizeof *secs);
+    if (!ids || !secs) {
+        fprintf(stderr, "kaiyuan tokenize: out of memory\n");
+        free(ids);
+        free(secs);
+        return 1;
+    }
+    size_t n = 0;
+    ky_status st = ky_tokenize(model, text, len, flags, ids, len + 2, &n); /* warm-up */
+    for (int r = 0; r < reps && st == KY_OK; r++) {
+        double t0 = ky_time_now();
+        st = ky_tokenize(model, text, len, flags, ids, len + 2, &n);
+        secs[r] = ky_time_now() - t0;
+    }
+    if (st != KY_OK) {
+        fprintf(stderr, "kaiyuan tokenize: tokenization failed: %s\n", ky_status_name(st));
+        free(ids);
+        free(secs);
+        return 1;
+    }
+    qsort(secs, (size_t)reps, sizeof *secs, cmp_double);
+    double med = reps % 2 ? secs[reps / 2] : (secs[reps / 2 - 1] + secs[reps / 2]) / 2;
+    printf("{\"bytes\":%zu,\"n_tokens\":%zu,\"reps\":%d,\"seconds_min\":%.9f,"
+           "\"seconds_median\":%.9f,\"mb_per_s\":%.3f}\n",
+           len, n, reps, secs[0], med, secs[0] > 0 ? (double)len / 1e6 / secs[0] : 0.0);
+    free(ids);
+    free(secs);
+    return 0;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *model_path = NULL, *text = NULL, *file = NULL;
+    bool pieces = false, do_bench = false;
+    unsigned flags = 0;
+    long long reps = 5;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
+            model_path = argv[++i];
+        } else if (!strcmp(a, "--text") && has_val) {
+            text = argv[++i];
+        } else if (!strcmp(a, "--file") && has_val) {
+            file = argv[++i];
+        } else if (!strcmp(a, "--parse-special")) {
+            flags |= KY_TOKENIZE_PARSE_SPECIAL;
+        } else if (!strcmp(a, "--add-bos")) {
+            flags |= KY_TOKENIZE_ADD_BOS;
+        } else if (!strcmp(a, "--pieces")) {
+            pieces = true;
+        } else if (!strcmp(a, "--bench")) {
+            do_bench = true;
+        } else if (!strcmp(a, "--reps") && has_val) {
+            if (!cli_parse_int("tokenize", "--reps", argv[++i], 1, 100000, &reps)) return 2;
+        } else {
+            fprintf(stderr, "kaiyuan tokenize: unknown or incomplete option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!model_path || (!text) == (!file)) {
+        fprintf(stderr, "kaiyuan tokenize: need -m MODEL and exactly one of --text, --file\n\n");
+        usage(stderr);
+        return 2;
+    }
+    size_t len = 0;
+    char *owned = NULL;
+    if (file) {
+        if (!(owned = read_file(file, &len))) return 1;
+        text = owned;
+    } else {
+        len = strlen(text);
+    }
+    ky_model_params params = ky_model_default_params();
+    params.vocab_only = true;
+    ky_model *model = NULL;
+    ky_error err;
+    ky_status st = ky_model_load(model_path, &params, &model, &err);
+    if (st != KY_OK) {
+        fprintf(stderr, "kaiyuan tokenize: %s\n", err.message);
+        free(owned);
+        return 1;
+    }
+    int rc = 1;
+    ky_token *ids = NULL;
+    ky_strbuf sb;
+    ky_strbuf_init(&sb);
+    if (do_bench) {
+        rc = bench(model, text, len, flags, (int)reps);
+        goto done;
+    }
+    size_t n = 0;
+    st = ky_tokenize(model, text, len, flags, NULL, 0, &n);
+    if (st != KY_OK && st != KY_ERR_INVALID_ARG) {
+        fprintf(stderr, "kaiyuan tokenize: %s: %s\n", model_path,
+                st == KY_ERR_UNSUPPORTED ? "the file has no tokenizer" : ky_status_name(st));
+        goto done;
+    }
+    ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids || ky_tokenize(model, text, len, flags, ids, n, &n) != KY_OK) {
+        fprintf(stderr, "kaiyuan tokenize: tokenization failed\n");
+        goto done;
+    }
+    ky_strbuf_puts(&sb, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) ky_strbuf_puts(&sb, ", ");
+        if (pieces) {
+            size_t tl;
+            const char *t = ky_vocab_token_text(model, ids[i], &tl);
+            ky_strbuf_printf(&sb, "[%d, ", ids[i]);
+            ky_strbuf_json_string(&sb, t ? t : "", tl);
+            ky_strbuf_puts(&sb, "]");
+        } else {
+            ky_strbuf_printf(&sb, "%d", ids[i]);
+        }
+    }
+    ky_strbuf_puts(&sb, "]\n");
+    if (sb.failed) {
+        fprintf(stderr, "kaiyuan tokenize: out of memory\n");
+        goto done;
+    }
+    fwrite(sb.data, 1, sb.len, stdout);
+    rc = fflush(stdout) == 0 ? 0 : 1;
+done:
+    ky_strbuf_free(&sb);
+    free(ids);
+    free(owned);
+    ky_model_free(model);
+    return rc;
+}

@@ -1,0 +1,209 @@
+/* test_run.c — `kaiyuan run` and `kaiyuan logits` end to end through the binary.
+ *
+ * Golden: the stories260K 200-step greedy run (ids and text) and the reference logits of a tiny
+ * model. Behaviour: --json shape, streaming text equals the JSON text, seeded sampling is
+ * reproducible, --top output is sorted. Errors: out-of-range ids, empty prompt, -n beyond the
+ * context, negative temperature, bad options and missing files exit non-zero with a message on
+ * stderr and nothing on stdout.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+
+#define STORIES "models/stories260K.gguf"
+
+static char g_stories[512], g_tiny[512], g_tiny_ref[512];
+
+static json_t *parse(const char *text) {
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    if (!j) fprintf(stderr, "bad JSON (%s): %.200s\n", e.text, text);
+    return j;
+}
+
+static void test_stories_200_greedy(void) {
+    const char *args[] = {"run", "-m",     g_stories, "--ids",  "1",       "-n",
+                          "200", "--temp", "0",       "--json", "--quiet", NULL};
+    ky_cli_result r;
+    REQUIRE(ky_test_cli(args, &r) == 0);
+    CHECKF(r.exit_code == 0, "exit %d: %s", r.exit_code, r.err);
+    json_t *j = parse(r.out);
+    json_error_t e;
+    json_t *ref = json_load_file(ky_test_shared("models/stories260K.reference.json"), 0, &e);
+    REQUIRE(j && ref);
+    json_t *run0 = json_array_get(json_object_get(ref, "runs"), 0);
+    CHECK(json_equal(json_object_get(j, "ids"), json_object_get(run0, "generated_ids")));
+    CHECK(json_equal(json_object_get(j, "prompt_ids"), json_object_get(run0, "prompt_ids")));
+    const char *text = json_string_value(json_object_get(j, "text"));
+    const char *want = json_string_value(json_object_get(run0, "generated_text"));
+    CHECKF(text && want && !strcmp(text, want), "text: %s", text ? text : "(null)");
+    CHECK(r.n_err == 0); /* --quiet */
+    json_decref(j);
+    json_decref(ref);
+    ky_test_cli_free(&r);
+}
+
+static void test_streaming_matches_json(void) {
+    const char *base[] = {"run", "-m", g_stories, "-p", "Once upon a time",
+                          "-n",  "40", "--temp",  "0",  "--quiet",
+                          NULL,  NULL};
+    ky_cli_result stream, json;
+    REQUIRE(ky_test_cli(base, &stream) == 0);
+    base[10] = "--json";
+    REQUIRE(ky_test_cli(base, &json) == 0);
+    CHECK(stream.exit_code == 0 && json.exit_code == 0);
+    json_t *j = parse(json.out);
+    REQUIRE(j);
+    /* The prompt tokenizes like llama2.c's ([BOS] + SentencePiece ids). */
+    json_t *want_prompt = json_pack("[iiiii]", 1, 403, 407, 261, 378);
+    CHECK(json_equal(json_object_get(j, "prompt_ids"), want_prompt));
+    const char *text = json_string_value(json_object_get(j, "text"));
+    REQUIRE(text);
+    size_t n = strlen(text);
+    CHECKF(stream.n_out == n + 1 && !memcmp(stream.out, text, n) && stream.out[n] == '\n',
+           "stream: %s\njson: %s", stream.out, text);
+    CHECK(strncmp(text, ", there was a little girl", 25) == 0);
+    json_decref(want_prompt);
+    json_decref(j);
+    ky_test_cli_free(&stream);
+    ky_test_cli_free(&json);
+}
+
+static void test_seeded_sampling_reproducible(void) {
+    const char *args[] = {"run",    "-m",      g_stories, "--ids",  "1",       "-n", "60",
+                          "--temp", "1.5",     "--seed",  "42",     "--top-k", "0",  "--top-p",
+                          "1",      "--min-p", "0",       "--json", "--quiet", NULL};
+    ky_cli_result a, b, c;
+    REQUIRE(ky_test_cli(args, &a) == 0 && ky_test_cli(args, &b) == 0);
+    args[10] = "43";
+    REQUIRE(ky_test_cli(args, &c) == 0);
+    CHECK(a.exit_code == 0 && b.exit_code == 0 && c.exit_code == 0);
+    CHECK(strcmp(a.out, b.out) == 0);
+    CHECK(strcmp(a.out, c.out) != 0);
+    ky_test_cli_free(&a);
+    ky_test_cli_free(&b);
+    ky_test_cli_free(&c);
+}
+
+static void test_summary_on_stderr(void) {
+    const char *args[] = {"run", "-m", g_stories, "--ids", "1", "-n", "5", "--temp", "0", NULL};
+    ky_cli_result r;
+    REQUIRE(ky_test_cli(args, &r) == 0);
+    CHECK(r.exit_code == 0);
+    CHECK(strstr(r.err, "arch llama") != NULL);
+    CHECK(strstr(r.err, "KV cache") != NULL);
+    CHECK(strstr(r.err, "tok/s") != NULL);
+    ky_test_cli_free(&r);
+}
+
+static void test_logits_match_reference(void) {
+    json_error_t e;
+    json_t *ref = json_load_file(g_tiny_ref, 0, &e);
+    REQUIRE(ref);
+    char ids[512] = "";
+    json_t *jids = json_object_get(ref, "prompt_ids");
+    for (size_t i = 0; i < json_array_size(jids); i++)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%lld", i ? "," : "",
+                 (long long)json_integer_value(json_array_get(jids, i)));
+    const char *args[] = {"logits", "-m", g_tiny, "--ids", ids, "--quiet", NULL};
+    ky_cli_result r;
+    REQUIRE(ky_test_cli(args, &r) == 0);
+    CHECKF(r.exit_code == 0, "%s", r.err);
+    json_t *j = parse(r.out);
+    REQUIRE(j);
+    CHECK(json_integer_value(json_object_get(j, "n_vocab")) == 512);
+    json_t *rows = json_object_get(j, "logits"), *want = json_object_get(ref, "logits");
+    CHECK(json_array_size(rows) == json_array_size(jids));
+    double worst = 0;
+    for (size_t p = 0; p < json_array_size(rows); p++)
+        for (size_t v = 0; v < 512; v++)
+            worst =
+                fmax(worst, fabs(json_number_value(json_array_get(json_array_get(rows, p), v)) -
+                                 json_number_value(json_array_get(json_array_get(want, p), v))));
+    CHECKF(worst < 1e-3, "max |d| %g", worst);
+
+    /* --top 5: pairs sorted by logit, equal to the best of the full row */
+    const char *top_args[] = {"logits", "-m", g_tiny, "--ids", ids, "--top", "5", "--quiet", NULL};
+    ky_cli_result t;
+    REQUIRE(ky_test_cli(top_args, &t) == 0);
+    json_t *jt = parse(t.out);
+    REQUIRE(jt);
+    json_t *row0 = json_array_get(json_object_get(jt, "logits"), 0);
+    CHECK(json_array_size(row0) == 5);
+    for (size_t k = 0; k + 1 < json_array_size(row0); k++)
+        CHECK(json_number_value(json_array_get(json_array_get(row0, k), 1)) >=
+              json_number_value(json_array_get(json_array_get(row0, k + 1), 1)));
+    json_t *full0 = json_array_get(rows, 0);
+    int best = 0;
+    for (int v = 1; v < 512; v++)
+        if (json_number_value(json_array_get(full0, (size_t)v)) >
+            json_number_value(json_array_get(full0, (size_t)best)))
+            best = v;
+    CHECK(json_integer_value(json_array_get(json_array_get(row0, 0), 0)) == best);
+    json_decref(jt);
+    ky_test_cli_free(&t);
+    json_decref(j);
+    json_decref(ref);
+    ky_test_cli_free(&r);
+}
+
+/* Runs args and expects a failure status with `needle` on stderr and nothing on stdout. */
+static void expect_failure(const char *const *args, int want_status, const char *needle) {
+    ky_cli_result r;
+    REQUIRE(ky_test_cli(args, &r) == 0);
+    CHECKF(r.exit_code == want_status, "%s %s: exit %d, want %d (stderr: %s)", args[0], args[1],
+           r.exit_code, want_status, r.err);
+    CHECKF(strstr(r.err, needle) != NULL, "stderr lacks '%s': %s", needle, r.err);
+    CHECKF(r.n_out == 0, "stdout not empty: %s", r.out);
+    ky_test_cli_free(&r);
+}
+
+static void test_errors(void) {
+    const char *a1[] = {"run", "-m", g_stories, "--ids", "1,512", "-n", "4", "--quiet", NULL};
+    expect_failure(a1, 2, "outside the vocabulary");
+    const char *a2[] = {"run", "-m", g_stories, "-p", "", "--no-bos", "--quiet", NULL};
+    expect_failure(a2, 2, "empty");
+    const char *a3[] = {"run", "-m", g_stories, "--ids", "1", "-n", "5000", "--quiet", NULL};
+    expect_failure(a3, 2, "exceeds the context");
+    const char *a3b[] = {"run", "-m", g_stories, "--ids", "1", "-n", "100", "-c", "64", NULL};
+    expect_failure(a3b, 2, "exceeds the context");
+    const char *a4[] = {"run", "-m", g_stories, "--ids", "1", "--temp", "-0.5", NULL};
+    expect_failure(a4, 2, "negative");
+    const char *a5[] = {"run", "-m", g_stories, "--ids", "1,x", NULL};
+    expect_failure(a5, 2, "not a list of token ids");
+    const char *a6[] = {"run", "-m", "/nonexistent/model.gguf", "--ids", "1", NULL};
+    expect_failure(a6, 1, "/nonexistent/model.gguf");
+    const char *a7[] = {"run", "--ids", "1", NULL};
+    expect_failure(a7, 2, "-m MODEL");
+    const char *a8[] = {"run", "-m", g_stories, "--ids", "1", "--top-p", "1.5", NULL};
+    expect_failure(a8, 2, "top_p");
+    const char *a9[] = {"run", "-m", g_stories, "--ids", "1", "--frobnicate", "3", NULL};
+    expect_failure(a9, 2, "unknown option");
+    const char *l1[] = {"logits", "-m", g_stories, "--ids", "600", NULL};
+    expect_failure(l1, 1, "outside the vocabulary");
+    const char *l2[] = {"logits", "-m", g_stories, NULL};
+    expect_failure(l2, 2, "--ids");
+    const char *l3[] = {"logits", "-m", g_stories, "--ids", "1", "--kv-type", "q4", NULL};
+    expect_failure(l3, 2, "f32 or f16");
+    /* A vocab-only file has no weights to run. */
+    char vocab[512];
+    snprintf(vocab, sizeof vocab, "%s", ky_test_shared("tokenizer/qwen3/qwen3-vocab-only.gguf"));
+    const char *l4[] = {"logits", "-m", vocab, "--ids", "1", NULL};
+    expect_failure(l4, 1, "token_embd.weight");
+}
+
+int main(void) {
+    snprintf(g_stories, sizeof g_stories, "%s", ky_test_shared(STORIES));
+    snprintf(g_tiny, sizeof g_tiny, "%s", ky_test_shared("models/tiny-qwen2-f32.gguf"));
+    snprintf(g_tiny_ref, sizeof g_tiny_ref, "%s", ky_test_shared("models/tiny-qwen2-f32.ref.json"));
+    RUN(test_stories_200_greedy);
+    RUN(test_streaming_matches_json);
+    RUN(test_seeded_sampling_reproducible);
+    RUN(test_summary_on_stderr);
+    RUN(test_logits_match_reference);
+    RUN(test_errors);
+    TEST_EXIT();
+}

@@ -1,0 +1,341 @@
+/* test_context.c — contexts, batches and the KV cache through the public API.
+ *
+ * Checks that batched prompt evaluation equals token-by-token decoding (up to float
+ * reassociation), that several sequences in one batch give the same logits as each alone, that
+ * keeping/copying a prefix of the cache reproduces a fresh evaluation, that F16 and F32 caches
+ * agree closely, and that every invalid batch is rejected with a message and leaves the cache
+ * unchanged.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaiyuan.h"
+#include "test.h"
+
+static const ky_token k_prompt[] = {1,   403, 407, 261, 378, 432, 383, 286,
+                                    261, 376, 298, 315, 421, 395, 317, 426};
+#define N_PROMPT ((int32_t)(sizeof k_prompt / sizeof k_prompt[0]))
+
+static ky_model *load(const char *name) {
+    ky_model *m = NULL;
+    ky_error err;
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    if (ky_model_load(ky_test_shared(rel), NULL, &m, &err) != KY_OK) {
+        fprintf(stderr, "load %s: %s\n", name, err.message);
+        return NULL;
+    }
+    return m;
+}
+
+static ky_context *make_ctx(ky_model *m, int32_t n_ctx, int32_t n_seq, int32_t n_batch,
+                            uint32_t kv_type, int32_t threads) {
+    ky_context_params p = ky_context_default_params();
+    p.n_ctx = n_ctx;
+    p.n_seq_max = n_seq;
+    p.n_batch = n_batch;
+    p.kv_type = kv_type;
+    p.n_threads = threads;
+    ky_context *c = NULL;
+    ky_error err;
+    if (ky_context_create(m, &p, &c, &err) != KY_OK) fprintf(stderr, "ctx: %s\n", err.message);
+    return c;
+}
+
+static float max_abs_diff(const float *a, const float *b, int n) {
+    float m = 0;
+    for (int i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
+    return m;
+}
+
+/* Decodes the prompt as one batch into rows[N_PROMPT][n_vocab]. */
+static bool eval_batch(ky_context *c, int32_t seq, float *rows, int n_vocab) {
+    ky_batch b;
+    ky_batch_init(&b, N_PROMPT);
+    for (int32_t i = 0; i < N_PROMPT; i++) ky_batch_add(&b, k_prompt[i], i, seq, true);
+    bool ok = ky_decode(c, &b) == KY_OK;
+    for (int32_t i = 0; ok && i < N_PROMPT; i++)
+        memcpy(rows + (size_t)i * n_vocab, ky_get_logits(c, i), (size_t)n_vocab * sizeof(float));
+    ky_batch_free(&b);
+    return ok;
+}
+
+static void batched_equals_sequential(const char *model_name, float tol) {
+    ky_model *m = load(model_name);
+    REQUIRE(m);
+    ky_model_info mi;
+    ky_model_get_info(m, &mi);
+    int V = mi.n_vocab;
+    float *batch_rows = malloc((size_t)N_PROMPT * V * sizeof(float));
+    ky_context *c = make_ctx(m, 64, 1, 64, KY_TYPE_F32, 2);
+    REQUIRE(c && batch_rows);
+    CHECK(eval_batch(c, 0, batch_rows, V));
+    CHECK(ky_kv_seq_len(c, 0) == N_PROMPT);
+    ky_kv_clear(c);
+    CHECK(ky_kv_seq_len(c, 0) == 0);
+    ky_batch b;
+    ky_batch_init(&b, 1);
+    float worst = 0;
+    for (int32_t i = 0; i < N_PROMPT; i++) {
+        ky_batch_clear(&b);
+        ky_batch_add(&b, k_prompt[i], i, 0, true);
+        REQUIRE(ky_decode(c, &b) == KY_OK);
+        worst = fmaxf(worst, max_abs_diff(ky_get_logits(c, 0), batch_rows + (size_t)i * V, V));
+    }
+    CHECKF(worst <= tol, "%s: batched vs token-by-token max |d| %g > %g", model_name, worst, tol);
+    printf("# %s: batched vs sequential max |dlogit| %.2e\n", model_name, worst);
+    ky_batch_free(&b);
+    ky_context_free(c);
+    ky_model_free(m);
+    free(batch_rows);
+}
+
+static void test_batched_equals_sequential_f32(void) {
+    batched_equals_sequential("tiny-llama-f32.gguf", 1e-4f);
+    batched_equals_sequential("tiny-qwen3moe-f32.gguf", 1e-4f);
+}
+
+/* Quantized types re-quantize activations per row either way: the same rows → same results up to
+ * summation order; allow a little more for rounding flips in the activation quantization. */
+static void test_batched_equals_sequential_quant(void) {
+    batched_equals_sequential("tiny-qwen2-q8_0.gguf", 1e-2f);
+    batched_equals_sequential("tiny-qwen3-q4_k_m.gguf", 1e-2f);
+}
+
+static void test_multi_sequence_batch(void) {
+    ky_model *m = load("tiny-qwen2-f32.gguf");
+    REQUIRE(m);
+    ky_model_info mi;
+    ky_model_get_info(m, &mi);
+    int V = mi.n_vocab;
+    float *alone = malloc((size_t)N_PROMPT * V * sizeof(float));
+    ky_context *c1 = make_ctx(m, 32, 1, 32, KY_TYPE_F32, 1);
+    REQUIRE(alone && c1);
+    REQUIRE(eval_batch(c1, 0, alone, V));
+    ky_context_free(c1);
+
+    /* Sequence 0 runs the prompt, sequence 2 runs its first 10 tokens, interleaved in one batch. */
+    ky_context *c = make_ctx(m, 32, 3, 64, KY_TYPE_F32, 2);
+    REQUIRE(c);
+    ky_batch b;
+    ky_batch_init(&b, 64);
+    int32_t row_of[2][N_PROMPT];
+    for (int32_t i = 0; i < N_PROMPT; i++) {
+        row_of[0][i] = b.n_tokens;
+        ky_batch_add(&b, k_prompt[i], i, 0, true);
+        if (i < 10) {
+            row_of[1][i] = b.n_tokens;
+            ky_batch_add(&b, k_prompt[i], i, 2, true);
+        }
+    }
+    REQUIRE(ky_decode(c, &b) == KY_OK);
+    float worst = 0;
+    for (int32_t i = 0; i < N_PROMPT; i++) {
+        worst =
+            fmaxf(worst, max_abs_diff(ky_get_logits(c, row_of[0][i]), alone + (size_t)i * V, V));
+        if (i < 10)
+            worst = fmaxf(worst,
+                          max_abs_diff(ky_get_logits(c, row_of[1][i]), alone + (size_t)i * V, V));
+    }
+    CHECKF(worst <= 1e-4f, "multi-sequence max |d| %g", worst);
+    CHECK(ky_kv_seq_len(c, 0) == N_PROMPT && ky_kv_seq_len(c, 1) == 0 && ky_kv_seq_len(c, 2) == 10);
+
+    /* Continue sequence 2 to the full prompt: must equal the single-sequence rows. */
+    ky_batch_clear(&b);
+    for (int32_t i = 10; i < N_PROMPT; i++) ky_batch_add(&b, k_prompt[i], i, 2, true);
+    REQUIRE(ky_decode(c, &b) == KY_OK);
+    worst = 0;
+    for (int32_t i = 10; i < N_PROMPT; i++)
+        worst = fmaxf(worst, max_abs_diff(ky_get_logits(c, i - 10), alone + (size_t)i * V, V));
+    CHECKF(worst <= 1e-4f, "continued sequence max |d| %g", worst);
+    ky_batch_free(&b);
+    ky_context_free(c);
+    ky_model_free(m);
+    free(alone);
+}
+
+static void test_keep_and_copy_prefix(void) {
+    ky_model *m = load("tiny-qwen3-f32.gguf");
+    REQUIRE(m);
+    ky_model_info mi;
+    ky_model_get_info(m, &mi);
+    int V = mi.n_vocab;
+    float *fresh = malloc((size_t)N_PROMPT * V * sizeof(float));
+    ky_context *c = make_ctx(m, 32, 2, 32, KY_TYPE_F32, 2);
+    REQUIRE(fresh && c);
+    REQUIRE(eval_batch(c, 0, fresh, V));
+
+    /* Keep 6 positions, then re-feed the rest with a different token first, then the original. */
+    CHECK(ky_kv_seq_keep(c, 0, 6) == KY_OK);
+    CHECK(ky_kv_seq_len(c, 0) == 6);
+    ky_batch b;
+    ky_batch_init(&b, 32);
+    ky_batch_add(&b, 7, 6, 0, true);
+    REQUIRE(ky_decode(c, &b) == KY_OK);
+    CHECK(max_abs_diff(ky_get_logits(c, 0), fresh + 6 * (size_t)V, V) > 1e-3f); /* other token */
+    CHECK(ky_kv_seq_keep(c, 0, 6) == KY_OK);
+    ky_batch_clear(&b);
+    for (int32_t i = 6; i < N_PROMPT; i++) ky_batch_add(&b, k_prompt[i], i, 0, true);
+    REQUIRE(ky_decode(c, &b) == KY_OK);
+    float worst = 0;
+    for (int32_t i = 6; i < N_PROMPT; i++)
+        worst = fmaxf(worst, max_abs_diff(ky_get_logits(c, i - 6), fresh + (size_t)i * V, V));
+    CHECKF(worst <= 1e-4f, "after keep: max |d| %g", worst);
+
+    /* Copy 12 positions of sequence 0 into 1 and continue there. */
+    CHECK(ky_kv_seq_copy(c, 0, 1, 12) == KY_OK);
+    CHECK(ky_kv_seq_len(c, 1) == 12);
+    ky_batch_clear(&b);
+    for (int32_t i = 12; i < N_PROMPT; i++) ky_batch_add(&b, k_prompt[i], i, 1, true);
+    REQUIRE(ky_decode(c, &b) == KY_OK);
+    worst = 0;
+    for (int32_t i = 12; i < N_PROMPT; i++)
+        worst = fmaxf(worst, max_abs_diff(ky_get_logits(c, i - 12), fresh + (size_t)i * V, V));
+    CHECKF(worst <= 1e-4f, "after copy: max |d| %g", worst);
+    CHECK(ky_kv_seq_copy(c, 0, 1, N_PROMPT + 1) == KY_ERR_INVALID_ARG);
+    CHECK(ky_kv_seq_keep(c, 5, 0) == KY_ERR_INVALID_ARG);
+    ky_batch_free(&b);
+    ky_context_free(c);
+    ky_model_free(m);
+    free(fresh);
+}
+
+static void test_f16_cache_close_to_f32(void) {
+    ky_model *m = load("tiny-llama-f32.gguf");
+    REQUIRE(m);
+    ky_model_info mi;
+    ky_model_get_info(m, &mi);
+    int V = mi.n_vocab;
+    float *a = malloc((size_t)N_PROMPT * V * sizeof(float));
+    float *b = malloc((size_t)N_PROMPT * V * sizeof(float));
+    ky_context *c32 = make_ctx(m, 32, 1, 32, KY_TYPE_F32, 2);
+    ky_context *c16 = make_ctx(m, 32, 1, 32, KY_TYPE_F16, 2);
+    REQUIRE(a && b && c32 && c16);
+    REQUIRE(eval_batch(c32, 0, a, V) && eval_batch(c16, 0, b, V));
+    float d = max_abs_diff(a, b, N_PROMPT * V);
+    /* K/V rounded to f16 (relative 2^-11) moves logits of std ~1 by well under 1e-2. */
+    CHECKF(d < 1e-2f && d > 0.0f, "f16 vs f32 cache max |d| %g", d);
+    printf("# f16 vs f32 KV cache max |dlogit| %.2e\n", d);
+    CHECK(ky_context_kv_bytes(c16) * 2 == ky_context_kv_bytes(c32));
+    ky_context_free(c32);
+    ky_context_free(c16);
+    ky_model_free(m);
+    free(a);
+    free(b);
+}
+
+/* A batch longer than the internal micro-batch (KY_UBATCH = 256) must equal smaller decodes. */
+static void test_long_batch(void) {
+    ky_model *m = load("stories260K.gguf");
+    REQUIRE(m);
+    enum { N = 600, CHUNK = 100, V = 512 };
+    ky_token ids[N];
+    uint32_t state = 12345;
+    for (int i = 0; i < N; i++) {
+        state = state * 1664525u + 1013904223u;
+        ids[i] = (ky_token)(3 + (state >> 8) % 500);
+    }
+    float *one = malloc((size_t)N * V * sizeof(float));
+    ky_context *c = make_ctx(m, 1024, 1, N, KY_TYPE_F32, 2);
+    REQUIRE(one && c);
+    ky_batch b;
+    ky_batch_init(&b, N);
+    for (int i = 0; i < N; i++) ky_batch_add(&b, ids[i], i, 0, true);
+    REQUIRE(ky_decode(c, &b) == KY_OK);
+    for (int i = 0; i < N; i++) memcpy(one + (size_t)i * V, ky_get_logits(c, i), V * sizeof(float));
+    ky_kv_clear(c);
+    float worst = 0;
+    for (int start = 0; start < N; start += CHUNK) {
+        ky_batch_clear(&b);
+        for (int i = start; i < start + CHUNK; i++) ky_batch_add(&b, ids[i], i, 0, true);
+        REQUIRE(ky_decode(c, &b) == KY_OK);
+        for (int i = 0; i < CHUNK; i++)
+            worst =
+                fmaxf(worst, max_abs_diff(ky_get_logits(c, i), one + (size_t)(start + i) * V, V));
+    }
+    CHECKF(worst <= 1e-4f, "600-token batch vs 100-token batches: max |d| %g", worst);
+    CHECK(ky_kv_seq_len(c, 0) == N);
+    ky_batch_free(&b);
+    ky_context_free(c);
+    ky_model_free(m);
+    free(one);
+}
+
+static void test_invalid_batches(void) {
+    ky_model *m = load("tiny-llama-q8_0.gguf");
+    REQUIRE(m);
+    ky_context *c = make_ctx(m, 8, 2, 4, KY_TYPE_F16, 1);
+    REQUIRE(c);
+    CHECK(ky_context_n_ctx(c) == 8);
+    ky_batch b;
+    ky_batch_init(&b, 16);
+    CHECK(ky_decode(c, &b) == KY_ERR_INVALID_ARG); /* empty */
+    CHECK(strstr(ky_context_last_error(c), "empty") != NULL);
+    ky_batch_add(&b, 512, 0, 0, true); /* out of vocabulary */
+    CHECK(ky_decode(c, &b) == KY_ERR_INVALID_ARG);
+    CHECK(strstr(ky_context_last_error(c), "512") != NULL);
+    ky_batch_clear(&b);
+    ky_batch_add(&b, -1, 0, 0, true);
+    CHECK(ky_decode(c, &b) == KY_ERR_INVALID_ARG);
+    ky_batch_clear(&b);
+    ky_batch_add(&b, 5, 0, 2, true); /* sequence out of range */
+    CHECK(ky_decode(c, &b) == KY_ERR_INVALID_ARG);
+    CHECK(strstr(ky_context_last_error(c), "sequence id 2") != NULL);
+    ky_batch_clear(&b);
+    ky_batch_add(&b, 5, 1, 0, true); /* gap: sequence 0 is empty */
+    CHECK(ky_decode(c, &b) == KY_ERR_INVALID_ARG);
+    CHECK(strstr(ky_context_last_error(c), "expected 0") != NULL);
+    ky_batch_clear(&b);
+    for (int i = 0; i < 5; i++) ky_batch_add(&b, 5, i, 0, false); /* > n_batch */
+    CHECK(ky_decode(c, &b) == KY_ERR_INVALID_ARG);
+    CHECK(ky_kv_seq_len(c, 0) == 0); /* nothing was written by rejected batches */
+
+    /* Fill sequence 1 to the context size, then overflow it. */
+    for (int start = 0; start < 8; start += 4) {
+        ky_batch_clear(&b);
+        for (int i = 0; i < 4; i++) ky_batch_add(&b, 5, start + i, 1, i == 3);
+        CHECK(ky_decode(c, &b) == KY_OK);
+    }
+    CHECK(ky_kv_seq_len(c, 1) == 8);
+    ky_batch_clear(&b);
+    ky_batch_add(&b, 5, 8, 1, true);
+    CHECK(ky_decode(c, &b) == KY_ERR_CONTEXT_FULL);
+    CHECK(strstr(ky_context_last_error(c), "full") != NULL);
+    CHECK(ky_kv_seq_len(c, 1) == 8);
+    /* A batch mixing a valid entry with an invalid one changes nothing. */
+    ky_batch_clear(&b);
+    ky_batch_add(&b, 5, 0, 0, true);
+    ky_batch_add(&b, 5, 3, 0, true);
+    CHECK(ky_decode(c, &b) == KY_ERR_INVALID_ARG);
+    CHECK(ky_kv_seq_len(c, 0) == 0);
+    CHECK(ky_get_logits(c, 3) != NULL); /* logits of the last successful decode stay readable */
+    CHECK(ky_get_logits(c, 0) == NULL); /* that entry did not ask for logits */
+    ky_batch_free(&b);
+    ky_context_free(c);
+
+    ky_context_params p = ky_context_default_params();
+    ky_error err;
+    p.n_seq_max = 0;
+    CHECK(ky_context_create(m, &p, &c, &err) == KY_ERR_INVALID_ARG);
+    p = ky_context_default_params();
+    p.kv_type = KY_TYPE_Q8_0;
+    CHECK(ky_context_create(m, &p, &c, &err) == KY_ERR_INVALID_ARG);
+    p = ky_context_default_params();
+    p.n_ctx = 1 << 20; /* capped to the trained length */
+    CHECK(ky_context_create(m, &p, &c, &err) == KY_OK);
+    CHECK(ky_context_n_ctx(c) == 2048);
+    ky_context_free(c);
+    ky_model_free(m);
+}
+
+int main(void) {
+    RUN(test_batched_equals_sequential_f32);
+    RUN(test_batched_equals_sequential_quant);
+    RUN(test_multi_sequence_batch);
+    RUN(test_keep_and_copy_prefix);
+    RUN(test_f16_cache_close_to_f32);
+    RUN(test_long_batch);
+    RUN(test_invalid_batches);
+    TEST_EXIT();
+}
