@@ -79,7 +79,7 @@ static void f32_to_f16(const float *x, uint16_t *y, int64_t n) {
 
 static void rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps) {
     double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    for (int64_t i = 0; i < n; i++) ss += (double)(x[i] * x[i]); /* as llama.cpp's rms_norm */
     float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
 }

@@ -2,8 +2,9 @@
  * kernels/x86).
  *
  * Same structure as float_avx512.c with 8-wide vectors: 4-row x 4-token register tiles over L2
- * token chunks; element tails (n % 8) finish in scalar code. silu's exp: degree-6 polynomial
- * with the 2^k scale built in the exponent bits (input clamped to the float range).
+ * token chunks; element tails (n % 8) finish in scalar code. F32 weights and rmsnorm's sum of
+ * squares accumulate in double, like the reference. silu's exp: degree-6 polynomial with the 2^k
+ * scale built in the exponent bits (input clamped to the float range).
  */
 #include <immintrin.h>
 #include <math.h>
@@ -108,9 +109,65 @@ gemm_float(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t n_r
     }
 }
 
+/* F32 weights: products and sums in double, as the generic reference (see float_avx512.c). */
+static inline __attribute__((always_inline)) void tile_f64(int R, int C, int64_t n, const char *w,
+                                                           size_t w_stride, const char *x,
+                                                           size_t x_stride, float *y, int64_t ldy) {
+    __m256d acc[TR][TC];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_pd();
+    int64_t n4 = n & ~(int64_t)3;
+    for (int64_t i = 0; i < n4; i += 4) {
+        __m256d wv[TR], xv[TC];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            wv[r] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)(w + (size_t)r * w_stride) + i));
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++)
+            xv[c] = _mm256_cvtps_pd(_mm_loadu_ps((const float *)(x + (size_t)c * x_stride) + i));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_pd(wv[r], xv[c], acc[r][c]);
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            __m128d h =
+                _mm_add_pd(_mm256_castpd256_pd128(acc[r][c]), _mm256_extractf128_pd(acc[r][c], 1));
+            double s = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+            const float *wr = (const float *)(w + (size_t)r * w_stride);
+            const float *xc = (const float *)(x + (size_t)c * x_stride);
+            for (int64_t i = n4; i < n; i++) s += (double)wr[i] * xc[i];
+            y[c * ldy + r] = (float)s;
+        }
+}
+
 static void gemm_f32(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x,
                      size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
-    gemm_float(KY_TYPE_F32, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+    for (int64_t c0 = 0; c0 < n_cols; c0 += CHUNK_COLS) {
+        int64_t c1 = c0 + CHUNK_COLS < n_cols ? c0 + CHUNK_COLS : n_cols;
+        for (int64_t r = 0; r < n_rows;) {
+            int full_r = n_rows - r >= TR;
+            const char *wr = (const char *)w + (size_t)r * w_stride;
+            for (int64_t c = c0; c < c1;) {
+                const char *xc = (const char *)x + (size_t)c * x_stride;
+                float *yt = y + c * ldy + r;
+                int full_c = c1 - c >= TC;
+                if (full_r && full_c)
+                    tile_f64(TR, TC, n, wr, w_stride, xc, x_stride, yt, ldy);
+                else if (full_r)
+                    tile_f64(TR, 1, n, wr, w_stride, xc, x_stride, yt, ldy);
+                else if (full_c)
+                    tile_f64(1, TC, n, wr, w_stride, xc, x_stride, yt, ldy);
+                else
+                    tile_f64(1, 1, n, wr, w_stride, xc, x_stride, yt, ldy);
+                c += full_c ? TC : 1;
+            }
+            r += full_r ? TR : 1;
+        }
+    }
 }
 static void gemm_f16(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x,
                      size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
@@ -184,15 +241,16 @@ static void f32_to_f16(const float *x, uint16_t *y, int64_t n) {
 }
 
 static void rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps) {
-    __m256 s = _mm256_setzero_ps();
+    __m256d s = _mm256_setzero_pd();
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        s = _mm256_fmadd_ps(v, v, s);
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_loadu_ps(x + i);
+        s = _mm256_add_pd(s, _mm256_cvtps_pd(_mm_mul_ps(v, v))); /* float products, double sums */
     }
-    float ss = hsum256(s);
-    for (; i < n; i++) ss += x[i] * x[i];
-    float scale = 1.0f / sqrtf(ss / (float)n + eps);
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    double ss = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    for (; i < n; i++) ss += (double)(x[i] * x[i]);
+    float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     __m256 vs = _mm256_set1_ps(scale);
     for (i = 0; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs),

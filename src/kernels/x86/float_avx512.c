@@ -3,7 +3,8 @@
  *
  * Weights are widened to f32 in registers (vcvtph2ps for F16, a 16-bit shift for BF16) and
  * multiplied with F32 activations in register tiles of 4 rows x 4 tokens, over token chunks that
- * stay in L2. Helpers use 16-wide FMA with masked tails; silu's exp is a degree-6 polynomial on
+ * stay in L2. F32 weights (the precision path) and rmsnorm's sum of squares accumulate in double,
+ * like the reference (and llama.cpp's rms_norm). Helpers use 16-wide FMA with masked tails; silu's exp is a degree-6 polynomial on
  * [-ln2/2, ln2/2] scaled with vscalefps (relative error ~2e-7).
  */
 #include <immintrin.h>
@@ -89,9 +90,67 @@ gemm_float(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t n_r
     }
 }
 
+/* F32 weights: products and sums in double, as the generic reference, so F32 models (and the
+ * F32 KV cache's attention products) agree with it to the last float bit nearly always. */
+static inline __attribute__((always_inline)) void tile_f64(int R, int C, int64_t n, const char *w,
+                                                           size_t w_stride, const char *x,
+                                                           size_t x_stride, float *y, int64_t ldy) {
+    __m512d acc[TR][TC];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_pd();
+    for (int64_t i = 0; i < n; i += 8) {
+        __mmask8 m = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1);
+        __m512d wv[TR], xv[TC];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            if ((i & 15) == 0)
+                _mm_prefetch(
+                    (const char *)((uintptr_t)w + (size_t)(r + PF_ROWS) * w_stride + (size_t)i * 4),
+                    _MM_HINT_T0); /* may lie past the matrix: a hint */
+            wv[r] = _mm512_cvtps_pd(
+                _mm256_maskz_loadu_ps(m, (const float *)(w + (size_t)r * w_stride) + i));
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++)
+            xv[c] = _mm512_cvtps_pd(
+                _mm256_maskz_loadu_ps(m, (const float *)(x + (size_t)c * x_stride) + i));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_pd(wv[r], xv[c], acc[r][c]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) y[c * ldy + r] = (float)_mm512_reduce_add_pd(acc[r][c]);
+}
+
 static void gemm_f32(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x,
                      size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
-    gemm_float(KY_TYPE_F32, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
+    for (int64_t c0 = 0; c0 < n_cols; c0 += CHUNK_COLS) {
+        int64_t c1 = c0 + CHUNK_COLS < n_cols ? c0 + CHUNK_COLS : n_cols;
+        for (int64_t r = 0; r < n_rows;) {
+            int full_r = n_rows - r >= TR;
+            const char *wr = (const char *)w + (size_t)r * w_stride;
+            for (int64_t c = c0; c < c1;) {
+                const char *xc = (const char *)x + (size_t)c * x_stride;
+                float *yt = y + c * ldy + r;
+                int full_c = c1 - c >= TC;
+                if (full_r && full_c)
+                    tile_f64(TR, TC, n, wr, w_stride, xc, x_stride, yt, ldy);
+                else if (full_r)
+                    tile_f64(TR, 1, n, wr, w_stride, xc, x_stride, yt, ldy);
+                else if (full_c)
+                    tile_f64(1, TC, n, wr, w_stride, xc, x_stride, yt, ldy);
+                else
+                    tile_f64(1, 1, n, wr, w_stride, xc, x_stride, yt, ldy);
+                c += full_c ? TC : 1;
+            }
+            r += full_r ? TR : 1;
+        }
+    }
 }
 static void gemm_f16(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x,
                      size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
@@ -168,13 +227,17 @@ static void f32_to_f16(const float *x, uint16_t *y, int64_t n) {
     }
 }
 
+/* Sum of squares in double, as llama.cpp's rms_norm (and the generic table) do. */
 static void rmsnorm(const float *x, const float *w, float *y, int64_t n, float eps) {
-    __m512 s = _mm512_setzero_ps();
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     for (int64_t i = 0; i < n; i += 16) {
         __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
-        s = _mm512_fmadd_ps(v, v, s);
+        __m512 sq = _mm512_mul_ps(v, v); /* float products, double sums */
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(sq)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(sq, 1)));
     }
-    float scale = 1.0f / sqrtf(hsum512(s) / (float)n + eps);
+    double ss = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     __m512 vs = _mm512_set1_ps(scale);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
