@@ -32,12 +32,16 @@ enum { PACK_MIN_COLS = 3 };
 typedef enum { FAM_32, FAM_32MIN, FAM_K4, FAM_G16, FAM_K2 } family;
 
 /* Packed weight panel for one K chunk. u[k][s] is one zmm: quants 4s..4s+3 of sub-block k for the
- * 16 rows. ws/wm: per-row scale and min term per sub-block, at [2k] (per-16 types: [2k], [2k+1]
- * for the two 16-element groups). */
+ * 16 rows. 32-element types: float scale ws[2k] and min wm[2k] per row. K-quants keep llama.cpp's
+ * integer block sums: integer scales sc[2k] (per 32) or sc[2k], sc[2k+1] (per 16), integer mins
+ * as int16 pairs mp[8·kb + q] (vpdpwssd operands), and the f16 super-block scales d, dmin. */
 typedef struct wpanel {
     uint8_t u[SUB][8][PR * 4];
     float ws[2 * SUB][PR];
     float wm[2 * SUB][PR];
+    int32_t sc[2 * SUB][PR];
+    int16_t mp[SUB][PR * 2];
+    float d[KC / QK_K][PR], dmin[KC / QK_K][PR];
 } wpanel;
 
 /* Activation slices: 32-element blocks (Q8_0/Q8_1) or 256-element blocks (Q8_K). */
@@ -53,9 +57,8 @@ typedef struct actK {
     int8_t qs[QK_K];
     float d;
     union {
-        float min[8];    /* Q4_K/Q5_K: d · Σq over each 32 */
-        int32_t off[16]; /* Q6_K / Q3_K: -offset · Σq over each 16 */
-        float min16[16]; /* Q2_K: d · Σq over each 16 */
+        int32_t off[16];   /* Q6_K / Q3_K: -offset · Σq over each 16 */
+        int16_t pairs[16]; /* Q4_K/Q5_K: Σq over each 32 (8); Q2_K: over each 16 (16) */
     } u;
 } actK;
 
@@ -70,41 +73,48 @@ static inline __m256i with_high_bits(__m256i u, uint32_t bits) {
     return _mm256_or_si256(u, _mm256_maskz_mov_epi8((__mmask32)bits, _mm256_set1_epi8(16)));
 }
 
-/* Unpacks sub-block k (32 elements) of a row starting at block pointer `row` into u and, for
- * each 32-block, returns scale (ws0) and min (wm0); per-16 types fill both groups (ws1, wm1). */
-static inline __m256i unpack_sub(uint32_t type, const uint8_t *row, int64_t k, float *ws0,
-                                 float *ws1, float *wm, float *wm1) {
+/* Per-row terms of one 32-element sub-block: float scale/min (32-element types), integer
+ * scales/mins of the sub-block or of its two 16-element groups, and K super-block scales. */
+typedef struct sub_meta {
+    float ws, wm;
+    int32_t sc0, sc1, mn0, mn1;
+    float d, dmin;
+} sub_meta;
+
+/* Unpacks sub-block k (32 elements) of a row starting at block pointer `row` to unsigned bytes
+ * and fills *m. */
+static inline __m256i unpack_sub(uint32_t type, const uint8_t *row, int64_t k, sub_meta *m) {
     switch (type) {
     case KY_TYPE_Q8_0: {
         const block_q8_0 *b = (const block_q8_0 *)row + k;
-        *ws0 = _cvtsh_ss(b->d);
+        m->ws = _cvtsh_ss(b->d);
         return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b->qs),
                                 _mm256_set1_epi8((char)0x80));
     }
     case KY_TYPE_Q4_0: {
         const block_q4_0 *b = (const block_q4_0 *)row + k;
-        *ws0 = _cvtsh_ss(b->d);
+        m->ws = _cvtsh_ss(b->d);
         return nib_lo_hi(b->qs);
     }
     case KY_TYPE_Q5_0: {
         const block_q5_0 *b = (const block_q5_0 *)row + k;
         uint32_t qh;
         memcpy(&qh, b->qh, 4);
-        *ws0 = _cvtsh_ss(b->d);
+        m->ws = _cvtsh_ss(b->d);
         return with_high_bits(nib_lo_hi(b->qs), qh);
     }
     case KY_TYPE_Q4_1: {
         const block_q4_1 *b = (const block_q4_1 *)row + k;
-        *ws0 = _cvtsh_ss(b->d);
-        *wm = _cvtsh_ss(b->m);
+        m->ws = _cvtsh_ss(b->d);
+        m->wm = _cvtsh_ss(b->m);
         return nib_lo_hi(b->qs);
     }
     case KY_TYPE_Q5_1: {
         const block_q5_1 *b = (const block_q5_1 *)row + k;
         uint32_t qh;
         memcpy(&qh, b->qh, 4);
-        *ws0 = _cvtsh_ss(b->d);
-        *wm = _cvtsh_ss(b->m);
+        m->ws = _cvtsh_ss(b->d);
+        m->wm = _cvtsh_ss(b->m);
         return with_high_bits(nib_lo_hi(b->qs), qh);
     }
     case KY_TYPE_Q4_K:
@@ -112,18 +122,17 @@ static inline __m256i unpack_sub(uint32_t type, const uint8_t *row, int64_t k, f
         int64_t kb = k / 8;
         int j = (int)(k % 8);
         const uint8_t *scales, *qs;
-        float d, dmin;
         if (type == KY_TYPE_Q4_K) {
             const block_q4_K *b = (const block_q4_K *)row + kb;
-            scales = b->scales, qs = b->qs, d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+            scales = b->scales, qs = b->qs, m->d = _cvtsh_ss(b->d), m->dmin = _cvtsh_ss(b->dmin);
         } else {
             const block_q5_K *b = (const block_q5_K *)row + kb;
-            scales = b->scales, qs = b->qs, d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+            scales = b->scales, qs = b->qs, m->d = _cvtsh_ss(b->d), m->dmin = _cvtsh_ss(b->dmin);
         }
-        uint8_t sc, m;
-        ky_q4k_scale_min(j, scales, &sc, &m);
-        *ws0 = d * (float)sc;
-        *wm = -dmin * (float)m;
+        uint8_t sc, mn;
+        ky_q4k_scale_min(j, scales, &sc, &mn);
+        m->sc0 = sc;
+        m->mn0 = mn;
         __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
         if (j & 1) q = _mm256_srli_epi16(q, 4);
         __m256i u = _mm256_and_si256(q, _mm256_set1_epi8(0x0F));
@@ -144,19 +153,20 @@ static inline __m256i unpack_sub(uint32_t type, const uint8_t *row, int64_t k, f
         __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, sh), _mm256_set1_epi8(3));
         if (type == KY_TYPE_Q2_K) {
             const block_q2_K *b = (const block_q2_K *)row + k / 8;
-            float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
-            *ws0 = d * (float)(b->scales[2 * j] & 0xF);
-            *ws1 = d * (float)(b->scales[2 * j + 1] & 0xF);
-            *wm = -dmin * (float)(b->scales[2 * j] >> 4);
-            *wm1 = -dmin * (float)(b->scales[2 * j + 1] >> 4);
+            m->d = _cvtsh_ss(b->d);
+            m->dmin = _cvtsh_ss(b->dmin);
+            m->sc0 = b->scales[2 * j] & 0xF;
+            m->sc1 = b->scales[2 * j + 1] & 0xF;
+            m->mn0 = b->scales[2 * j] >> 4;
+            m->mn1 = b->scales[2 * j + 1] >> 4;
             return u;
         }
         const block_q3_K *b = (const block_q3_K *)row + k / 8;
         __m256i hm = _mm256_loadu_si256((const __m256i *)b->hmask);
         __mmask32 hb = _mm256_test_epi8_mask(hm, _mm256_set1_epi8((char)(1 << j)));
-        float d = _cvtsh_ss(b->d);
-        *ws0 = d * (float)ky_q3k_scale(2 * j, b->scales);
-        *ws1 = d * (float)ky_q3k_scale(2 * j + 1, b->scales);
+        m->d = _cvtsh_ss(b->d);
+        m->sc0 = ky_q3k_scale(2 * j, b->scales);
+        m->sc1 = ky_q3k_scale(2 * j + 1, b->scales);
         return _mm256_mask_add_epi8(u, hb, u, _mm256_set1_epi8(4)); /* stored +4 */
     }
     default: { /* KY_TYPE_Q6_K */
@@ -168,9 +178,9 @@ static inline __m256i unpack_sub(uint32_t type, const uint8_t *row, int64_t k, f
         const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
         __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 4 * (part >> 1)), m4);
         __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hh, 2 * part), m2);
-        float d = _cvtsh_ss(b->d);
-        *ws0 = d * (float)b->scales[2 * j];
-        *ws1 = d * (float)b->scales[2 * j + 1];
+        m->d = _cvtsh_ss(b->d);
+        m->sc0 = b->scales[2 * j];
+        m->sc1 = b->scales[2 * j + 1];
         return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
     }
     }
@@ -216,17 +226,27 @@ static inline __attribute__((always_inline)) void pack_panel_t(uint32_t type, co
                                                                int64_t k0, int nsub, wpanel *p) {
     for (int k = 0; k < nsub; k++) {
         __m256i rows[PR];
+        int kb = k / 8, j = k % 8;
         for (int r = 0; r < PR; r++) {
-            float ws0 = 0, ws1 = 0, wm = 0, wm1 = 0;
-            if (r < n_rows) {
-                rows[r] = unpack_sub(type, w + (size_t)r * w_stride, k0 + k, &ws0, &ws1, &wm, &wm1);
-            } else {
+            sub_meta m = {0};
+            if (r < n_rows)
+                rows[r] = unpack_sub(type, w + (size_t)r * w_stride, k0 + k, &m);
+            else
                 rows[r] = _mm256_setzero_si256();
+            p->ws[2 * k][r] = m.ws;
+            p->wm[2 * k][r] = m.wm;
+            p->sc[2 * k][r] = m.sc0;
+            p->sc[2 * k + 1][r] = m.sc1;
+            if (type == KY_TYPE_Q4_K || type == KY_TYPE_Q5_K) {
+                p->mp[8 * kb + j / 2][2 * r + (j & 1)] = (int16_t)m.mn0;
+            } else if (type == KY_TYPE_Q2_K) {
+                p->mp[8 * kb + j][2 * r] = (int16_t)m.mn0;
+                p->mp[8 * kb + j][2 * r + 1] = (int16_t)m.mn1;
             }
-            p->ws[2 * k][r] = ws0;
-            p->ws[2 * k + 1][r] = ws1;
-            p->wm[2 * k][r] = wm;
-            p->wm[2 * k + 1][r] = wm1;
+            if (j == 0) {
+                p->d[kb][r] = m.d;
+                p->dmin[kb][r] = m.dmin;
+            }
         }
         transpose16x8(rows, p->u[k]);
     }
@@ -302,10 +322,10 @@ static void pack_actK(uint32_t type, const void *x, size_t x_stride, int nc, int
                 int off = type == KY_TYPE_Q6_K ? 32 : 4;
                 for (int g = 0; g < 16; g++) o->u.off[g] = -off * b->bsums[g];
             } else if (type == KY_TYPE_Q2_K) {
-                for (int g = 0; g < 16; g++) o->u.min16[g] = b->d * (float)b->bsums[g];
-            } else {
+                memcpy(o->u.pairs, b->bsums, sizeof o->u.pairs);
+            } else { /* sums per 32: |.| <= 4064 fits int16 */
                 for (int j = 0; j < 8; j++)
-                    o->u.min[j] = b->d * (float)(b->bsums[2 * j] + b->bsums[2 * j + 1]);
+                    o->u.pairs[j] = (int16_t)(b->bsums[2 * j] + b->bsums[2 * j + 1]);
             }
         }
     }
@@ -318,68 +338,100 @@ static inline __m512i bcast4(const int8_t *q) {
 }
 
 /* acc[c] (16 rows) += Σ over the chunk for tokens c < nt. Always inlined with constant nt. */
+/* acc[c] (16 rows) += Σ over the chunk for tokens c < nt, 32-element families: per block
+ * acc += cvt(Σ u·x) · (ws·dx) (+ wm·s for mins). Always inlined with constant nt. */
 static inline __attribute__((always_inline)) void
-micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *acc) {
+micro32(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *acc) {
     for (int k = 0; k < nsub; k++) {
         __m512i w[8];
 #pragma GCC unroll 8
         for (int s = 0; s < 8; s++) w[s] = _mm512_load_si512(p->u[k][s]);
-        if (fam == FAM_32 || fam == FAM_32MIN) {
-            const act32 *a = (const act32 *)act + k * NC + c0;
-            __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
-            __m512 wm = _mm512_loadu_ps(p->wm[2 * k]);
+        const act32 *a = (const act32 *)act + k * NC + c0;
+        __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
+        __m512 wm = _mm512_loadu_ps(p->wm[2 * k]);
+#pragma GCC unroll 8
+        for (int c = 0; c < nt; c++) {
+            __m512i i = fam == FAM_32 ? _mm512_set1_epi32(a[c].u.init) : _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int s = 0; s < 8; s++) i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 4 * s));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i),
+                                     _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d)), acc[c]);
+            if (fam == FAM_32MIN) acc[c] = _mm512_fmadd_ps(wm, _mm512_set1_ps(a[c].u.s), acc[c]);
+        }
+    }
+}
+
+/* K-quant families, exactly the row-dot kernels' arithmetic per 256-block: integer
+ * isum = Σ sc·(Σ u·x) (offsets folded into the start value), integer msum = Σ m·Σx via vpdpwssd,
+ * then acc += (d·dy)·isum − (dmin·dy)·msum in that float order, so a batch of tokens gives the
+ * same bits as one token at a time. */
+static inline __attribute__((always_inline)) void
+microK(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *acc) {
+    for (int kb = 0; kb < nsub / 8; kb++) {
+        const actK *a = (const actK *)act + kb * NC + c0;
+        __m512i isum[NT];
+#pragma GCC unroll 8
+        for (int c = 0; c < nt; c++) isum[c] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            int k = 8 * kb + j;
+            __m512i w[8];
+#pragma GCC unroll 8
+            for (int s = 0; s < 8; s++) w[s] = _mm512_load_si512(p->u[k][s]);
+            __m512i sc0 = _mm512_loadu_si512(p->sc[2 * k]),
+                    sc1 = _mm512_loadu_si512(p->sc[2 * k + 1]);
 #pragma GCC unroll 8
             for (int c = 0; c < nt; c++) {
-                __m512i i = fam == FAM_32 ? _mm512_set1_epi32(a[c].u.init) : _mm512_setzero_si512();
+                const int8_t *xq = a[c].qs + 32 * j;
+                if (fam == FAM_K4) {
+                    __m512i i = _mm512_setzero_si512();
 #pragma GCC unroll 8
-                for (int s = 0; s < 8; s++)
-                    i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 4 * s));
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i),
-                                         _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d)), acc[c]);
-                if (fam == FAM_32MIN)
-                    acc[c] = _mm512_fmadd_ps(wm, _mm512_set1_ps(a[c].u.s), acc[c]);
-            }
-        } else if (fam == FAM_K4) {
-            const actK *a = (const actK *)act + (k / 8) * NC + c0;
-            int j = k % 8;
-            __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
-            __m512 wm = _mm512_loadu_ps(p->wm[2 * k]);
+                    for (int s = 0; s < 8; s++)
+                        i = _mm512_dpbusd_epi32(i, w[s], bcast4(xq + 4 * s));
+                    isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(i, sc0));
+                } else {
+                    __m512i i0 = fam == FAM_G16 ? _mm512_set1_epi32(a[c].u.off[2 * j])
+                                                : _mm512_setzero_si512();
+                    __m512i i1 = fam == FAM_G16 ? _mm512_set1_epi32(a[c].u.off[2 * j + 1])
+                                                : _mm512_setzero_si512();
 #pragma GCC unroll 8
-            for (int c = 0; c < nt; c++) {
-                __m512i i = _mm512_setzero_si512();
-#pragma GCC unroll 8
-                for (int s = 0; s < 8; s++)
-                    i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 32 * j + 4 * s));
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i),
-                                         _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d)), acc[c]);
-                acc[c] = _mm512_fmadd_ps(wm, _mm512_set1_ps(a[c].u.min[j]), acc[c]);
-            }
-        } else { /* FAM_G16, FAM_K2 */
-            const actK *a = (const actK *)act + (k / 8) * NC + c0;
-            int j = k % 8;
-            __m512 ws0 = _mm512_loadu_ps(p->ws[2 * k]), ws1 = _mm512_loadu_ps(p->ws[2 * k + 1]);
-            __m512 wm0 = _mm512_loadu_ps(p->wm[2 * k]), wm1 = _mm512_loadu_ps(p->wm[2 * k + 1]);
-#pragma GCC unroll 8
-            for (int c = 0; c < nt; c++) {
-                __m512i i0 =
-                    fam == FAM_G16 ? _mm512_set1_epi32(a[c].u.off[2 * j]) : _mm512_setzero_si512();
-                __m512i i1 = fam == FAM_G16 ? _mm512_set1_epi32(a[c].u.off[2 * j + 1])
-                                            : _mm512_setzero_si512();
-#pragma GCC unroll 8
-                for (int s = 0; s < 4; s++) {
-                    i0 = _mm512_dpbusd_epi32(i0, w[s], bcast4(a[c].qs + 32 * j + 4 * s));
-                    i1 = _mm512_dpbusd_epi32(i1, w[s + 4], bcast4(a[c].qs + 32 * j + 16 + 4 * s));
-                }
-                __m512 d = _mm512_set1_ps(a[c].d);
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0), _mm512_mul_ps(ws0, d), acc[c]);
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1), _mm512_mul_ps(ws1, d), acc[c]);
-                if (fam == FAM_K2) {
-                    acc[c] = _mm512_fmadd_ps(wm0, _mm512_set1_ps(a[c].u.min16[2 * j]), acc[c]);
-                    acc[c] = _mm512_fmadd_ps(wm1, _mm512_set1_ps(a[c].u.min16[2 * j + 1]), acc[c]);
+                    for (int s = 0; s < 4; s++) {
+                        i0 = _mm512_dpbusd_epi32(i0, w[s], bcast4(xq + 4 * s));
+                        i1 = _mm512_dpbusd_epi32(i1, w[s + 4], bcast4(xq + 16 + 4 * s));
+                    }
+                    isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(i0, sc0));
+                    isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(i1, sc1));
                 }
             }
         }
+        __m512 dw = _mm512_loadu_ps(p->d[kb]), dminw = _mm512_loadu_ps(p->dmin[kb]);
+#pragma GCC unroll 8
+        for (int c = 0; c < nt; c++) {
+            __m512 dy = _mm512_set1_ps(a[c].d);
+            __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(dw, dy), _mm512_cvtepi32_ps(isum[c]));
+            if (fam == FAM_G16) { /* t1 - 0·0, as the row kernels compute it */
+                acc[c] = _mm512_add_ps(acc[c], _mm512_sub_ps(t1, _mm512_setzero_ps()));
+                continue;
+            }
+            __m512i ms = _mm512_setzero_si512();
+            int npairs = fam == FAM_K4 ? 4 : 8;
+            for (int q = 0; q < npairs; q++) {
+                int32_t pair;
+                memcpy(&pair, &a[c].u.pairs[2 * q], 4);
+                ms = _mm512_dpwssd_epi32(ms, _mm512_loadu_si512(p->mp[8 * kb + q]),
+                                         _mm512_set1_epi32(pair));
+            }
+            __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(dminw, dy), _mm512_cvtepi32_ps(ms));
+            acc[c] = _mm512_add_ps(acc[c], _mm512_sub_ps(t1, t2));
+        }
     }
+}
+
+static inline __attribute__((always_inline)) void
+micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *acc) {
+    if (fam == FAM_32 || fam == FAM_32MIN)
+        micro32(fam, p, nsub, act, c0, nt, acc);
+    else
+        microK(fam, p, nsub, act, c0, nt, acc);
 }
 
 static inline __attribute__((always_inline)) void tile(family fam, const wpanel *p, int nsub,

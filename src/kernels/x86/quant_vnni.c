@@ -202,6 +202,17 @@ static float dot_q5_1(int64_t n, const void *vw, const void *vx) {
     return hsum256(acc) + ms;
 }
 
+/* One K-quant super-block's contribution (d·dy)·isum − (dmin·dy)·msum, one rounding per
+ * operation in this order (separate statements: no contraction into FMAs), the order the packed
+ * GEMM (gemm_vnni.c) uses too, so batched and single-token products agree bit for bit. */
+static inline float k_term(float d, float dmin, float dy, int isum, int msum) {
+    float a = d * dy;
+    a = a * (float)isum;
+    float b = dmin * dy;
+    b = b * (float)msum;
+    return a - b;
+}
+
 /* ---- row dots: K-quants (integer per block, as the reference) -------------------------------- */
 
 /* Unpacks a Q4_K/Q5_K 12-byte scale field in registers (no byte stores: a vector load after
@@ -253,7 +264,7 @@ static float dot_q4_K(int64_t n, const void *vw, const void *vx) {
                                    _mm512_mullo_epi32(p, _mm512_permutexvar_epi32(k4_sel(j), scv)));
         }
         int isum = _mm512_reduce_add_epi32(acc);
-        sum += f16(w[b].d) * x[b].d * (float)isum - f16(w[b].dmin) * x[b].d * (float)msum;
+        sum += k_term(f16(w[b].d), f16(w[b].dmin), x[b].d, isum, msum);
     }
     return sum;
 }
@@ -282,7 +293,7 @@ static float dot_q5_K(int64_t n, const void *vw, const void *vx) {
                                    _mm512_mullo_epi32(p, _mm512_permutexvar_epi32(k4_sel(j), scv)));
         }
         int isum = _mm512_reduce_add_epi32(acc);
-        sum += f16(w[b].d) * x[b].d * (float)isum - f16(w[b].dmin) * x[b].d * (float)msum;
+        sum += k_term(f16(w[b].d), f16(w[b].dmin), x[b].d, isum, msum);
     }
     return sum;
 }
@@ -328,7 +339,7 @@ static float dot_q6_K(int64_t n, const void *vw, const void *vx) {
             }
         }
         int isum = _mm512_reduce_add_epi32(acc) - 32 * osum;
-        sum += f16(w[b].d) * x[b].d * (float)isum;
+        sum += k_term(f16(w[b].d), 0.0f, x[b].d, isum, 0);
     }
     return sum;
 }
@@ -378,7 +389,7 @@ static float dot_q2_K(int64_t n, const void *vw, const void *vx) {
             }
         }
         int isum = _mm512_reduce_add_epi32(acc);
-        sum += x[b].d * f16(w[b].d) * (float)isum - x[b].d * f16(w[b].dmin) * (float)msum;
+        sum += k_term(f16(w[b].d), f16(w[b].dmin), x[b].d, isum, msum);
     }
     return sum;
 }
@@ -421,7 +432,7 @@ static float dot_q3_K(int64_t n, const void *vw, const void *vx) {
             }
         }
         int isum = _mm512_reduce_add_epi32(acc) - 4 * osum;
-        sum += f16(w[b].d) * x[b].d * (float)isum;
+        sum += k_term(f16(w[b].d), 0.0f, x[b].d, isum, 0);
     }
     return sum;
 }
