@@ -152,23 +152,24 @@ static void test_generic_vs_dequant(void) {
     }
 }
 
-/* The optimized tables compute K-quant products with the same per-block integer sums and float
+/* The optimized tables compute quantized products with the same per-block integer sums and float
  * operation order whether a product has one token (row kernels) or many (packed GEMM): a batch
- * must equal token-by-token products bit for bit (the engine relies on batched prompt processing
- * matching sequential decoding). */
-static void test_kquant_batch_exact(void) {
-    const uint32_t types[] = {KY_TYPE_Q2_K, KY_TYPE_Q3_K, KY_TYPE_Q4_K, KY_TYPE_Q5_K, KY_TYPE_Q6_K};
+ * must equal token-by-token products bit for bit (batched prompt processing then matches
+ * sequential decoding, and results do not depend on how requests are batched). */
+static void test_batch_exact(void) {
+    const uint32_t types[] = {KY_TYPE_Q2_K, KY_TYPE_Q3_K, KY_TYPE_Q4_K, KY_TYPE_Q5_K, KY_TYPE_Q6_K,
+                              KY_TYPE_Q4_0, KY_TYPE_Q4_1, KY_TYPE_Q5_0, KY_TYPE_Q5_1, KY_TYPE_Q8_0};
     const ky_kernel_table *gen = ky_kernels_generic();
     int64_t n = 5 * 256, rows = 37, cols = 11; /* 5 blocks: crosses the packed 1024-element chunk */
-    for (int ti = 0; ti < 5; ti++) {
-        uint32_t type = types[ti];
+    for (int ti = 0; ti < 10; ti++) {
+        uint32_t type = types[ti], at = ky_kernels_act_type(type);
         size_t rb = row_bytes(type, n);
         uint8_t *w = malloc(rb * (size_t)rows);
         for (int64_t r = 0; r < rows; r++) kt_random_row(type, w + (size_t)r * rb, n);
         float *x = malloc(sizeof(float) * (size_t)(n * cols));
         for (int64_t i = 0; i < n * cols; i++) x[i] = kt_randf();
         size_t xs;
-        void *xq = quantize_rows(gen, KY_TYPE_Q8_K, x, n, cols, &xs);
+        void *xq = quantize_rows(gen, at, x, n, cols, &xs);
         float *yb = calloc((size_t)(rows * cols), sizeof(float));
         float *y1 = calloc((size_t)(rows * cols), sizeof(float));
         for (int t = 0; t < g_n_tabs; t++) {
@@ -386,7 +387,7 @@ int main(void) {
     RUN(test_tables_listed);
     RUN(test_generic_vs_dequant);
     RUN(test_gemm_all_types);
-    RUN(test_kquant_batch_exact);
+    RUN(test_batch_exact);
     RUN(test_quantize_act_edges);
     RUN(test_vector_helpers);
     RUN(test_matmul_threads);

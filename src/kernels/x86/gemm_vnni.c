@@ -339,7 +339,8 @@ static inline __m512i bcast4(const int8_t *q) {
 
 /* acc[c] (16 rows) += Σ over the chunk for tokens c < nt. Always inlined with constant nt. */
 /* acc[c] (16 rows) += Σ over the chunk for tokens c < nt, 32-element families: per block
- * acc += cvt(Σ u·x) · (ws·dx) (+ wm·s for mins). Always inlined with constant nt. */
+ * acc += cvt(Σ u·x) · (ws·dx), then + wm·s for mins, the row kernels' float order (quant_vnni.c)
+ * so a batch equals token-by-token products bit for bit. Always inlined with constant nt. */
 static inline __attribute__((always_inline)) void
 micro32(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *acc) {
     for (int k = 0; k < nsub; k++) {
@@ -354,9 +355,12 @@ micro32(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, 
             __m512i i = fam == FAM_32 ? _mm512_set1_epi32(a[c].u.init) : _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int s = 0; s < 8; s++) i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 4 * s));
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i),
-                                     _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d)), acc[c]);
-            if (fam == FAM_32MIN) acc[c] = _mm512_fmadd_ps(wm, _mm512_set1_ps(a[c].u.s), acc[c]);
+            /* mul then add (no FMA): the row kernels' order, so batches equal single tokens */
+            acc[c] =
+                _mm512_add_ps(acc[c], _mm512_mul_ps(_mm512_cvtepi32_ps(i),
+                                                    _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d))));
+            if (fam == FAM_32MIN)
+                acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(wm, _mm512_set1_ps(a[c].u.s)));
         }
     }
 }

@@ -514,26 +514,44 @@ static inline __attribute__((always_inline)) void rows32(uint32_t type, int R, c
                                                          const act_meta *meta, float *y) {
     const int mins = type == KY_TYPE_Q4_1 || type == KY_TYPE_Q5_1;
     const size_t wsz = wblock_bytes(type);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    float ms[4] = {0, 0, 0, 0};
+    /* y holds the running sums (0 on the first K chunk); each block adds cvt(Σ)·(d·dx), then
+     * m·s for mins, one rounding per operation: the packed GEMM's order, lane by lane */
+    __m128 acc = R == 4 ? _mm_loadu_ps(y) : _mm_load_ss(y);
     for (int64_t b = 0; b < nb; b++) {
         __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)b * xblk));
         __m256i init = mins ? _mm256_setzero_si256()
                             : _mm256_castsi128_si256(_mm_cvtsi32_si128(meta[b].u.init));
+        __m256i p[4];
+        float d[4] = {0, 0, 0, 0}, m[4] = {0, 0, 0, 0};
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            float d, m = 0;
             _mm_prefetch(
                 (const char *)((uintptr_t)w + (size_t)(r + PF_ROWS) * w_stride + (size_t)b * wsz),
                 _MM_HINT_T0); /* may lie past the matrix: a hint, never dereferenced */
-            __m256i u = unpack32(type, w + (size_t)r * w_stride, b, &d, &m);
-            __m256i p = _mm256_dpbusd_epi32(init, u, xv);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * meta[b].d), acc[r]);
-            if (mins) ms[r] += m * meta[b].u.s;
+            __m256i u = unpack32(type, w + (size_t)r * w_stride, b, &d[r], &m[r]);
+            p[r] = _mm256_dpbusd_epi32(init, u, xv);
         }
+        __m128i sums;
+        if (R == 4) { /* four 8-lane sums -> 4 block sums */
+            __m256i h =
+                _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+            sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        } else {
+            __m128i t =
+                _mm_add_epi32(_mm256_castsi256_si128(p[0]), _mm256_extracti128_si256(p[0], 1));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+            sums = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+        }
+        __m128 sc = _mm_mul_ps(_mm_setr_ps(d[0], d[1], d[2], d[3]), _mm_set1_ps(meta[b].d));
+        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(sums), sc));
+        if (mins)
+            acc = _mm_add_ps(
+                acc, _mm_mul_ps(_mm_setr_ps(m[0], m[1], m[2], m[3]), _mm_set1_ps(meta[b].u.s)));
     }
-    for (int r = 0; r < R; r++) y[r] = hsum256(acc[r]) + ms[r];
+    if (R == 4)
+        _mm_storeu_ps(y, acc);
+    else
+        _mm_store_ss(y, acc);
 }
 
 static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_t n, const void *w,
@@ -576,20 +594,16 @@ static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_
                 }
             }
             const char *wb = (const char *)w + (size_t)b0 * wsz;
-            float t[4];
             for (int64_t r = 0; r < n_rows;) {
                 int R = n_rows - r >= 4 ? 4 : 1;
                 for (int c = 0; c < nc; c++) {
                     float *yc = y + (c0 + c) * ldy + r;
-                    if (R == 4) {
+                    if (R == 4)
                         rows32(type, 4, wb + (size_t)r * w_stride, w_stride, nb, xq[c], xblk,
-                               meta[c], t);
-                        for (int k = 0; k < 4; k++) yc[k] += t[k];
-                    } else {
+                               meta[c], yc);
+                    else
                         rows32(type, 1, wb + (size_t)r * w_stride, w_stride, nb, xq[c], xblk,
-                               meta[c], t);
-                        yc[0] += t[0];
-                    }
+                               meta[c], yc);
                 }
                 r += R;
             }
