@@ -1,15 +1,16 @@
 /* matmul.c — threaded matrix products over a ky_pool (layer: kernels).
  *
  * Two pool dispatches per call (one for small inputs, which the caller converts): (1) the input
- * rows are converted to each distinct act type, (token, block) units split over threads; (2)
- * output rows, in groups of ROW_GROUP (the optimized kernels' panel height), are split evenly
- * over threads, each calling the table's gemm once per weight slice with every token; when there
- * are few row groups and many tokens, tokens are split instead so every thread has work. Float
- * weights read the F32 input in place.
+ * rows are converted to each distinct act type, (token, block) units split over threads; (2) the
+ * output is cut into chunks — ranges of row groups of ROW_GROUP rows (the optimized kernels'
+ * panel height) over all tokens, or token ranges over all rows when a product has fewer rows
+ * than tokens — that threads take from a shared counter, calling the table's gemm per chunk and
+ * weight. Float weights read the F32 input in place.
  */
 #include "kernels/matmul.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "tensor/types.h"
@@ -36,7 +37,10 @@ typedef struct job {
     int64_t ldx, n_tok, n_in;
     int64_t groups[KY_MATMUL_MAX_MULTI]; /* row groups per weight */
     int64_t n_groups;
-    int split_tokens; /* 1: every thread takes all rows and a token range */
+    int split_tokens; /* 1: chunks are token ranges (all rows); 0: row-group ranges (all tokens) */
+    int64_t chunk;    /* tokens or row groups per chunk */
+    int64_t n_chunks;
+    atomic_llong next; /* next chunk to take */
 } job;
 
 static size_t act_bytes(uint32_t act_type, int64_t n_in, int64_t n_tok) {
@@ -95,16 +99,15 @@ static void run_slice(const job *j, int k, int64_t r0, int64_t r1, int64_t t0, i
                          j->y[k] + t0 * j->ldy[k] + r0, j->ldy[k]);
 }
 
-static void gemm_worker(void *arg, int ith, int nth) {
-    job *j = arg;
+/* Runs chunk c: a token range over every weight's rows, or a range of the concatenated row groups
+ * of all weights over every token. */
+static void run_chunk(const job *j, int64_t c) {
     if (j->split_tokens) {
-        long t0, t1;
-        ky_split_range((long)j->n_tok, ith, nth, &t0, &t1);
+        int64_t t0 = c * j->chunk, t1 = t0 + j->chunk < j->n_tok ? t0 + j->chunk : j->n_tok;
         for (int k = 0; k < j->n_w; k++) run_slice(j, k, 0, j->w[k]->n_out, t0, t1);
         return;
     }
-    long g0, g1;
-    ky_split_range((long)j->n_groups, ith, nth, &g0, &g1);
+    int64_t g0 = c * j->chunk, g1 = g0 + j->chunk < j->n_groups ? g0 + j->chunk : j->n_groups;
     int64_t base = 0; /* first global group of weight k */
     for (int k = 0; k < j->n_w; k++) {
         int64_t lo = g0 > base ? g0 : base,
@@ -112,6 +115,45 @@ static void gemm_worker(void *arg, int ith, int nth) {
         if (lo < hi) run_slice(j, k, (lo - base) * ROW_GROUP, (hi - base) * ROW_GROUP, 0, j->n_tok);
         base += j->groups[k];
     }
+}
+
+/* Threads take chunks from a shared counter until none is left: a thread the OS schedules late
+ * (more runnable threads than cores) finds the work done by the others instead of delaying it. */
+static void gemm_worker(void *arg, int ith, int nth) {
+    job *j = arg;
+    (void)ith, (void)nth;
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (c >= j->n_chunks) return;
+        run_chunk(j, c);
+    }
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Chunking: a few tokens (row kernels, bandwidth-bound) split rows finely; many tokens (packed
+ * GEMM, which re-lays the activations once per call and each 16-row weight panel once per call)
+ * split whichever dimension is smaller to keep duplicated packing small, in large chunks. */
+static void plan_chunks(job *j, int nth) {
+    int64_t total_rows = j->n_groups * ROW_GROUP;
+    if (nth == 1) {
+        j->split_tokens = 0;
+        j->chunk = j->n_groups;
+    } else if (j->n_tok < 3) {
+        j->split_tokens = 0;
+        j->chunk = ceil_div(j->n_groups, 8 * (int64_t)nth);
+    } else if (total_rows < j->n_tok) {
+        j->split_tokens = 1;
+        int64_t t = ceil_div(j->n_tok, 2 * (int64_t)nth);
+        j->chunk = ceil_div(t < 64 ? 64 : t, 8) * 8;
+    } else {
+        j->split_tokens = 0;
+        int64_t g = ceil_div(j->n_groups, 4 * (int64_t)nth);
+        j->chunk = g < 8 ? 8 : g;
+    }
+    if (j->chunk < 1) j->chunk = 1;
+    j->n_chunks = ceil_div(j->split_tokens ? j->n_tok : j->n_groups, j->chunk);
+    atomic_init(&j->next, 0);
 }
 
 void ky_matmul_multi(ky_pool *pool, const ky_kernel_table *kt, int n_w, const ky_matrix *const *w,
@@ -149,7 +191,7 @@ void ky_matmul_multi(ky_pool *pool, const ky_kernel_table *kt, int n_w, const ky
         j.w_act[k] = a;
     }
     int nth = pool ? ky_pool_size(pool) : 1;
-    j.split_tokens = nth > 1 && j.n_groups < 4 * nth && n_tok >= 4 * nth;
+    plan_chunks(&j, nth);
     int need_quant = 0;
     for (int a = 0; a < j.n_act; a++) need_quant |= j.act[a].type != KY_TYPE_F32;
     if (nth == 1) {
