@@ -285,7 +285,8 @@ static void test_vector_helpers(void) {
 static void test_matmul_threads(void) {
     const uint32_t types[] = {KY_TYPE_Q8_0, KY_TYPE_Q4_K, KY_TYPE_Q6_K, KY_TYPE_Q5_0,
                               KY_TYPE_F16,  KY_TYPE_Q5_1, KY_TYPE_F32};
-    const int64_t toks[] = {1, 5, 40};
+    /* (rows, tokens): row chunks for 1/5/40 tokens; token chunks when tokens outnumber rows */
+    const int64_t shapes[][2] = {{100, 1}, {100, 5}, {100, 40}, {20, 130}};
     const ky_kernel_table *gen = ky_kernels_generic(), *best = ky_kernels();
     int64_t n_in = 512, n_out = 100, ldx = n_in + 8, ldy = n_out + 5;
     for (int ti = 0; ti < 7; ti++) {
@@ -294,8 +295,9 @@ static void test_matmul_threads(void) {
         uint8_t *w = malloc(rb * (size_t)n_out);
         for (int64_t r = 0; r < n_out; r++) kt_random_row(type, w + (size_t)r * rb, n_in);
         ky_matrix m = {w, type, n_in, n_out, rb};
-        for (int tk = 0; tk < 3; tk++) {
-            int64_t n_tok = toks[tk];
+        for (int tk = 0; tk < 4; tk++) {
+            int64_t n_tok = shapes[tk][1];
+            m.n_out = shapes[tk][0];
             float *x = malloc(sizeof(float) * (size_t)(ldx * n_tok));
             for (int64_t i = 0; i < ldx * n_tok; i++) x[i] = kt_randf();
             float *yref = calloc((size_t)(ldy * n_tok), sizeof(float));
@@ -306,7 +308,7 @@ static void test_matmul_threads(void) {
                 memcpy(xc + t * n_in, x + t * ldx, sizeof(float) * (size_t)n_in);
             size_t xs;
             void *xq = quantize_rows(gen, at, xc, n_in, n_tok, &xs);
-            gen->gemm[type](n_in, w, rb, n_out, xq, xs, n_tok, yref, ldy);
+            gen->gemm[type](n_in, w, rb, m.n_out, xq, xs, n_tok, yref, ldy);
             void *scratch = malloc(ky_matmul_scratch_bytes(&m, n_tok) + 1);
             for (int nth = 1; nth <= 3; nth++) {
                 ky_pool *pool = NULL;
@@ -319,7 +321,7 @@ static void test_matmul_threads(void) {
                        (long long)n_tok, nth);
                 memset(y, 0, sizeof(float) * (size_t)(ldy * n_tok));
                 ky_matmul(pool, best, &m, x, ldx, n_tok, y, ldy, scratch);
-                CHECKF(close_tile(y, yref, n_out, n_tok, ldy, 2e-5, "best matmul"),
+                CHECKF(close_tile(y, yref, m.n_out, n_tok, ldy, 2e-5, "best matmul"),
                        "%s matmul %s n_tok %lld threads %d", best->name, ky_type_name(type),
                        (long long)n_tok, nth);
                 ky_pool_free(pool);
