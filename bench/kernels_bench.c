@@ -19,19 +19,21 @@
 typedef struct read_job {
     const uint64_t *buf;
     size_t n;
+    long next;
     uint64_t sink[64];
 } read_job;
 
 static void read_worker(void *arg, int ith, int nth) {
     read_job *j = arg;
-    long b, e;
-    ky_split_range((long)j->n, ith, nth, &b, &e);
+    long b, e, chunk = ky_pool_chunk((long)j->n, nth, 16) & ~3L;
     uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (long i = b; i + 3 < e; i += 4) {
-        s0 += j->buf[i];
-        s1 += j->buf[i + 1];
-        s2 += j->buf[i + 2];
-        s3 += j->buf[i + 3];
+    while (ky_pool_claim(&j->next, (long)j->n, chunk ? chunk : 4, &b, &e)) {
+        for (long i = b; i + 3 < e; i += 4) {
+            s0 += j->buf[i];
+            s1 += j->buf[i + 1];
+            s2 += j->buf[i + 2];
+            s3 += j->buf[i + 3];
+        }
     }
     j->sink[ith] = s0 + s1 + s2 + s3;
 }
@@ -42,13 +44,14 @@ static void bench_bandwidth(void) {
     size_t bytes = (size_t)1 << 30;
     uint64_t *buf = malloc(bytes);
     memset(buf, 1, bytes);
-    read_job j = {buf, bytes / 8, {0}};
+    read_job j = {buf, bytes / 8, 0, {0}};
     for (int nth = 1; nth <= 2; nth++) {
         ky_pool *pool;
         ky_error err;
         if (ky_pool_create(nth, &pool, &err) != KY_OK) exit(1);
         double best = 1e30;
         for (int rep = 0; rep < 4; rep++) {
+            j.next = 0;
             double t0 = ky_time_now();
             ky_pool_run(pool, read_worker, &j);
             double t = ky_time_now() - t0;

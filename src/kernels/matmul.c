@@ -40,7 +40,8 @@ typedef struct job {
     int split_tokens; /* 1: chunks are token ranges (all rows); 0: row-group ranges (all tokens) */
     int64_t chunk;    /* tokens or row groups per chunk */
     int64_t n_chunks;
-    atomic_llong next; /* next chunk to take */
+    atomic_llong next;                /* next chunk to take */
+    long q_next[KY_MATMUL_MAX_MULTI]; /* next quantization unit per act buffer (ky_pool_claim) */
 } job;
 
 static size_t act_bytes(uint32_t act_type, int64_t n_in, int64_t n_tok) {
@@ -68,23 +69,27 @@ size_t ky_matmul_scratch_bytes(const ky_matrix *w, int64_t n_tok) {
     return ky_matmul_multi_scratch_bytes(1, &w, n_tok);
 }
 
+/* Converts (token, block) units in chunks claimed from j->q_next[a] (see ky_pool_claim). */
 static void quantize_worker(void *arg, int ith, int nth) {
+    (void)ith;
     job *j = arg;
     for (int a = 0; a < j->n_act; a++) {
         act_buf *ab = &j->act[a];
         if (ab->type == KY_TYPE_F32) continue;
         int64_t nb = j->n_in / ab->block;
-        long begin, end;
-        ky_split_range((long)(nb * j->n_tok), ith, nth, &begin, &end);
+        long n_units = (long)(nb * j->n_tok), chunk = ky_pool_chunk(n_units, nth, 4);
         size_t bbytes = ky_kernels_act_row_bytes(ab->type, ab->block);
-        for (long u = begin; u < end;) {
-            int64_t t = u / nb, b0 = u % nb;
-            int64_t b1 = nb < b0 + (end - u) ? nb : b0 + (end - u);
-            j->kt->quantize_act[ab->type](j->x + t * j->ldx + b0 * ab->block,
-                                          (char *)ab->data + (size_t)t * ab->stride +
-                                              (size_t)b0 * bbytes,
-                                          (b1 - b0) * ab->block);
-            u += b1 - b0;
+        long begin, end;
+        while (ky_pool_claim(&j->q_next[a], n_units, chunk, &begin, &end)) {
+            for (long u = begin; u < end;) {
+                int64_t t = u / nb, b0 = u % nb;
+                int64_t b1 = nb < b0 + (end - u) ? nb : b0 + (end - u);
+                j->kt->quantize_act[ab->type](j->x + t * j->ldx + b0 * ab->block,
+                                              (char *)ab->data + (size_t)t * ab->stride +
+                                                  (size_t)b0 * bbytes,
+                                              (b1 - b0) * ab->block);
+                u += b1 - b0;
+            }
         }
     }
 }

@@ -22,23 +22,24 @@ typedef struct rows_job {
     ky_fwd *f;
     row_fn fn;
     void *ctx;
-    int64_t n;
+    long n, chunk, next;
 } rows_job;
 
 static void rows_worker(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
     rows_job *job = arg;
     long b, e;
-    ky_split_range((long)job->n, ith, nth, &b, &e);
-    for (long r = b; r < e; r++) job->fn(job->f, r, job->ctx);
+    while (ky_pool_claim(&job->next, job->n, job->chunk, &b, &e))
+        for (long r = b; r < e; r++) job->fn(job->f, r, job->ctx);
 }
 
-/* Runs fn for rows [0, n): inline for small n, else split evenly across the pool. */
+/* Runs fn for rows [0, n): inline for small n, else in chunks across the pool. */
 static void par_rows(ky_fwd *f, int64_t n, row_fn fn, void *ctx) {
     if (n < 4 || f->n_threads == 1) {
         for (int64_t r = 0; r < n; r++) fn(f, r, ctx);
         return;
     }
-    rows_job job = {f, fn, ctx, n};
+    rows_job job = {f, fn, ctx, (long)n, ky_pool_chunk((long)n, f->n_threads, 4), 0};
     ky_pool_run(f->pool, rows_worker, &job);
 }
 

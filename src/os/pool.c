@@ -1,4 +1,12 @@
-/* pool.c — persistent fork-join thread pool with a spin-then-sleep wait (layer: os). */
+/* pool.c — persistent fork-join thread pool with a spin-then-sleep wait (layer: os).
+ *
+ * Join protocol: the caller publishes fn/arg, opens generation g (open = g, then generation = g)
+ * and runs fn itself. A worker that sees generation g increments n_active and only then checks
+ * open == g: if so it runs fn and decrements n_active, else (closed already) it just decrements.
+ * When its own fn returns the caller closes (open = 0) and waits until n_active is 0. With
+ * sequentially consistent operations either the worker sees the close or the caller sees the
+ * worker, so fn/arg stay valid for every worker that runs them, and nobody waits for a worker
+ * that never woke up. */
 #define _GNU_SOURCE
 #include "os/pool.h"
 
@@ -22,8 +30,9 @@ struct ky_pool {
     struct worker *workers;
     ky_pool_fn fn;
     void *arg;
-    atomic_uint generation; /* bumped per ky_pool_run */
-    atomic_int n_done;      /* workers finished with the current generation */
+    atomic_uint generation; /* id of the latest operation (never 0) */
+    atomic_uint open;       /* id of the operation workers may join, 0 when closed */
+    atomic_int n_active;    /* workers inside (or about to enter) an operation */
     atomic_int n_sleepers;
     atomic_bool stop;
     pthread_mutex_t mutex;
@@ -65,8 +74,9 @@ static void *worker_main(void *p) {
         }
         if (atomic_load(&pool->stop)) break;
         seen = gen;
-        pool->fn(pool->arg, w->index, pool->n_threads);
-        atomic_fetch_add_explicit(&pool->n_done, 1, memory_order_release);
+        atomic_fetch_add(&pool->n_active, 1);
+        if (atomic_load(&pool->open) == gen) pool->fn(pool->arg, w->index, pool->n_threads);
+        atomic_fetch_sub(&pool->n_active, 1);
     }
     return NULL;
 }
@@ -81,7 +91,8 @@ ky_status ky_pool_create(int n_threads, ky_pool **out, ky_error *err) {
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->cond, NULL);
     atomic_init(&pool->generation, 0);
-    atomic_init(&pool->n_done, 0);
+    atomic_init(&pool->open, 0);
+    atomic_init(&pool->n_active, 0);
     atomic_init(&pool->n_sleepers, 0);
     atomic_init(&pool->stop, false);
     if (n_threads > 1) {
@@ -130,17 +141,22 @@ void ky_pool_run(ky_pool *pool, ky_pool_fn fn, void *arg) {
         fn(arg, 0, 1);
         return;
     }
+    /* No worker is inside an operation here (the previous run waited for them), and a late one
+     * only reads fn/arg after seeing this operation open, so they may be replaced. */
     pool->fn = fn;
     pool->arg = arg;
-    atomic_store_explicit(&pool->n_done, 0, memory_order_relaxed);
-    atomic_fetch_add(&pool->generation, 1); /* seq_cst: pairs with the sleepers check */
+    unsigned gen = atomic_load(&pool->generation) + 1;
+    if (gen == 0) gen = 1;
+    atomic_store(&pool->open, gen);
+    atomic_store(&pool->generation, gen); /* seq_cst: pairs with the sleepers check */
     if (atomic_load(&pool->n_sleepers) > 0) {
         pthread_mutex_lock(&pool->mutex);
         pthread_cond_broadcast(&pool->cond);
         pthread_mutex_unlock(&pool->mutex);
     }
     fn(arg, 0, n);
-    for (unsigned i = 0; atomic_load_explicit(&pool->n_done, memory_order_acquire) < n - 1; i++) {
+    atomic_store(&pool->open, 0);
+    for (unsigned i = 0; atomic_load(&pool->n_active) > 0; i++) {
         if (i < YIELD_AFTER)
             cpu_relax();
         else
