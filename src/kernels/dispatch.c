@@ -105,9 +105,9 @@ const char *ky_kernels_name(void) { return ky_kernels()->name; }
 
 uint32_t ky_kernels_act_type(uint32_t wtype) {
     switch (wtype) {
-    case KY_TYPE_F32:
-    case KY_TYPE_F16:
-    case KY_TYPE_BF16: return KY_TYPE_F32;
+    case KY_TYPE_F32: return KY_TYPE_F32;
+    case KY_TYPE_F16: return KY_TYPE_F16;   /* F32 storage, values rounded to f16 */
+    case KY_TYPE_BF16: return KY_TYPE_BF16; /* F32 storage, values rounded to bf16 */
     case KY_TYPE_Q4_0:
     case KY_TYPE_Q5_0:
     case KY_TYPE_Q8_0: return KY_TYPE_Q8_0;
@@ -124,7 +124,9 @@ uint32_t ky_kernels_act_type(uint32_t wtype) {
 
 size_t ky_kernels_act_row_bytes(uint32_t act_type, int64_t n) {
     switch (act_type) {
-    case KY_TYPE_F32: return (size_t)n * sizeof(float);
+    case KY_TYPE_F32:
+    case KY_TYPE_F16:
+    case KY_TYPE_BF16: return (size_t)n * sizeof(float);
     case KY_TYPE_Q8_0: return (size_t)(n / QK8_0) * sizeof(block_q8_0);
     case KY_TYPE_Q8_1: return (size_t)(n / QK8_1) * sizeof(block_q8_1);
     case KY_TYPE_Q8_K: return (size_t)(n / QK_K) * sizeof(block_q8_K);

@@ -12,8 +12,11 @@
  * Every table's quantize_act output is bit-identical to the generic one (tensor/quant.h).
  *
  * Matrix products: a weight of type W is multiplied with activations converted once per matmul
- * to ky_kernels_act_type(W) (F32 for float weights, Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1,
- * Q8_K for K-quants), the way llama.cpp does, so results agree with it closely.
+ * to ky_kernels_act_type(W) the way llama.cpp does, so results agree with it closely: Q8_0 for
+ * Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants; F16 and BF16 weights take activations
+ * rounded to f16 / bf16 (llama.cpp converts them to the weight's type), which the tables keep as
+ * F32 values (act types KY_TYPE_F16 / KY_TYPE_BF16 mean "F32 rows holding f16/bf16 values", so
+ * the float gemm kernels read F32 activations for every float weight type); F32 weights use F32.
  */
 #ifndef KY_KERNELS_KERNELS_H
 #define KY_KERNELS_KERNELS_H

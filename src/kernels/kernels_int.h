@@ -31,4 +31,11 @@ void kernels_quantize_q8_1_ref(const float *x, void *y, int64_t n);
 void kernels_quantize_q8_K_ref(const float *x, void *y, int64_t n);
 void kernels_quantize_f32_copy(const float *x, void *y, int64_t n);
 
+/* e^x as llama.cpp's x86/ARM CPU backend computes it in its vectorized SiLU and softmax (the
+ * Arm optimized-routines algorithm): n = round(x·log2 e) by the 1.5·2^23 shift, b = x − n·ln 2 in
+ * two parts, a degree-5 polynomial j(b), result j·2^n; x > 100 → +inf, x < −110 → 0, NaN → NaN.
+ * Every tier's silu_mul computes exactly these bits (fused multiply-adds in the same order), so
+ * SiLU outputs are identical across tiers and to llama.cpp's. Max error ~1.5 ulp. */
+float kernels_expf_approx(float x);
+
 #endif

@@ -132,8 +132,10 @@ static void test_generic_vs_dequant(void) {
         for (int64_t i = 0; i < n * cols; i++) x[i] = kt_randf();
         size_t xs;
         void *xq = quantize_rows(gen, at, x, n, cols, &xs);
+        /* act types F16/BF16 are F32 rows holding rounded values: read them as F32 */
+        uint32_t at_storage = (at == KY_TYPE_F16 || at == KY_TYPE_BF16) ? KY_TYPE_F32 : at;
         for (int64_t c = 0; c < cols; c++)
-            REQUIRE(ky_dequantize_row(at, (char *)xq + (size_t)c * xs, xf + c * n, n));
+            REQUIRE(ky_dequantize_row(at_storage, (char *)xq + (size_t)c * xs, xf + c * n, n));
         gen->gemm[type](n, w, rb, rows, xq, xs, cols, y, rows);
         for (int64_t r = 0; r < rows; r++) {
             REQUIRE(ky_dequantize_row(type, w + (size_t)r * rb, wf, n));
@@ -372,6 +374,22 @@ static void test_matmul_multi(void) {
     for (int k = 0; k < 3; k++) free(w[k]), free(y[k]), free(y1[k]);
 }
 
+/* Activations for F16/BF16 weights are F32 values rounded to the weight's precision, as llama.cpp
+ * converts them; every table produces the same bits. */
+static void test_float_act_rounding(void) {
+    float x[37], y[37];
+    for (int i = 0; i < 37; i++) x[i] = kt_randf() * 3.0f;
+    x[0] = 1.0f + 1.0f / 4096.0f; /* rounds to 1 in f16 (ties to even) and bf16 */
+    for (int t = 0; t < g_n_tabs; t++) {
+        g_tabs[t]->quantize_act[KY_TYPE_F16](x, y, 37);
+        for (int i = 0; i < 37; i++) CHECK(y[i] == ky_f16_to_f32(ky_f32_to_f16(x[i])));
+        CHECK(y[0] == 1.0f);
+        g_tabs[t]->quantize_act[KY_TYPE_BF16](x, y, 37);
+        for (int i = 0; i < 37; i++) CHECK(y[i] == ky_bf16_to_f32(ky_f32_to_bf16(x[i])));
+    }
+    CHECK(ky_kernels_act_row_bytes(KY_TYPE_F16, 10) == 40);
+}
+
 static void test_tables_listed(void) {
     CHECK(g_n_tabs >= 1);
     CHECK(strcmp(g_tabs[g_n_tabs - 1]->name, "generic") == 0);
@@ -379,7 +397,9 @@ static void test_tables_listed(void) {
     CHECK(strcmp(ky_kernels_name(), ky_kernels()->name) == 0);
     CHECK(ky_kernels_act_type(KY_TYPE_Q4_K) == KY_TYPE_Q8_K);
     CHECK(ky_kernels_act_type(KY_TYPE_Q5_1) == KY_TYPE_Q8_1);
-    CHECK(ky_kernels_act_type(KY_TYPE_BF16) == KY_TYPE_F32);
+    CHECK(ky_kernels_act_type(KY_TYPE_BF16) == KY_TYPE_BF16);
+    CHECK(ky_kernels_act_type(KY_TYPE_F16) == KY_TYPE_F16);
+    CHECK(ky_kernels_act_type(KY_TYPE_F32) == KY_TYPE_F32);
     CHECK(ky_kernels_act_type(KY_TYPE_Q8_K) == KY_TYPE_COUNT);
     for (int t = 0; t < g_n_tabs; t++) fprintf(stderr, "table %d: %s\n", t, g_tabs[t]->name);
 }
@@ -387,6 +407,7 @@ static void test_tables_listed(void) {
 int main(void) {
     g_n_tabs = ky_kernels_available(g_tabs, 8);
     RUN(test_tables_listed);
+    RUN(test_float_act_rounding);
     RUN(test_generic_vs_dequant);
     RUN(test_gemm_all_types);
     RUN(test_batch_exact);

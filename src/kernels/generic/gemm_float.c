@@ -84,8 +84,23 @@ static void rmsnorm(const float *x, const float *w, float *y, int64_t n, float e
     for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
 }
 
+float kernels_expf_approx(float x) {
+    if (x != x) return x;
+    if (x > 100.0f) return INFINITY;
+    if (x < -110.0f) return 0.0f;
+    float z = fmaf(x, 0x1.715476p+0f, 0x1.8p23f);
+    float n = z - 0x1.8p23f;
+    float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    float u = b * b;
+    float j = fmaf(
+        fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+        u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n);
+}
+
+/* silu(g)·u = g / (1 + e^(0−g)) · u, in llama.cpp's operation order. */
 static void silu_mul(float *g, const float *u, int64_t n) {
-    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + kernels_expf_approx(0.0f - g[i])) * u[i];
 }
 
 void kernels_quantize_f32_copy(const float *x, void *y, int64_t n) {
@@ -93,9 +108,21 @@ void kernels_quantize_f32_copy(const float *x, void *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) o[i] = x[i];
 }
 
+/* Activations for F16 / BF16 weights: F32 rows whose values are rounded to f16 / bf16. */
+static void round_f16(const float *x, void *y, int64_t n) {
+    float *o = y;
+    for (int64_t i = 0; i < n; i++) o[i] = ky_f16_to_f32(ky_f32_to_f16(x[i]));
+}
+static void round_bf16(const float *x, void *y, int64_t n) {
+    float *o = y;
+    for (int64_t i = 0; i < n; i++) o[i] = ky_bf16_to_f32(ky_f32_to_bf16(x[i]));
+}
+
 void kernels_fill_generic(ky_kernel_table *t) {
     *t = (ky_kernel_table){.name = "generic"};
     t->quantize_act[KY_TYPE_F32] = kernels_quantize_f32_copy;
+    t->quantize_act[KY_TYPE_F16] = round_f16;
+    t->quantize_act[KY_TYPE_BF16] = round_bf16;
     t->quantize_act[KY_TYPE_Q8_0] = kernels_quantize_q8_0_ref;
     t->quantize_act[KY_TYPE_Q8_1] = kernels_quantize_q8_1_ref;
     t->quantize_act[KY_TYPE_Q8_K] = kernels_quantize_q8_K_ref;
