@@ -28,7 +28,9 @@ const USAGE = `usage: bench/compare [options]
   --cache DIR      synthesized models (default bench/cache; created, kept between runs)
   --out FILE       raw results as JSON (default DIR/compare-YYYYmmdd-HHMMSS.json)
   --no-peer        kaiyuan only
-  --seed S         synth seed (default 42)`;
+  --seed S         synth seed (default 42)
+  --stat median|best  statistic over all timed runs shown in the table (default median; "best"
+                   resists other jobs slowing some runs on a shared machine; JSON has both)`;
 
 function fail(msg) {
     process.stderr.write(`bench/compare: ${msg}\n`);
@@ -39,7 +41,7 @@ function parseArgs(argv) {
     const o = {
         models: "qwen2.5-0.5b:q4_k_m,qwen2.5-0.5b:q8_0,qwen2.5-1.5b:q4_k_m,qwen3-4b:q4_k_m",
         threads: 2, p: 512, n: 128, reps: 3, rounds: 2, cache: "bench/cache", out: null,
-        peer: true, seed: 42,
+        peer: true, seed: 42, stat: "median",
     };
     const num = (a, v, min) => {
         const x = Number(v);
@@ -69,6 +71,10 @@ function parseArgs(argv) {
         else if (a === "--cache") o.cache = v();
         else if (a === "--out") o.out = v();
         else if (a === "--seed") o.seed = num(a, v(), 0);
+        else if (a === "--stat") {
+            o.stat = v();
+            if (o.stat !== "median" && o.stat !== "best") fail("--stat: median or best");
+        }
         else fail(`unknown option '${a}'\n${USAGE}`);
     }
     if (quick) {
@@ -111,6 +117,13 @@ const median = (xs) => {
     return s.length === 0 ? null : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+// Table statistic (o.stat) plus both statistics for the JSON.
+const stat = (e) => {
+    const best = (xs) => (xs.length ? Math.max(...xs) : null);
+    const s = { pp_tok_s_median: median(e.pp), tg_tok_s_median: median(e.tg), pp_tok_s_best: best(e.pp), tg_tok_s_best: best(e.tg) };
+    return { pp_tok_s: s[`pp_tok_s_${o.stat}`], tg_tok_s: s[`tg_tok_s_${o.stat}`], ...s };
+};
+
 const fmt = (x, d = 1) => (x == null || !Number.isFinite(x) ? "—" : x.toFixed(d));
 const mib = (b) => (b == null ? "—" : (b / 1048576).toFixed(0) + " MiB");
 
@@ -133,11 +146,13 @@ const machine = {
     loadavg_start: os.loadavg(), kernel: os.release(),
     git: spawnSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).stdout.trim(),
 };
-if (machine.loadavg_start[0] > Math.max(0.5, machine.n_cpus - o.threads + 0.5))
+if (machine.loadavg_start[0] > Math.max(1, machine.n_cpus - o.threads + 0.5))
     log(`bench/compare: warning: load average ${machine.loadavg_start[0].toFixed(2)} on ${machine.n_cpus} CPUs — ` +
         "timings of spinning thread pools collapse on a busy machine; compare only idle runs");
 
-const bw = lastJson(run("build/bench/membw", ["--threads", String(o.threads), "--mb", "1024", "--reps", "5"]).stdout);
+// Measured before and after the runs; the better of the two is the machine's bandwidth.
+const membw = () => lastJson(run("build/bench/membw", ["--threads", String(o.threads), "--mb", "1024", "--reps", "5"]).stdout);
+const bw = membw();
 log(`bench/compare: memory read bandwidth ${bw.gb_s.toFixed(1)} GB/s best, ${bw.gb_s_median.toFixed(1)} median (${o.threads} threads, 1 GiB)`);
 
 const results = [];
@@ -155,43 +170,48 @@ for (const { preset, type } of o.models) {
         for (const engine of order) {
             if (engine === "llama.cpp" && !o.peer) continue;
             let r, j;
+            const load = os.loadavg()[0];
             if (engine === "kaiyuan") {
                 r = run("build/kaiyuan", ["bench", "--json", "--quiet", "-m", file, "-t", String(o.threads), "--kv-type", "f32", ...common], { rss: true });
                 j = lastJson(r.stdout);
                 ky.pp.push(...j.pp_runs);
                 ky.tg.push(...j.tg_runs);
                 ky.rss.push(r.maxrss ?? j.rss_peak_bytes);
-                ky.raw.push(j);
+                ky.raw.push({ ...j, loadavg_before: load });
             } else {
                 r = run("node", ["bench/peer/peer.mjs", "bench", "--model", file, "-t", String(o.threads), ...common], { rss: true });
                 j = lastJson(r.stdout);
                 peer.pp.push(...j.pp_runs);
                 peer.tg.push(...j.tg_runs);
                 peer.rss.push(r.maxrss);
-                peer.raw.push(j);
+                peer.raw.push({ ...j, loadavg_before: load });
             }
             log(`  ${preset} ${type} round ${round + 1} ${engine.padEnd(9)} pp${o.p} ${fmt(j.pp_tok_s)} tok/s, tg${o.n} ${fmt(j.tg_tok_s, 2)} tok/s` +
-                (j.loadavg_1m != null ? ` (load ${j.loadavg_1m.toFixed(2)})` : ""));
+                ` (load ${load.toFixed(2)})`);
         }
     }
     const k0 = ky.raw[0];
     const res = {
         preset, type, file, file_bytes: k0.model_bytes, tg_bytes_per_token: k0.tg_bytes_per_token,
         kv_bytes: k0.kv_bytes, kernels: k0.kernels, threads: k0.threads,
-        kaiyuan: { pp_tok_s: median(ky.pp), tg_tok_s: median(ky.tg), pp_runs: ky.pp, tg_runs: ky.tg, rss_bytes: Math.max(...ky.rss), rss_peak_self_bytes: Math.max(...ky.raw.map((x) => x.rss_peak_bytes)) },
-        llama_cpp: o.peer ? { pp_tok_s: median(peer.pp), tg_tok_s: median(peer.tg), pp_runs: peer.pp, tg_runs: peer.tg, rss_bytes: Math.max(...peer.rss), release: peer.raw[0]?.llama_cpp } : null,
+        kaiyuan: { ...stat(ky), pp_runs: ky.pp, tg_runs: ky.tg, rss_bytes: Math.max(...ky.rss), rss_peak_self_bytes: Math.max(...ky.raw.map((x) => x.rss_peak_bytes)) },
+        llama_cpp: o.peer ? { ...stat(peer), pp_runs: peer.pp, tg_runs: peer.tg, rss_bytes: Math.max(...peer.rss), release: peer.raw[0]?.llama_cpp } : null,
     };
-    for (const e of [res.kaiyuan, res.llama_cpp]) {
-        if (!e) continue;
-        e.tg_gb_s = (res.tg_bytes_per_token * e.tg_tok_s) / 1e9;
-        e.tg_bw_fraction = e.tg_gb_s / bw.gb_s;
-    }
+    for (const e of [res.kaiyuan, res.llama_cpp]) if (e) e.tg_gb_s = (res.tg_bytes_per_token * e.tg_tok_s) / 1e9;
     if (res.llama_cpp) {
         res.pp_ratio = res.kaiyuan.pp_tok_s / res.llama_cpp.pp_tok_s;
         res.tg_ratio = res.kaiyuan.tg_tok_s / res.llama_cpp.tg_tok_s;
     }
     results.push(res);
 }
+
+const bwEnd = membw();
+log(`bench/compare: memory read bandwidth at the end ${bwEnd.gb_s.toFixed(1)} GB/s best`);
+bw.gb_s_start = bw.gb_s;
+bw.gb_s_end = bwEnd.gb_s;
+bw.gb_s = Math.max(bw.gb_s, bwEnd.gb_s);
+for (const r of results)
+    for (const e of [r.kaiyuan, r.llama_cpp]) if (e) e.tg_bw_fraction = e.tg_gb_s / bw.gb_s;
 
 // ---- the table ----
 const P = `pp${o.p}`, N = `tg${o.n}`;
@@ -209,8 +229,9 @@ const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].len
 const line = (cells) => "| " + cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ") + " |";
 const out = [];
 out.push(`kaiyuan ${machine.git} (kernels ${results[0]?.kernels}) vs llama.cpp ${results[0]?.llama_cpp?.release ?? "(not run)"} — ` +
-    `${o.threads} threads, -p ${o.p} -n ${o.n}, ${o.reps} reps × ${o.rounds} rounds, F32 KV; ${machine.cpu}, ${machine.n_cpus} CPUs`);
-out.push(`memory read bandwidth (build/bench/membw, ${o.threads} threads): ${bw.gb_s.toFixed(1)} GB/s`);
+    `${o.threads} threads, -p ${o.p} -n ${o.n}, ${o.reps} reps × ${o.rounds} rounds (${o.stat} of all runs), F32 KV; ${machine.cpu}, ${machine.n_cpus} CPUs`);
+out.push(`memory read bandwidth (build/bench/membw, ${o.threads} threads, best of start/end): ${bw.gb_s.toFixed(1)} GB/s ` +
+    `(${bw.gb_s_start.toFixed(1)} / ${bw.gb_s_end.toFixed(1)})`);
 out.push("");
 out.push(line(head));
 out.push("|" + widths.map((w, i) => (i < 2 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|") + "|");
