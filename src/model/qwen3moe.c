@@ -17,8 +17,9 @@ static ky_status qwen3moe_hparams(ky_loader *ld, ky_hparams *hp) {
         (st = ky_read_hparam_int(ld, "expert_feed_forward_length", false, 1, 1 << 20,
                                  &hp->n_ff_exp)))
         return st;
+    /* No dense FFN: feed_forward_length (when present) describes the dense-model equivalent and
+     * must not size the expert scratch. */
     hp->n_ff = hp->n_ff_exp;
-    ky_read_hparam_int(ld, "feed_forward_length", true, 1, 1 << 20, &hp->n_ff);
     hp->norm_topk = true;
     return KY_OK;
 }
