@@ -5,21 +5,16 @@
  * files); scaled variants (1 layer, small vocabulary, fewer experts) of the small presets are
  * written, loaded with ky_model_load and run; the CLI commands are run as processes.
  */
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tensor/types.h"
 #include "test.h"
-
-extern char **environ;
 
 /* The real models (config.json / official GGUF files), written out independently of synth.c. */
 static const struct expect {
@@ -375,50 +370,12 @@ static void test_deterministic(void) {
 
 /* ---- the CLI ---------------------------------------------------------------------------------- */
 
-typedef struct run_result {
-    int exit_code;
-    char *out, *err;
-    size_t n_out, n_err;
-} run_result;
+typedef ky_cli_result run_result;
 
-static const char *binary(void) {
-    const char *b = getenv("KY_KAIYUAN_BIN");
-    return b && *b ? b : "build/kaiyuan";
-}
+/* Runs `kaiyuan args...` (NULL-terminated) capturing stdout and stderr (tests/support.h). */
+static bool run_cli(run_result *r, const char *const *args) { return ky_test_cli(args, r) == 0; }
 
-static bool run_cli(run_result *r, const char *const *args) {
-    memset(r, 0, sizeof *r);
-    char out_path[600], err_path[600];
-    snprintf(out_path, sizeof out_path, "%s", ky_test_tmpfile("stdout"));
-    snprintf(err_path, sizeof err_path, "%s", ky_test_tmpfile("stderr"));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    char *argv[24];
-    int n = 0;
-    argv[n++] = (char *)binary();
-    while (args[n - 1] && n < 22) {
-        argv[n] = (char *)args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    pid_t pid;
-    int rc = posix_spawn(&pid, binary(), &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return false;
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid) return false;
-    r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r->out = ky_test_read_file(out_path, &r->n_out);
-    r->err = ky_test_read_file(err_path, &r->n_err);
-    return r->out && r->err;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-}
+static void run_free(run_result *r) { ky_test_cli_free(r); }
 
 static void test_cli_synth(void) {
     run_result r;

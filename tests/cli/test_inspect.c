@@ -1,22 +1,19 @@
 /* test_inspect.c — `kaiyuan inspect` on every shared GGUF file and on malformed files.
  *
- * Runs the binary ($KY_KAIYUAN_BIN, default build/kaiyuan) with posix_spawn, stdout and stderr
+ * Runs the binary ($KY_KAIYUAN_BIN, default build/kaiyuan) through ky_test_cli, stdout and stderr
  * captured separately. --json output must be exactly one JSON object whose values agree with the
  * reader (every tensor, every scalar pair, array summaries, known hyper-parameters); the human
  * output must be complete; malformed files must exit 1 with a message on stderr naming the file
  * and nothing on stdout.
  */
 #include <dirent.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gguf/gguf.h"

@@ -6,19 +6,14 @@
  * vocabulary grown past token_embd) into a temp file, then checks the load status, the message,
  * and that both CLI commands exit 1 with that message on stderr and nothing on stdout.
  */
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gguf/gguf.h"
 #include "gguf/gguf_write.h"
 #include "test.h"
-
-extern char **environ;
 
 /* One change applied while copying a model. Unset fields change nothing. */
 typedef struct mutation {
@@ -118,54 +113,12 @@ static const char *derive(const char *src, const char *name, const mutation *m) 
     return st ? NULL : path;
 }
 
-typedef struct run_result {
-    int exit_code; /* -1 when killed by a signal */
-    char *out, *err;
-    size_t n_out, n_err;
-} run_result;
+typedef ky_cli_result run_result;
 
-static const char *binary(void) {
-    const char *b = getenv("KY_KAIYUAN_BIN");
-    return b && *b ? b : "build/kaiyuan";
-}
+/* Runs `kaiyuan args...` (NULL-terminated) capturing stdout and stderr (tests/support.h). */
+static bool run_cli(run_result *r, const char *const *args) { return ky_test_cli(args, r) == 0; }
 
-/* Runs `kaiyuan args...` (NULL-terminated, at most 12) capturing stdout and stderr. */
-static bool run_cli(run_result *r, const char *const *args) {
-    memset(r, 0, sizeof *r);
-    char out_path[600], err_path[600];
-    snprintf(out_path, sizeof out_path, "%s", ky_test_tmpfile("stdout"));
-    snprintf(err_path, sizeof err_path, "%s", ky_test_tmpfile("stderr"));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)binary();
-    while (args[n - 1] && n < 14) {
-        argv[n] = (char *)args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    pid_t pid;
-    int rc = posix_spawn(&pid, binary(), &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "cannot run %s: %s\n", binary(), strerror(rc));
-        return false;
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid) return false;
-    r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r->out = ky_test_read_file(out_path, &r->n_out);
-    r->err = ky_test_read_file(err_path, &r->n_err);
-    return r->out && r->err;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-}
+static void run_free(run_result *r) { ky_test_cli_free(r); }
 
 /* Loads the derived file and checks the status and that the message holds every needle; then
  * `kaiyuan run` and `kaiyuan logits` must fail with exit 1, the first needle on stderr, and no
