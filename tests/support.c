@@ -151,3 +151,38 @@ void ky_test_cli_free(ky_cli_result *r) {
     free(r->err);
     memset(r, 0, sizeof *r);
 }
+
+static int cmp_path(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void collect(const char *dir, const char *suffix, int recurse, char **files, int *n,
+                    int cap) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    size_t ls = strlen(suffix);
+    while ((e = readdir(d)) && *n < cap) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0) continue;
+        size_t len = strlen(e->d_name);
+        if (S_ISDIR(st.st_mode) && recurse)
+            collect(path, suffix, recurse, files, n, cap);
+        else if (S_ISREG(st.st_mode) && len > ls && !strcmp(e->d_name + len - ls, suffix))
+            files[(*n)++] = strdup(path);
+    }
+    closedir(d);
+}
+
+void ky_test_collect_files(const char *dir, const char *suffix, int recurse, char **files, int *n,
+                           int cap) {
+    collect(dir, suffix, recurse, files, n, cap);
+    qsort(files, (size_t)*n, sizeof *files, cmp_path);
+}
+
+void ky_test_free_files(char **files, int n) {
+    for (int i = 0; i < n; i++) free(files[i]);
+}

@@ -35,6 +35,13 @@ const char *ky_test_cli_binary(void);
 int ky_test_cli(const char *const *args, ky_cli_result *r);
 void ky_test_cli_free(ky_cli_result *r);
 
+/* Appends to files[*n] (capacity cap) the paths of regular files under dir whose names end with
+ * suffix, descending into subdirectories when recurse; then sorts the whole list. Strings are
+ * malloc'd; release with ky_test_free_files. */
+void ky_test_collect_files(const char *dir, const char *suffix, int recurse, char **files, int *n,
+                           int cap);
+void ky_test_free_files(char **files, int n);
+
 /* true when running under the sanitizer build (KY_TEST_SAN set by the runner). Slow tests
  * may use a smaller sample then. */
 int ky_test_sanitized(void);

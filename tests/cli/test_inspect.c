@@ -6,7 +6,6 @@
  * output must be complete; malformed files must exit 1 with a message on stderr naming the file
  * and nothing on stdout.
  */
-#include <dirent.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -33,29 +32,6 @@ static void run_free(run_result *r) { ky_test_cli_free(r); }
 #define MAX_FILES 256
 static char *g_files[MAX_FILES];
 static int g_n_files;
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void collect(const char *dir, int recurse) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)) && g_n_files < MAX_FILES) {
-        if (e->d_name[0] == '.') continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st) != 0) continue;
-        size_t n = strlen(e->d_name);
-        if (S_ISDIR(st.st_mode) && recurse)
-            collect(path, recurse);
-        else if (S_ISREG(st.st_mode) && n > 5 && !strcmp(e->d_name + n - 5, ".gguf"))
-            g_files[g_n_files++] = strdup(path);
-    }
-    closedir(d);
-}
 
 /* Checks one scalar metadata value in the JSON against the reader's value. */
 static void check_scalar(const char *path, const char *key, const ky_gguf_value *v,
@@ -352,14 +328,13 @@ static void test_usage_errors(void) {
 }
 
 int main(void) {
-    collect(ky_test_shared("models"), 0);
-    collect(ky_test_shared("tokenizer"), 1);
-    qsort(g_files, (size_t)g_n_files, sizeof *g_files, cmp_str);
+    ky_test_collect_files(ky_test_shared("models"), ".gguf", 0, g_files, &g_n_files, MAX_FILES);
+    ky_test_collect_files(ky_test_shared("tokenizer"), ".gguf", 1, g_files, &g_n_files, MAX_FILES);
     RUN(test_json_every_shared_file);
     RUN(test_known_values);
     RUN(test_human_every_shared_file);
     RUN(test_malformed_files);
     RUN(test_usage_errors);
-    for (int i = 0; i < g_n_files; i++) free(g_files[i]);
+    ky_test_free_files(g_files, g_n_files);
     TEST_EXIT();
 }

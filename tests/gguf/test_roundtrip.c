@@ -4,7 +4,6 @@
  * pair (same order, same encoding) and every tensor (same order) into a fresh writer, write it to
  * a temp file and compare with the original; re-read the copy and compare directories.
  */
-#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,31 +17,6 @@
 #define MAX_FILES 256
 static char *g_files[MAX_FILES];
 static int g_n_files;
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Collects *.gguf under dir (recursively when recurse). */
-static void collect(const char *dir, int recurse) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)) && g_n_files < MAX_FILES) {
-        if (e->d_name[0] == '.') continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st) != 0) continue;
-        size_t n = strlen(e->d_name);
-        if (S_ISDIR(st.st_mode) && recurse) {
-            collect(path, recurse);
-        } else if (S_ISREG(st.st_mode) && n > 5 && !strcmp(e->d_name + n - 5, ".gguf")) {
-            g_files[g_n_files++] = strdup(path);
-        }
-    }
-    closedir(d);
-}
 
 /* Copies g into a writer the way a pass-through tool would. */
 static gguf_writer *copy_all(const ky_gguf *g) {
@@ -161,11 +135,10 @@ static void test_memory_equals_file(void) {
 }
 
 int main(void) {
-    collect(ky_test_shared("models"), 0);
-    collect(ky_test_shared("tokenizer"), 1);
-    qsort(g_files, (size_t)g_n_files, sizeof *g_files, cmp_str);
+    ky_test_collect_files(ky_test_shared("models"), ".gguf", 0, g_files, &g_n_files, MAX_FILES);
+    ky_test_collect_files(ky_test_shared("tokenizer"), ".gguf", 1, g_files, &g_n_files, MAX_FILES);
     RUN(test_roundtrip_every_shared_file);
     RUN(test_memory_equals_file);
-    for (int i = 0; i < g_n_files; i++) free(g_files[i]);
+    ky_test_free_files(g_files, g_n_files);
     TEST_EXIT();
 }

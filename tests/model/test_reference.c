@@ -12,7 +12,6 @@
  * close.)
  * The measured max |Δ| per file is printed for the closing notes.
  */
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -43,10 +42,11 @@ static float margin2(const float *v, int n) {
     return v[b] - second;
 }
 
-static void check_one(const char *ref_name) {
-    char ref_path[512], model_path[512];
-    snprintf(ref_path, sizeof ref_path, "%s", ky_test_shared("models/"));
-    strncat(ref_path, ref_name, sizeof ref_path - strlen(ref_path) - 1);
+/* ref_path: ../shared/models/<name>.ref.json; the model is <name>.gguf beside it. */
+static void check_one(const char *ref_path) {
+    const char *slash = strrchr(ref_path, '/');
+    const char *ref_name = slash ? slash + 1 : ref_path;
+    char model_path[512];
     snprintf(model_path, sizeof model_path, "%s", ref_path);
     char *dot = strstr(model_path, ".ref.json");
     REQUIRE(dot != NULL);
@@ -169,10 +169,6 @@ static void check_one(const char *ref_name) {
     json_decref(ref);
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static char *g_names[128];
 static int g_n;
 static const char *g_current;
@@ -180,23 +176,13 @@ static const char *g_current;
 static void test_current(void) { check_one(g_current); }
 
 int main(void) {
-    DIR *d = opendir(ky_test_shared("models"));
-    if (!d) {
-        fprintf(stderr, "cannot open %s\n", ky_test_shared("models"));
-        return 1;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) && g_n < 128) {
-        size_t l = strlen(e->d_name);
-        if (l > 9 && !strcmp(e->d_name + l - 9, ".ref.json")) g_names[g_n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(g_names, (size_t)g_n, sizeof g_names[0], cmp_str);
+    ky_test_collect_files(ky_test_shared("models"), ".ref.json", 0, g_names, &g_n, 128);
     if (g_n < 20) fprintf(stderr, "expected the shared reference files, found %d\n", g_n);
     for (int i = 0; i < g_n; i++) {
         g_current = g_names[i];
-        ky_test_run(g_names[i], test_current);
-        free(g_names[i]);
+        const char *slash = strrchr(g_names[i], '/');
+        ky_test_run(slash ? slash + 1 : g_names[i], test_current);
     }
+    ky_test_free_files(g_names, g_n);
     return ky_test_n_fail || g_n < 20 ? 1 : 0;
 }
