@@ -2,9 +2,12 @@
  *
  * Prints JSON lines: the machine's read bandwidth (1 GB, 1 and 2 threads), then per weight type,
  * kernel tier and thread count: GB/s of weight bytes streamed by a matrix-vector product
- * (n_tok = 1, weights rotated over > 256 MB so they come from DRAM, as in decode) and GFLOP/s of a
- * GEMM (n_tok = 512; 32 for the generic tier) over Qwen2.5-0.5B shapes.
- * Usage: kernels_bench [--tier all|best|NAME] [--type NAME] [--threads N] [--no-gemm]
+ * (n_tok = 1, weights rotated over > 256 MB so they come from DRAM, as in decode; with --hot one
+ * copy stays in the caches, which measures the kernel's compute throughput instead) and GFLOP/s
+ * of a GEMM (n_tok = 512; 32 for the generic tier) over Qwen2.5-0.5B shapes.
+ * --shape N_INxN_OUT replaces the three shapes with one.
+ * Usage: kernels_bench [--tier all|best|NAME] [--type NAME] [--threads N] [--no-gemm] [--hot]
+ *                      [--shape N_INxN_OUT]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +42,7 @@ static void read_worker(void *arg, int ith, int nth) {
 }
 
 static double g_bw[3];
+static int g_hot; /* --hot: one weight copy, cache-resident */
 
 static void bench_bandwidth(void) {
     size_t bytes = (size_t)1 << 30;
@@ -74,7 +78,7 @@ static void bench_one(const ky_kernel_table *kt, uint32_t type, shape s, int nth
     uint64_t rb64;
     ky_type_row_bytes(type, s.n_in, &rb64);
     size_t rb = (size_t)rb64, wbytes = rb * (size_t)s.n_out;
-    int n_copies = (int)((256u << 20) / wbytes) + 1;
+    int n_copies = g_hot ? 1 : (int)((256u << 20) / wbytes) + 1;
     if (n_copies > 64) n_copies = 64;
     uint8_t **w = malloc(sizeof(uint8_t *) * (size_t)n_copies);
     for (int c = 0; c < n_copies; c++) {
@@ -136,6 +140,7 @@ static void bench_one(const ky_kernel_table *kt, uint32_t type, shape s, int nth
 int main(int argc, char **argv) {
     const char *tier = "all", *type_name = NULL;
     int only_threads = 0, do_gemm = 1;
+    long long one_in = 0, one_out = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--tier") == 0 && i + 1 < argc)
             tier = argv[++i];
@@ -145,17 +150,30 @@ int main(int argc, char **argv) {
             only_threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-gemm") == 0)
             do_gemm = 0;
+        else if (strcmp(argv[i], "--hot") == 0)
+            g_hot = 1;
+        else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc &&
+                 sscanf(argv[i + 1], "%lldx%lld", &one_in, &one_out) == 2 && one_in > 0 &&
+                 one_out > 0)
+            i++;
         else {
-            fprintf(stderr,
-                    "usage: %s [--tier all|best|NAME] [--type NAME] [--threads N] [--no-gemm]\n",
-                    argv[0]);
+            fprintf(
+                stderr,
+                "usage: %s [--tier all|best|NAME] [--type NAME] [--threads N] [--no-gemm] [--hot] "
+                "[--shape N_INxN_OUT]\n",
+                argv[0]);
             return 2;
         }
     }
     bench_bandwidth();
     const ky_kernel_table *tabs[8];
     int n_tabs = ky_kernels_available(tabs, 8);
-    const shape shapes[] = {{896, 4864}, {4864, 896}, {896, 151936}};
+    shape shapes[] = {{896, 4864}, {4864, 896}, {896, 151936}};
+    int n_shapes = 3;
+    if (one_in) {
+        shapes[0] = (shape){one_in, one_out};
+        n_shapes = 1;
+    }
     for (int ti = 0; ti < KT_N_TYPES; ti++) {
         uint32_t type = kt_weight_types[ti];
         if (type_name && strcmp(type_name, ky_type_name(type)) != 0) continue;
@@ -165,7 +183,7 @@ int main(int argc, char **argv) {
                 : strcmp(tier, "best") == 0 ? !is_best
                                             : strcmp(tier, tabs[k]->name) != 0)
                 continue;
-            for (int si = 0; si < 3; si++) {
+            for (int si = 0; si < n_shapes; si++) {
                 if (is_gen && si == 2) continue; /* too slow to be useful */
                 for (int nth = 1; nth <= 2; nth++) {
                     if (only_threads && nth != only_threads) continue;

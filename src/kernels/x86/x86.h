@@ -21,8 +21,14 @@ void kernels_x86_fill_quant_vnni(ky_kernel_table *t);
 /* VNNI packed GEMM entries (gemm_vnni.c); they call kernels_x86_gemv_vnni for narrow products. */
 void kernels_x86_fill_gemm_vnni(ky_kernel_table *t);
 
+/* K-quant (Q2_K..Q6_K) decode products of the VNNI tier (gemv_k_vnni.c); gemm_fn signature. */
+void kernels_x86_gemv_k_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_stride,
+                             int64_t n_rows, const void *x, size_t x_stride, int64_t n_cols,
+                             float *y, int64_t ldy);
+
 /* Row-dot kernels of the VNNI tier, used by the packed GEMM for narrow tiles. */
-void kernels_x86_gemv_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
-                   const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy);
+void kernels_x86_gemv_vnni(uint32_t wtype, int64_t n, const void *w, size_t w_stride,
+                           int64_t n_rows, const void *x, size_t x_stride, int64_t n_cols, float *y,
+                           int64_t ldy);
 
 #endif
