@@ -161,31 +161,38 @@ static void test_generic_vs_dequant(void) {
 static void test_batch_exact(void) {
     const uint32_t types[] = {KY_TYPE_Q2_K, KY_TYPE_Q3_K, KY_TYPE_Q4_K, KY_TYPE_Q5_K, KY_TYPE_Q6_K,
                               KY_TYPE_Q4_0, KY_TYPE_Q4_1, KY_TYPE_Q5_0, KY_TYPE_Q5_1, KY_TYPE_Q8_0};
+    /* Row lengths: 5 super-blocks (crosses the packed 1024-element chunk; a group of four plus
+     * one), 7 (a group plus three), 1; 32-element types also 37 and 3 blocks (odd chunk tails). */
+    const int64_t sizes[] = {5 * 256, 7 * 256, 256, 37 * 32, 3 * 32};
     const ky_kernel_table *gen = ky_kernels_generic();
-    int64_t n = 5 * 256, rows = 37, cols = 11; /* 5 blocks: crosses the packed 1024-element chunk */
+    int64_t rows = 37, cols = 11;
     for (int ti = 0; ti < 10; ti++) {
-        uint32_t type = types[ti], at = ky_kernels_act_type(type);
-        size_t rb = row_bytes(type, n);
-        uint8_t *w = malloc(rb * (size_t)rows);
-        for (int64_t r = 0; r < rows; r++) kt_random_row(type, w + (size_t)r * rb, n);
-        float *x = malloc(sizeof(float) * (size_t)(n * cols));
-        for (int64_t i = 0; i < n * cols; i++) x[i] = kt_randf();
-        size_t xs;
-        void *xq = quantize_rows(gen, at, x, n, cols, &xs);
-        float *yb = calloc((size_t)(rows * cols), sizeof(float));
-        float *y1 = calloc((size_t)(rows * cols), sizeof(float));
-        for (int t = 0; t < g_n_tabs; t++) {
-            const ky_kernel_table *kt = g_tabs[t];
-            if (kt->gemm[type] == gen->gemm[type]) continue;
-            kt->gemm[type](n, w, rb, rows, xq, xs, cols, yb, rows);
-            for (int64_t c = 0; c < cols; c++)
-                kt->gemm[type](n, w, rb, rows, (const char *)xq + (size_t)c * xs, xs, 1,
-                               y1 + c * rows, rows);
-            CHECKF(memcmp(yb, y1, sizeof(float) * (size_t)(rows * cols)) == 0,
-                   "%s %s: batched product differs from token-by-token", kt->name,
-                   ky_type_name(type));
+        for (int si = 0; si < 5; si++) {
+            uint32_t type = types[ti], at = ky_kernels_act_type(type);
+            int64_t n = sizes[si];
+            if (n % ky_type_get_traits(type)->block_size) continue;
+            size_t rb = row_bytes(type, n);
+            uint8_t *w = malloc(rb * (size_t)rows);
+            for (int64_t r = 0; r < rows; r++) kt_random_row(type, w + (size_t)r * rb, n);
+            float *x = malloc(sizeof(float) * (size_t)(n * cols));
+            for (int64_t i = 0; i < n * cols; i++) x[i] = kt_randf();
+            size_t xs;
+            void *xq = quantize_rows(gen, at, x, n, cols, &xs);
+            float *yb = calloc((size_t)(rows * cols), sizeof(float));
+            float *y1 = calloc((size_t)(rows * cols), sizeof(float));
+            for (int t = 0; t < g_n_tabs; t++) {
+                const ky_kernel_table *kt = g_tabs[t];
+                if (kt->gemm[type] == gen->gemm[type]) continue;
+                kt->gemm[type](n, w, rb, rows, xq, xs, cols, yb, rows);
+                for (int64_t c = 0; c < cols; c++)
+                    kt->gemm[type](n, w, rb, rows, (const char *)xq + (size_t)c * xs, xs, 1,
+                                   y1 + c * rows, rows);
+                CHECKF(memcmp(yb, y1, sizeof(float) * (size_t)(rows * cols)) == 0,
+                       "%s %s n=%lld: batched product differs from token-by-token", kt->name,
+                       ky_type_name(type), (long long)n);
+            }
+            free(w), free(x), free(xq), free(yb), free(y1);
         }
-        free(w), free(x), free(xq), free(yb), free(y1);
     }
 }
 

@@ -18,11 +18,11 @@
 #include "tensor/fp16.h"
 
 enum {
-    PR = 16,      /* rows per panel (zmm lanes) */
-    KC = 1024,    /* K chunk in elements (multiple of 256) */
-    NC = 256,     /* tokens per activation chunk */
-    NT = 8,       /* tokens per micro-tile */
-    SUB = KC / 32 /* 32-element sub-blocks per chunk */
+    PR = 16,                /* rows per panel (zmm lanes) */
+    KC = KERNELS_X86_CHUNK, /* K chunk in elements (multiple of 256) */
+    NC = 256,               /* tokens per activation chunk */
+    NT = 8,                 /* tokens per micro-tile */
+    SUB = KC / 32           /* 32-element sub-blocks per chunk */
 };
 /* Below this many tokens the row-dot kernels are faster than packing. */
 enum { PACK_MIN_COLS = 3 };
@@ -337,32 +337,45 @@ static inline __m512i bcast4(const int8_t *q) {
     return _mm512_set1_epi32(v);
 }
 
-/* acc[c] (16 rows) += Σ over the chunk for tokens c < nt. Always inlined with constant nt. */
-/* acc[c] (16 rows) += Σ over the chunk for tokens c < nt, 32-element families: per block
- * acc += cvt(Σ u·x) · (ws·dx), then + wm·s for mins, the row kernels' float order (quant_vnni.c)
- * so a batch equals token-by-token products bit for bit. Always inlined with constant nt. */
+/* One 32-element block k of the chunk for tokens c < nt: lane[c] += cvt(Σ u·x) · (ws·dx), then
+ * + wm·s for mins (mul then add, no FMA). */
 static inline __attribute__((always_inline)) void
-micro32(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *acc) {
-    for (int k = 0; k < nsub; k++) {
-        __m512i w[8];
+block32(family fam, const wpanel *p, int k, const void *act, int c0, int nt, __m512 *lane) {
+    __m512i w[8];
 #pragma GCC unroll 8
-        for (int s = 0; s < 8; s++) w[s] = _mm512_load_si512(p->u[k][s]);
-        const act32 *a = (const act32 *)act + k * NC + c0;
-        __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
-        __m512 wm = _mm512_loadu_ps(p->wm[2 * k]);
+    for (int s = 0; s < 8; s++) w[s] = _mm512_load_si512(p->u[k][s]);
+    const act32 *a = (const act32 *)act + k * NC + c0;
+    __m512 ws = _mm512_loadu_ps(p->ws[2 * k]);
+    __m512 wm = _mm512_loadu_ps(p->wm[2 * k]);
 #pragma GCC unroll 8
-        for (int c = 0; c < nt; c++) {
-            __m512i i = fam == FAM_32 ? _mm512_set1_epi32(a[c].u.init) : _mm512_setzero_si512();
+    for (int c = 0; c < nt; c++) {
+        __m512i i = fam == FAM_32 ? _mm512_set1_epi32(a[c].u.init) : _mm512_setzero_si512();
 #pragma GCC unroll 8
-            for (int s = 0; s < 8; s++) i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 4 * s));
-            /* mul then add (no FMA): the row kernels' order, so batches equal single tokens */
-            acc[c] =
-                _mm512_add_ps(acc[c], _mm512_mul_ps(_mm512_cvtepi32_ps(i),
-                                                    _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d))));
-            if (fam == FAM_32MIN)
-                acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(wm, _mm512_set1_ps(a[c].u.s)));
-        }
+        for (int s = 0; s < 8; s++) i = _mm512_dpbusd_epi32(i, w[s], bcast4(a[c].qs + 4 * s));
+        lane[c] = _mm512_add_ps(lane[c], _mm512_mul_ps(_mm512_cvtepi32_ps(i),
+                                                       _mm512_mul_ps(ws, _mm512_set1_ps(a[c].d))));
+        if (fam == FAM_32MIN)
+            lane[c] = _mm512_add_ps(lane[c], _mm512_mul_ps(wm, _mm512_set1_ps(a[c].u.s)));
     }
+}
+
+/* sum[c] (16 rows) = the chunk's sum for tokens c < nt, 32-element families, in the order the
+ * row kernels use (quant_vnni.c) so a batch equals token-by-token products bit for bit: the
+ * chunk's even blocks and its odd blocks are summed separately, block by block, from +0, and
+ * sum = even + odd (the caller then adds it to y). Always inlined with constant nt. */
+static inline __attribute__((always_inline)) void
+micro32(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *sum) {
+    __m512 even[NT], odd[NT];
+#pragma GCC unroll 8
+    for (int c = 0; c < nt; c++) even[c] = odd[c] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 1 < nsub; k += 2) {
+        block32(fam, p, k, act, c0, nt, even);
+        block32(fam, p, k + 1, act, c0, nt, odd);
+    }
+    if (k < nsub) block32(fam, p, k, act, c0, nt, even);
+#pragma GCC unroll 8
+    for (int c = 0; c < nt; c++) sum[c] = _mm512_add_ps(even[c], odd[c]);
 }
 
 /* K-quant families, exactly the row-dot kernels' arithmetic per 256-block: integer
@@ -430,22 +443,23 @@ microK(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, _
     }
 }
 
-static inline __attribute__((always_inline)) void
-micro(family fam, const wpanel *p, int nsub, const void *act, int c0, int nt, __m512 *acc) {
-    if (fam == FAM_32 || fam == FAM_32MIN)
-        micro32(fam, p, nsub, act, c0, nt, acc);
-    else
-        microK(fam, p, nsub, act, c0, nt, acc);
-}
-
 static inline __attribute__((always_inline)) void tile(family fam, const wpanel *p, int nsub,
                                                        const void *act, int c0, int nt, float *y,
                                                        int64_t ldy, __mmask16 rmask, int first) {
     __m512 acc[NT];
+    if (fam == FAM_32 || fam == FAM_32MIN) {
+        /* y + (even + odd): y is loaded only at the end (fewer live registers) */
+        micro32(fam, p, nsub, act, c0, nt, acc);
 #pragma GCC unroll 8
-    for (int c = 0; c < nt; c++)
-        acc[c] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(rmask, y + (c0 + c) * ldy);
-    micro(fam, p, nsub, act, c0, nt, acc);
+        for (int c = 0; c < nt; c++)
+            if (!first)
+                acc[c] = _mm512_add_ps(_mm512_maskz_loadu_ps(rmask, y + (c0 + c) * ldy), acc[c]);
+    } else {
+#pragma GCC unroll 8
+        for (int c = 0; c < nt; c++)
+            acc[c] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(rmask, y + (c0 + c) * ldy);
+        microK(fam, p, nsub, act, c0, nt, acc);
+    }
 #pragma GCC unroll 8
     for (int c = 0; c < nt; c++) _mm512_mask_storeu_ps(y + (c0 + c) * ldy, rmask, acc[c]);
 }

@@ -104,19 +104,10 @@ static inline __m256i five_bit32(const uint8_t *qs, const uint8_t *qh4) {
                                 _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(16)));
 }
 
-/* Per activation block: its scale, and the int32 start of the dot accumulator (-offset·Σq for
- * offset types) or Q8_1's s (f16(d·Σq)) for types with mins. */
-typedef struct act_meta {
-    float d;
-    union {
-        int32_t init;
-        float s;
-    } u;
-} act_meta;
-
 enum {
-    META_MAX = 1024, /* blocks per pass (K chunk of 32768 elements) */
-    GV_COLS = 4      /* tokens per pass */
+    META_MAX = 1024, /* blocks per pass (K chunk of 32768 elements; a multiple of CHUNK_BLOCKS) */
+    GV_COLS = 4,     /* tokens per pass */
+    CHUNK_BLOCKS = KERNELS_X86_CHUNK / 32
 };
 
 static inline int32_t sum_q32(const int8_t *q) {
@@ -128,36 +119,49 @@ static inline int32_t sum_q32(const int8_t *q) {
     return _mm_cvtsi128_si32(t);
 }
 
+static inline int32_t hsum256_i32(__m256i p) {
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
+/* {Σ p0, Σ p1, Σ p2, Σ p3} over the 8 int32 lanes of each. */
+static inline __m128i sum4x8(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
+    __m256i t01 = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1));
+    __m256i t23 = _mm256_add_epi32(_mm256_unpacklo_epi32(p2, p3), _mm256_unpackhi_epi32(p2, p3));
+    __m256i u = _mm256_add_epi32(_mm256_unpacklo_epi64(t01, t23), _mm256_unpackhi_epi64(t01, t23));
+    return _mm_add_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+}
+
+/* Four f16 values `stride` bytes apart as floats. */
+static inline __m128 f16x4(const char *p, size_t stride) {
+    uint16_t h0, h1, h2, h3;
+    memcpy(&h0, p, 2);
+    memcpy(&h1, p + stride, 2);
+    memcpy(&h2, p + 2 * stride, 2);
+    memcpy(&h3, p + 3 * stride, 2);
+    return _mm_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1, (short)h2, (short)h3, 0, 0, 0, 0));
+}
+
+static inline int has_mins(uint32_t type) { return type == KY_TYPE_Q4_1 || type == KY_TYPE_Q5_1; }
+
 /* Unsigned quants of block b of a row (offset: Q8_0 128, Q4_0 8, Q5_0 16; none for _1 types). */
-static inline __attribute__((always_inline)) __m256i unpack32(uint32_t type, const void *row,
-                                                              int64_t b, float *d, float *m) {
+static inline __attribute__((always_inline)) __m256i quants32(uint32_t type, const char *row,
+                                                              int64_t b) {
     switch (type) {
-    case KY_TYPE_Q8_0: {
-        const block_q8_0 *q = (const block_q8_0 *)row + b;
-        *d = f16(q->d);
-        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q->qs),
-                                _mm256_set1_epi8((char)0x80));
-    }
-    case KY_TYPE_Q4_0: {
-        const block_q4_0 *q = (const block_q4_0 *)row + b;
-        *d = f16(q->d);
-        return nibbles32(q->qs);
-    }
+    case KY_TYPE_Q8_0:
+        return _mm256_xor_si256(
+            _mm256_loadu_si256((const __m256i *)((const block_q8_0 *)row + b)->qs),
+            _mm256_set1_epi8((char)0x80));
+    case KY_TYPE_Q4_0: return nibbles32(((const block_q4_0 *)row + b)->qs);
     case KY_TYPE_Q5_0: {
         const block_q5_0 *q = (const block_q5_0 *)row + b;
-        *d = f16(q->d);
         return five_bit32(q->qs, q->qh);
     }
-    case KY_TYPE_Q4_1: {
-        const block_q4_1 *q = (const block_q4_1 *)row + b;
-        *d = f16(q->d);
-        *m = f16(q->m);
-        return nibbles32(q->qs);
-    }
-    default: { /* Q5_1 */
+    case KY_TYPE_Q4_1: return nibbles32(((const block_q4_1 *)row + b)->qs);
+    default: {
         const block_q5_1 *q = (const block_q5_1 *)row + b;
-        *d = f16(q->d);
-        *m = f16(q->m);
         return five_bit32(q->qs, q->qh);
     }
     }
@@ -171,34 +175,77 @@ static inline size_t wblock_bytes(uint32_t type) {
                                   : sizeof(block_q5_1);
 }
 
-/* y[0] += the row's dot over blocks [0, nb) given the activation's meta. Each block adds
- * cvt(Σ)·(d·dx), then m·s for mins, one rounding per operation: the packed GEMM's order. */
+/* The activation's per-block terms for one pass: scale d, and the int32 start of the block sum
+ * (-offset·Σq, offset types) or Q8_1's s (f16(d·Σq), types with mins). */
+typedef struct act_terms {
+    float d[META_MAX];
+    union {
+        int32_t init[META_MAX];
+        float s[META_MAX];
+    } u;
+} act_terms;
+
+/* *y += the row's dot over blocks [0, nb) (nb from a multiple of CHUNK_BLOCKS on). The float order
+ * is the packed GEMM's (gemm_vnni.c): per chunk of CHUNK_BLOCKS blocks, the even and the odd
+ * blocks are summed separately from +0, each block adding cvt(Σ)·(d·dx) and then, for mins,
+ * m·s, one rounding per operation; then y += even + odd. */
 static inline __attribute__((always_inline)) void row32(uint32_t type, const char *w, int64_t nb,
                                                         const int8_t *xq, size_t xblk,
-                                                        const act_meta *meta, float *y) {
-    const int mins = type == KY_TYPE_Q4_1 || type == KY_TYPE_Q5_1;
-    __m128 acc = _mm_load_ss(y);
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)b * xblk));
-        __m256i init = mins ? _mm256_setzero_si256()
-                            : _mm256_castsi128_si256(_mm_cvtsi32_si128(meta[b].u.init));
-        float d, m = 0;
-        __m256i p = _mm256_dpbusd_epi32(init, unpack32(type, w, b, &d, &m), xv);
-        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
-        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
-        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
-        acc = _mm_add_ss(acc, _mm_mul_ss(_mm_cvtepi32_ps(t), _mm_set_ss(d * meta[b].d)));
-        if (mins) acc = _mm_add_ss(acc, _mm_set_ss(m * meta[b].u.s));
+                                                        const act_terms *at, float *y) {
+    const int mins = has_mins(type);
+    const size_t wsz = wblock_bytes(type);
+    float yv = *y;
+    for (int64_t c0 = 0; c0 < nb; c0 += CHUNK_BLOCKS) {
+        int64_t end = nb - c0 < CHUNK_BLOCKS ? nb : c0 + CHUNK_BLOCKS, b = c0;
+        __m128 acc = _mm_setzero_ps(); /* lane 0: even blocks, lane 1: odd blocks */
+        for (; b + 4 <= end; b += 4) {
+            __m256i p[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                p[r] = _mm256_dpbusd_epi32(
+                    _mm256_setzero_si256(), quants32(type, w, b + r),
+                    _mm256_loadu_si256((const __m256i *)(xq + (size_t)(b + r) * xblk)));
+            __m128i s = sum4x8(p[0], p[1], p[2], p[3]);
+            if (!mins) s = _mm_add_epi32(s, _mm_loadu_si128((const __m128i *)(at->u.init + b)));
+            __m128 q = _mm_mul_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(f16x4(w + (size_t)b * wsz, wsz),
+                                                                 _mm_loadu_ps(at->d + b)));
+            if (mins) {
+                __m128 m =
+                    _mm_mul_ps(f16x4(w + (size_t)b * wsz + 2, wsz), _mm_loadu_ps(at->u.s + b));
+                acc = _mm_add_ps(_mm_add_ps(acc, q), m);
+                acc = _mm_add_ps(_mm_add_ps(acc, _mm_movehl_ps(q, q)), _mm_movehl_ps(m, m));
+            } else {
+                acc = _mm_add_ps(_mm_add_ps(acc, q), _mm_movehl_ps(q, q));
+            }
+        }
+        float lane[4];
+        _mm_storeu_ps(lane, acc);
+        for (; b < end; b++) {
+            const char *blk = w + (size_t)b * wsz;
+            uint16_t hd;
+            memcpy(&hd, blk, 2);
+            int32_t s = hsum256_i32(
+                _mm256_dpbusd_epi32(_mm256_setzero_si256(), quants32(type, w, b),
+                                    _mm256_loadu_si256((const __m256i *)(xq + (size_t)b * xblk))));
+            float *l = &lane[(b - c0) & 1];
+            *l += (float)(mins ? s : s + at->u.init[b]) * (f16(hd) * at->d[b]);
+            if (mins) {
+                uint16_t hm;
+                memcpy(&hm, blk + 2, 2);
+                *l += f16(hm) * at->u.s[b];
+            }
+        }
+        yv += lane[0] + lane[1];
     }
-    _mm_store_ss(y, acc);
+    *y = yv;
 }
 
 static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_t n, const void *w,
                                                            size_t w_stride, int64_t n_rows,
                                                            const void *x, size_t x_stride,
                                                            int64_t n_cols, float *y, int64_t ldy) {
-    act_meta meta[GV_COLS][META_MAX];
-    const int mins = type == KY_TYPE_Q4_1 || type == KY_TYPE_Q5_1;
+    act_terms terms[GV_COLS];
+    const int mins = has_mins(type);
     const int offset = type == KY_TYPE_Q8_0 ? 128 : type == KY_TYPE_Q4_0 ? 8 : 16;
     const size_t xblk = mins ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const size_t qs_at = mins ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
@@ -219,12 +266,12 @@ static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_
                 for (int64_t b = 0; b < nb; b++) {
                     if (mins) {
                         const block_q8_1 *q = (const block_q8_1 *)xc + b0 + b;
-                        meta[c][b].d = f16(q->d);
-                        meta[c][b].u.s = f16(q->s);
+                        terms[c].d[b] = f16(q->d);
+                        terms[c].u.s[b] = f16(q->s);
                     } else {
                         const block_q8_0 *q = (const block_q8_0 *)xc + b0 + b;
-                        meta[c][b].d = f16(q->d);
-                        meta[c][b].u.init = -offset * sum_q32(q->qs);
+                        terms[c].d[b] = f16(q->d);
+                        terms[c].u.init[b] = -offset * sum_q32(q->qs);
                     }
                 }
             }
@@ -234,7 +281,7 @@ static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_
             const char *wb = (const char *)w + (size_t)b0 * wsz;
             for (int64_t r = 0; r < n_rows; r++)
                 for (int c = 0; c < nc; c++)
-                    row32(type, wb + (size_t)r * w_stride, nb, xq[c], xblk, meta[c],
+                    row32(type, wb + (size_t)r * w_stride, nb, xq[c], xblk, &terms[c],
                           y + (c0 + c) * ldy + r);
         }
     }

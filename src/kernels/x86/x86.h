@@ -9,6 +9,10 @@
 
 #include "kernels/kernels_int.h"
 
+/* Elements per chunk of the float summation order that the decode (row) kernels and the packed
+ * GEMM share for quantized weights, so batched products equal token-by-token ones bit for bit. */
+enum { KERNELS_X86_CHUNK = 1024 };
+
 /* AVX-512 float gemm entries and vector helpers (float_avx512.c). */
 void kernels_x86_fill_float_avx512(ky_kernel_table *t);
 /* AVX2 float gemm entries and vector helpers (float_avx2.c). */
