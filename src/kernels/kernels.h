@@ -36,8 +36,8 @@ typedef void (*ky_quantize_act_fn)(const float *x, void *y, int64_t n);
  * X: n_cols rows of n elements already in the act type, x_stride bytes apart. Writes only
  * y[c*ldy + r] for r < n_rows (ldy >= n_rows). Results match the generic table up to float
  * summation order (integer block sums are exact). */
-typedef void (*ky_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t n_rows,
-                           const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy);
+typedef void (*ky_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x,
+                           size_t x_stride, int64_t n_cols, float *y, int64_t ldy);
 
 typedef struct ky_kernel_table {
     const char *name;
@@ -48,15 +48,21 @@ typedef struct ky_kernel_table {
 
     /* Vector helpers for attention and elementwise ops. f16 = IEEE half bits. */
     float (*dot_f32)(const float *a, const float *b, int64_t n);
-    float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);  /* Σ f16(a)·b */
+    float (*dot_f16)(const uint16_t *a, const float *b, int64_t n);     /* Σ f16(a)·b */
     void (*axpy_f32)(float alpha, const float *x, float *y, int64_t n); /* y += alpha·x */
     void (*axpy_f16)(float alpha, const uint16_t *x, float *y, int64_t n);
-    void (*scale_f32)(float alpha, float *y, int64_t n);                /* y *= alpha */
+    void (*scale_f32)(float alpha, float *y, int64_t n); /* y *= alpha */
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
     /* y = x / sqrt(mean(x²) + eps) * w  (y may alias x) */
     void (*rmsnorm)(const float *x, const float *w, float *y, int64_t n, float eps);
     /* g = silu(g) * u */
     void (*silu_mul)(float *g, const float *u, int64_t n);
+    /* Softmax numerator and denominator as llama.cpp's AVX-512 soft_max computes them:
+     * x[i] = e^(x[i] − max) (kernels_expf_approx), and returns Σ x[i] taken over 16-element
+     * chunks (the last one zero-padded, like llama.cpp's masked, padded rows), each chunk summed
+     * in float by halving (lane i + lane i+8, then +4, +2, +1) and the chunk sums added in
+     * double. Every tier returns the same bits. */
+    double (*exp_sum)(float *x, int64_t n, float max);
 } ky_kernel_table;
 
 /* The table chosen for this CPU (and KY_KERNELS), selected on first call; thread-safe. */

@@ -3,7 +3,8 @@
  *
  * Numerics follow llama.cpp where it matters for agreement: RoPE angles are built by repeated
  * multiplication in float like ggml's rope cache, attention scales q·k by 1/sqrt(head_dim) before a
- * max-subtracted softmax, MoE weights are a softmax over all experts, top-k, renormalized.
+ * max-subtracted softmax whose exponentials and sums are those of ggml's soft_max (the kernel
+ * table's exp_sum), MoE weights are that softmax over all experts, top-k, renormalized.
  */
 #include "model/blocks.h"
 
@@ -242,13 +243,7 @@ static void attend_block(ky_fwd *f, int il, const ky_att_block *blk, int32_t kvh
             row[j] *= scale;
             if (row[j] > max) max = row[j];
         }
-        double sum = 0.0;
-        for (int32_t j = 0; j < valid; j++) {
-            row[j] = expf(row[j] - max);
-            sum += row[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int32_t j = 0; j < valid; j++) row[j] *= inv;
+        kt->scale_f32((float)(1.0 / kt->exp_sum(row, valid, max)), row, valid);
         for (int32_t j = valid; j < n_kv; j++) row[j] = 0.0f;
     }
     const void *Vt = ky_kv_vt(&f->kv, il, s, kvh);
@@ -349,15 +344,10 @@ static void route_token(ky_fwd *f, int64_t t) {
     float max = -INFINITY;
     for (int32_t e = 0; e < hp->n_expert; e++)
         if (p[e] > max) max = p[e];
-    float sum = 0.0f;
-    for (int32_t e = 0; e < hp->n_expert; e++) {
-        p[e] = expf(p[e] - max);
-        sum += p[e];
-    }
-    for (int32_t e = 0; e < hp->n_expert; e++) p[e] /= sum;
+    f->kt->scale_f32((float)(1.0 / f->kt->exp_sum(p, hp->n_expert, max)), p, hp->n_expert);
     int32_t *ids = f->moe_ids + t * hp->n_expert_used;
     float *wts = f->moe_w + t * hp->n_expert_used;
-    float wsum = 0.0f;
+    double wsum = 0.0; /* llama.cpp's sum_rows accumulates in double */
     for (int32_t k = 0; k < hp->n_expert_used; k++) {
         int32_t best = -1;
         for (int32_t e = 0; e < hp->n_expert; e++) {
@@ -370,7 +360,7 @@ static void route_token(ky_fwd *f, int64_t t) {
         wsum += p[best];
     }
     if (hp->norm_topk)
-        for (int32_t k = 0; k < hp->n_expert_used; k++) wts[k] /= wsum;
+        for (int32_t k = 0; k < hp->n_expert_used; k++) wts[k] /= (float)wsum;
 }
 
 void blk_ffn_moe(ky_fwd *f, const ky_layer *L) {

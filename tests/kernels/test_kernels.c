@@ -15,6 +15,7 @@
 
 #include "kernel_util.h"
 #include "kernels/kernels.h"
+#include "kernels/kernels_int.h"
 #include "kernels/matmul.h"
 #include "os/pool.h"
 #include "tensor/quant.h"
@@ -275,8 +276,44 @@ static void test_vector_helpers(void) {
             kt->silu_mul(y2, b, n);
             for (int64_t i = 0; i < n; i++)
                 CHECKF(close_rel(y1[i], y2[i], 1e-5), "%s silu %g vs %g", kt->name, y1[i], y2[i]);
+            /* softmax terms: the same bits in every tier (llama.cpp's order), close to libm */
+            for (int64_t i = 0; i < n; i++) y1[i] = y2[i] = a[i] * 8.0f - 2.0f;
+            double s1 = gen->exp_sum(y1, n, 3.0f), s2 = kt->exp_sum(y2, n, 3.0f), ref = 0;
+            CHECKF(s1 == s2 && memcmp(y1, y2, sizeof(float) * (size_t)n) == 0,
+                   "%s exp_sum n=%lld: %.17g vs %.17g", kt->name, (long long)n, s1, s2);
+            for (int64_t i = 0; i < n; i++) {
+                double e = exp((double)(a[i] * 8.0f - 2.0f) - 3.0);
+                CHECKF(fabs(y1[i] - e) <= 2e-6 * e, "exp_sum x[%lld] %g vs %g", (long long)i, y1[i],
+                       e);
+                ref += e;
+            }
+            CHECKF(fabs(s1 - ref) <= 1e-5 * ref, "exp_sum %g vs %g", s1, ref);
         }
         free(a), free(b), free(y1), free(y2), free(w), free(h), free(h2);
+    }
+    /* exp_sum's order: 16-element chunks summed by halving, chunk sums in double. With 1 and 2^-24
+     * terms the order is visible: (1 + 2^-24) rounds back to 1 in float, so a sequential or a
+     * double sum gives another result than the tree. */
+    {
+        float x[20];
+        for (int i = 0; i < 20; i++) x[i] = -16.635532333438687f; /* ln 2^-24 */
+        x[0] = 0.0f;
+        x[16] = 0.0f;
+        float one = kernels_expf_approx(0.0f), t16 = kernels_expf_approx(x[1]);
+        double want = 0.0;
+        for (int c = 0; c < 20; c += 16) { /* lane sums: tree over 16 (zero-padded) */
+            float v[16];
+            for (int k = 0; k < 16; k++) v[k] = c + k < 20 ? (x[c + k] == 0 ? one : t16) : 0.0f;
+            for (int w = 8; w >= 1; w /= 2)
+                for (int k = 0; k < w; k++) v[k] += v[k + w];
+            want += v[0];
+        }
+        for (int t = 0; t < g_n_tabs; t++) {
+            float y[20];
+            memcpy(y, x, sizeof y);
+            double got = g_tabs[t]->exp_sum(y, 20, 0.0f);
+            CHECKF(got == want, "%s exp_sum order: %.17g vs %.17g", g_tabs[t]->name, got, want);
+        }
     }
     /* f16 conversion edge cases: subnormals, overflow, ties */
     float e[] = {0.0f,     -0.0f,    65504.0f,  65520.0f,      1e6f,           -1e6f,

@@ -103,6 +103,21 @@ static void silu_mul(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + kernels_expf_approx(0.0f - g[i])) * u[i];
 }
 
+static double exp_sum(float *x, int64_t n, float max) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i += 16) {
+        float v[16];
+        for (int k = 0; k < 16; k++) {
+            v[k] = i + k < n ? kernels_expf_approx(x[i + k] - max) : 0.0f;
+            if (i + k < n) x[i + k] = v[k];
+        }
+        for (int w = 8; w >= 1; w /= 2)
+            for (int k = 0; k < w; k++) v[k] = v[k] + v[k + w];
+        sum += (double)v[0];
+    }
+    return sum;
+}
+
 void kernels_quantize_f32_copy(const float *x, void *y, int64_t n) {
     float *o = y;
     for (int64_t i = 0; i < n; i++) o[i] = x[i];
@@ -138,4 +153,5 @@ void kernels_fill_generic(ky_kernel_table *t) {
     t->f32_to_f16 = f32_to_f16;
     t->rmsnorm = rmsnorm;
     t->silu_mul = silu_mul;
+    t->exp_sum = exp_sum;
 }

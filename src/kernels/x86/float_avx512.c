@@ -277,6 +277,23 @@ static void silu_mul(float *g, const float *u, int64_t n) {
     }
 }
 
+/* The generic exp_sum on 16 lanes: the same exponentials and the same halving tree. */
+static double exp_sum(float *x, int64_t n, float max) {
+    const __m512 vmax = _mm512_set1_ps(max);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_maskz_mov_ps(
+            m, expf_approx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax)));
+        _mm512_mask_storeu_ps(x + i, m, v);
+        __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+        __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        sum += (double)_mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+    }
+    return sum;
+}
+
 void kernels_x86_fill_float_avx512(ky_kernel_table *t) {
     t->gemm[KY_TYPE_F32] = gemm_f32;
     t->gemm[KY_TYPE_F16] = gemm_f16;
@@ -289,4 +306,5 @@ void kernels_x86_fill_float_avx512(ky_kernel_table *t) {
     t->f32_to_f16 = f32_to_f16;
     t->rmsnorm = rmsnorm;
     t->silu_mul = silu_mul;
+    t->exp_sum = exp_sum;
 }
