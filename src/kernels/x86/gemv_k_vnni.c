@@ -13,6 +13,7 @@
  * Saturation: vpmaddubsw sums two products u·x with u ≤ 63 and |x| ≤ 127 (≤ 16002 < 2^15).
  */
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/x86/x86.h"
@@ -32,12 +33,6 @@ static inline __m128i reduce4_128(__m128i m0, __m128i m1, __m128i m2, __m128i m3
     __m128i t01 = _mm_add_epi32(_mm_unpacklo_epi32(m0, m1), _mm_unpackhi_epi32(m0, m1));
     __m128i t23 = _mm_add_epi32(_mm_unpacklo_epi32(m2, m3), _mm_unpackhi_epi32(m2, m3));
     return _mm_add_epi32(_mm_unpacklo_epi64(t01, t23), _mm_unpackhi_epi64(t01, t23));
-}
-
-static inline int hsum128_i32(__m128i m) {
-    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4E));
-    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xB1));
-    return _mm_cvtsi128_si32(m);
 }
 
 /* Two 32-byte halves as one zmm. */
@@ -66,23 +61,28 @@ static inline __m512i scales16(__m512i s, int g) {
     return _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)g)), s);
 }
 
-/* Q4_K/Q5_K 12-byte field: 8 6-bit scales (bytes 0-7) and 8 6-bit mins (bytes 8-15). */
+/* Q4_K/Q5_K 12-byte field (s12 may be read 16 bytes far: the quants follow it): bytes 0-7 get
+ * the 8 6-bit scales, bytes 8-15 the 8 6-bit mins. Bytes 0-3 hold scales 0-3 (6 bits) and the
+ * top 2 bits of scales 4-7, bytes 4-7 the same for mins, bytes 8-11 the low 4 bits of scale j+4
+ * (low nibble) and min j+4 (high nibble). */
 static inline __m128i k4_scales_mins(const uint8_t *s12) {
-    uint32_t u0, u1, u2;
-    memcpy(&u0, s12, 4);
-    memcpy(&u1, s12 + 4, 4);
-    memcpy(&u2, s12 + 8, 4);
-    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
-    uint32_t sc_lo = u0 & k1, sc_hi = (u2 & k2) | (((u0 >> 6) & k3) << 4);
-    uint32_t mn_lo = u1 & k1, mn_hi = ((u2 >> 4) & k2) | (((u1 >> 6) & k3) << 4);
-    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
+    __m128i v = _mm_loadu_si128((const __m128i *)s12);
+    /* a: [b0-3 | b8-11 | b4-7 | b8-11]; hi: bits 6-7 of b0-3 / b4-7 moved to lanes 4-7 / 12-15 */
+    __m128i a =
+        _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    __m128i b =
+        _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30));
+    __m128i nib = _mm_blend_epi32(a, _mm_srli_epi16(a, 4), 0x8); /* lanes 12-15: high nibbles */
+    __m128i mask = _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f);
+    return _mm_or_si128(_mm_and_si128(nib, mask), hi);
 }
 
-/* 4 int32 lanes summing to Σ_j m_j · (bsums[2j] + bsums[2j+1]), the 8 mins in bytes 8-15 of sm. */
-static inline __m128i k4_msum(__m128i sm, const int16_t *bsums) {
-    __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums),
-                                   _mm_loadu_si128((const __m128i *)(bsums + 8))); /* |.| ≤ 4064 */
-    return _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
+/* 4 int32 lanes summing to Σ_j m_j · pairs[j], the 8 mins in bytes 8-15 of sm, pairs the
+ * activation block's sums per 32 (act_pairs). */
+static inline __m128i k4_msum(__m128i sm, const int16_t *pairs) {
+    return _mm_madd_epi16(_mm_loadu_si128((const __m128i *)pairs),
+                          _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
 }
 
 /* 4 int32 lanes summing to Σ_g s_g · bsums[g] over 16 groups, s signed bytes. */
@@ -111,32 +111,63 @@ static inline int kq_offset(uint32_t type) {
     return type == KY_TYPE_Q6_K ? 32 : type == KY_TYPE_Q3_K ? 4 : 0;
 }
 
-/* The integer work of super-block b of a row against activation block x: returns 16 int32 lanes
- * summing to Σ u·x·scale, sets *m to 4 int32 lanes summing to the mins term msum (types with
- * mins) or to Σ_g sc_g·bsum_g (offset types: isum = Σ − offset·that), and the block's float
- * scales (dmin 0 without mins). Always inlined with constant type. */
+static inline size_t kq_block_bytes(uint32_t type) {
+    return type == KY_TYPE_Q4_K   ? sizeof(block_q4_K)
+           : type == KY_TYPE_Q5_K ? sizeof(block_q5_K)
+           : type == KY_TYPE_Q2_K ? sizeof(block_q2_K)
+           : type == KY_TYPE_Q6_K ? sizeof(block_q6_K)
+                                  : sizeof(block_q3_K);
+}
+
+/* The integer work of super-block b of a row against activation block x (pairs: its sums per 32,
+ * see act_pairs): returns 16 int32 lanes summing to Σ u·x·scale and sets *m to 4 int32 lanes
+ * summing to the mins term msum (types with mins) or to Σ_g sc_g·bsum_g (offset types: isum =
+ * Σ − offset·that). Always inlined with constant type. */
+/* The f16 super-block scales d and dmin (0 for types without mins) of blocks b..b+g-1 of a row
+ * (1 <= g <= 4; lanes from g on are 0 and nothing past block b+g-1 is read). */
+static inline __attribute__((always_inline)) void
+kscales4(uint32_t type, const void *row, int64_t b, int g, __m128 *d, __m128 *dmin) {
+    size_t bs = kq_block_bytes(type);
+    size_t at = type == KY_TYPE_Q4_K   ? offsetof(block_q4_K, d)
+                : type == KY_TYPE_Q5_K ? offsetof(block_q5_K, d)
+                : type == KY_TYPE_Q2_K ? offsetof(block_q2_K, d)
+                : type == KY_TYPE_Q6_K ? offsetof(block_q6_K, d)
+                                       : offsetof(block_q3_K, d);
+    const char *p = (const char *)row + (size_t)b * bs + at;
+    if (kq_offset(type) == 0) { /* d and dmin adjacent: 4 (d, dmin) pairs in one conversion */
+        uint32_t v[4] = {0, 0, 0, 0};
+        for (int i = 0; i < g; i++) memcpy(&v[i], p + (size_t)i * bs, 4);
+        __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v));
+        __m128 lo = _mm256_castps256_ps128(f), hi = _mm256_extractf128_ps(f, 1);
+        *d = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+        *dmin = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+        uint16_t h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int i = 0; i < g; i++) memcpy(&h[i], p + (size_t)i * bs, 2);
+        *d = _mm_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+        *dmin = _mm_setzero_ps();
+    }
+}
+
 static inline __attribute__((always_inline)) __m512i kblock(uint32_t type, const void *row,
                                                             int64_t b, const block_q8_K *x,
-                                                            float *d, float *dmin, __m128i *m) {
+                                                            const int16_t *pairs, __m128i *m) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     __m512i acc = _mm512_setzero_si512();
     switch (type) {
     case KY_TYPE_Q4_K:
     case KY_TYPE_Q5_K: {
         const uint8_t *scales, *qs, *qhp = NULL;
-        uint16_t hd, hdmin;
         if (type == KY_TYPE_Q4_K) {
             const block_q4_K *w = (const block_q4_K *)row + b;
-            scales = w->scales, qs = w->qs, hd = w->d, hdmin = w->dmin;
+            scales = w->scales, qs = w->qs;
         } else {
             const block_q5_K *w = (const block_q5_K *)row + b;
-            scales = w->scales, qs = w->qs, qhp = w->qh, hd = w->d, hdmin = w->dmin;
+            scales = w->scales, qs = w->qs, qhp = w->qh;
         }
         __m128i sm = k4_scales_mins(scales);
         __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm)); /* lanes 0-7: scales */
-        *m = k4_msum(sm, x->bsums);
-        *d = _cvtsh_ss(hd);
-        *dmin = _cvtsh_ss(hdmin);
+        *m = k4_msum(sm, pairs);
         __m256i qh = type == KY_TYPE_Q5_K ? _mm256_loadu_si256((const __m256i *)qhp)
                                           : _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -161,8 +192,6 @@ static inline __attribute__((always_inline)) __m512i kblock(uint32_t type, const
         __m128i s8 = _mm_loadu_si128((const __m128i *)w->scales);
         __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(s8));
         *m = group_sum(s8, x->bsums);
-        *d = _cvtsh_ss(w->d);
-        *dmin = 0.0f;
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w->ql + 64 * h, *qh = w->qh + 32 * h;
@@ -189,8 +218,6 @@ static inline __attribute__((always_inline)) __m512i kblock(uint32_t type, const
         __m512i sc =
             _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(raw, _mm_set1_epi8(0x0F))));
         *m = group_sum(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F)), x->bsums);
-        *d = _cvtsh_ss(w->d);
-        *dmin = _cvtsh_ss(w->dmin);
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * h));
@@ -208,8 +235,6 @@ static inline __attribute__((always_inline)) __m512i kblock(uint32_t type, const
         __m128i s8 = q3k_scales(w->scales);
         __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(s8));
         *m = group_sum(s8, x->bsums);
-        *d = _cvtsh_ss(w->d);
-        *dmin = 0.0f;
         __m256i hm = _mm256_loadu_si256((const __m256i *)w->hmask);
         const __m256i four = _mm256_set1_epi8(4);
 #pragma GCC unroll 2
@@ -254,51 +279,95 @@ static inline void finish(uint32_t type, __m128i sum, __m128i m, __m128i *isum, 
     }
 }
 
-/* The dot of one row (nb super-blocks) with one activation row: super-blocks in groups of four
- * share one reduction, then add their terms to the sum in block order. */
+/* The terms of a group of g <= 4 super-blocks starting at b: one reduction for the group. */
+static inline __attribute__((always_inline)) __m128
+group_terms(uint32_t type, const void *row, const block_q8_K *x, int64_t b, int g, __m512i a0,
+            __m512i a1, __m512i a2, __m512i a3, __m128i m0, __m128i m1, __m128i m2, __m128i m3) {
+    __m128i isum, msum;
+    __m128 d, dmin;
+    finish(type, reduce4(a0, a1, a2, a3), reduce4_128(m0, m1, m2, m3), &isum, &msum);
+    kscales4(type, row, b, g, &d, &dmin);
+    __m128 dy = _mm_setr_ps(x[b].d, g > 1 ? x[b + 1].d : 0.0f, g > 2 ? x[b + 2].d : 0.0f,
+                            g > 3 ? x[b + 3].d : 0.0f);
+    return k_terms(d, dmin, dy, isum, msum);
+}
+
+/* sum += the dot of one row's super-blocks [0, nb) with one activation row (pairs: its act_pairs):
+ * super-blocks in groups of four (the last one possibly shorter) share one reduction, then add
+ * their terms to the sum in block order. */
 static inline __attribute__((always_inline)) float row_dot(uint32_t type, const void *row,
-                                                           const block_q8_K *x, int64_t nb) {
-    float sum = 0.0f;
+                                                           const block_q8_K *x,
+                                                           const int16_t *pairs, int64_t nb,
+                                                           float sum) {
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-        float d[4], dmin[4];
-        __m128i m0, m1, m2, m3, isum, msum;
-        __m512i a0 = kblock(type, row, b, x + b, &d[0], &dmin[0], &m0);
-        __m512i a1 = kblock(type, row, b + 1, x + b + 1, &d[1], &dmin[1], &m1);
-        __m512i a2 = kblock(type, row, b + 2, x + b + 2, &d[2], &dmin[2], &m2);
-        __m512i a3 = kblock(type, row, b + 3, x + b + 3, &d[3], &dmin[3], &m3);
-        finish(type, reduce4(a0, a1, a2, a3), reduce4_128(m0, m1, m2, m3), &isum, &msum);
-        __m128 t = k_terms(_mm_loadu_ps(d), _mm_loadu_ps(dmin),
-                           _mm_setr_ps(x[b].d, x[b + 1].d, x[b + 2].d, x[b + 3].d), isum, msum);
-        float tv[4];
-        _mm_storeu_ps(tv, t);
-        sum += tv[0];
-        sum += tv[1];
-        sum += tv[2];
-        sum += tv[3];
-    }
-    for (; b < nb; b++) {
-        float d, dmin;
-        __m128i m, isum, msum;
-        __m512i a = kblock(type, row, b, x + b, &d, &dmin, &m);
-        finish(type, _mm_cvtsi32_si128(_mm512_reduce_add_epi32(a)),
-               _mm_cvtsi32_si128(hsum128_i32(m)), &isum, &msum);
-        __m128 t = k_terms(_mm_set_ss(d), _mm_set_ss(dmin), _mm_set_ss(x[b].d), isum, msum);
+        __m128i m0, m1, m2, m3;
+        __m512i a0 = kblock(type, row, b, x + b, pairs + 8 * b, &m0);
+        __m512i a1 = kblock(type, row, b + 1, x + b + 1, pairs + 8 * (b + 1), &m1);
+        __m512i a2 = kblock(type, row, b + 2, x + b + 2, pairs + 8 * (b + 2), &m2);
+        __m512i a3 = kblock(type, row, b + 3, x + b + 3, pairs + 8 * (b + 3), &m3);
+        __m128 t = group_terms(type, row, x, b, 4, a0, a1, a2, a3, m0, m1, m2, m3);
         sum += _mm_cvtss_f32(t);
+        sum += _mm_cvtss_f32(_mm_shuffle_ps(t, t, 1));
+        sum += _mm_cvtss_f32(_mm_movehl_ps(t, t));
+        sum += _mm_cvtss_f32(_mm_shuffle_ps(t, t, 3));
+    }
+    if (b < nb) { /* 1-3 blocks left: the same group arithmetic with zero lanes */
+        int g = (int)(nb - b);
+        const __m512i z = _mm512_setzero_si512();
+        const __m128i zm = _mm_setzero_si128();
+        __m128i m0, m1 = zm, m2 = zm;
+        __m512i a0 = kblock(type, row, b, x + b, pairs + 8 * b, &m0), a1 = z, a2 = z;
+        if (g > 1) a1 = kblock(type, row, b + 1, x + b + 1, pairs + 8 * (b + 1), &m1);
+        if (g > 2) a2 = kblock(type, row, b + 2, x + b + 2, pairs + 8 * (b + 2), &m2);
+        float t[4];
+        _mm_storeu_ps(t, group_terms(type, row, x, b, g, a0, a1, a2, z, m0, m1, m2, zm));
+        for (int i = 0; i < g; i++) sum += t[i];
     }
     return sum;
+}
+
+enum {
+    KCH = 128, /* super-blocks per pass (32768 elements) */
+    K_COLS = 4 /* tokens per pass */
+};
+
+/* Sums per 32 elements of activation blocks [0, nb): pairs[8b + j] = bsums[2j] + bsums[2j+1]
+ * (|.| ≤ 4064), the Q4_K/Q5_K mins operand, computed once per call instead of once per row. */
+static void act_pairs(const block_q8_K *x, int64_t nb, int16_t *pairs) {
+    for (int64_t b = 0; b < nb; b++)
+        _mm_storeu_si128((__m128i *)(pairs + 8 * b),
+                         _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x[b].bsums),
+                                        _mm_loadu_si128((const __m128i *)(x[b].bsums + 8))));
 }
 
 static inline __attribute__((always_inline)) void gemv_k_t(uint32_t type, int64_t n, const void *w,
                                                            size_t w_stride, int64_t n_rows,
                                                            const void *x, size_t x_stride,
                                                            int64_t n_cols, float *y, int64_t ldy) {
-    int64_t nb = n / QK_K;
-    for (int64_t r = 0; r < n_rows; r++) { /* rows outer: a row stays in L1 across tokens */
-        const char *row = (const char *)w + (size_t)r * w_stride;
-        for (int64_t c = 0; c < n_cols; c++)
-            y[c * ldy + r] = row_dot(
-                type, row, (const block_q8_K *)((const char *)x + (size_t)c * x_stride), nb);
+    int16_t pairs[K_COLS][KCH * 8];
+    const int k4 = type == KY_TYPE_Q4_K || type == KY_TYPE_Q5_K;
+    const size_t bs = kq_block_bytes(type);
+    int64_t nb_all = n / QK_K;
+    for (int64_t c0 = 0; c0 < n_cols; c0 += K_COLS) {
+        int nc = (int)(n_cols - c0 < K_COLS ? n_cols - c0 : K_COLS);
+        for (int64_t b0 = 0; b0 < nb_all; b0 += KCH) { /* y carries the sum across passes */
+            int64_t nb = nb_all - b0 < KCH ? nb_all - b0 : KCH;
+            const block_q8_K *xc[K_COLS];
+            for (int c = 0; c < nc; c++) {
+                xc[c] = (const block_q8_K *)((const char *)x + (size_t)(c0 + c) * x_stride) + b0;
+                if (k4) act_pairs(xc[c], nb, pairs[c]);
+            }
+            /* rows in memory order (one sequential stream per thread); a row stays in L1
+             * across the tokens */
+            for (int64_t r = 0; r < n_rows; r++) {
+                const char *row = (const char *)w + (size_t)r * w_stride + (size_t)b0 * bs;
+                for (int c = 0; c < nc; c++) {
+                    float *yc = y + (c0 + c) * ldy + r;
+                    *yc = row_dot(type, row, xc[c], pairs[c], nb, b0 == 0 ? 0.0f : *yc);
+                }
+            }
+        }
     }
 }
 
