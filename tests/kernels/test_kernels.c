@@ -161,13 +161,14 @@ static void test_generic_vs_dequant(void) {
  * sequential decoding, and results do not depend on how requests are batched). */
 static void test_batch_exact(void) {
     const uint32_t types[] = {KY_TYPE_Q2_K, KY_TYPE_Q3_K, KY_TYPE_Q4_K, KY_TYPE_Q5_K, KY_TYPE_Q6_K,
-                              KY_TYPE_Q4_0, KY_TYPE_Q4_1, KY_TYPE_Q5_0, KY_TYPE_Q5_1, KY_TYPE_Q8_0};
+                              KY_TYPE_Q4_0, KY_TYPE_Q4_1, KY_TYPE_Q5_0, KY_TYPE_Q5_1, KY_TYPE_Q8_0,
+                              KY_TYPE_F16,  KY_TYPE_BF16, KY_TYPE_F32};
     /* Row lengths: 5 super-blocks (crosses the packed 1024-element chunk; a group of four plus
      * one), 7 (a group plus three), 1; 32-element types also 37 and 3 blocks (odd chunk tails). */
     const int64_t sizes[] = {5 * 256, 7 * 256, 256, 37 * 32, 3 * 32};
     const ky_kernel_table *gen = ky_kernels_generic();
     int64_t rows = 37, cols = 11;
-    for (int ti = 0; ti < 10; ti++) {
+    for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
         for (int si = 0; si < 5; si++) {
             uint32_t type = types[ti], at = ky_kernels_act_type(type);
             int64_t n = sizes[si];
