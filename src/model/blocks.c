@@ -215,78 +215,174 @@ static int32_t make_blocks(ky_fwd *f) {
     return n;
 }
 
-/* Attention of one query block against one kv head, as two GEMMs over the cache:
+/* Attention of one query block against one kv head is two GEMMs over the cache and a softmax:
  *   S = Q·Kᵀ (rows: the block's tokens × the G query heads sharing this kv head),
- *   P = softmax(S/sqrt(d)) with the causal mask, O = P·V (through Vᵀ rows), scattered into att. */
-static void attend_block(ky_fwd *f, int il, const ky_att_block *blk, int32_t kvh, float *S,
-                         float *Q, float *O) {
-    const ky_hparams *hp = f->hp;
-    const ky_kernel_table *kt = f->kt;
-    int32_t hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
-    int64_t q_w = (int64_t)hp->n_head * hd;
-    int32_t s = f->seq[blk->t0];
-    int32_t n_kv = f->pos[blk->t0 + blk->n - 1] + 1;
-    int32_t rows = blk->n * G;
+ *   P = softmax(S/sqrt(d)) with the causal mask, O = P·V (through Vᵀ rows), scattered into att.
+ * A task is one (query block, kv head) pair; its scratch (S, Q, O) is one thread slot. Each
+ * element of S and O is computed by the same kernel call shape whatever range of kv positions
+ * (S) or head dimensions (O) a call covers, so splitting a task over threads changes no bit. */
+typedef struct att_task {
+    const ky_att_block *blk;
+    int32_t kvh, n_kv, rows;
+    float *S, *Q, *O;
+} att_task;
+
+static att_task make_task(ky_fwd *f, int64_t task, int slot) {
+    int32_t G = f->hp->n_head / f->hp->n_head_kv;
+    att_task t;
+    t.blk = &f->att_blocks[task / f->hp->n_head_kv];
+    t.kvh = (int32_t)(task % f->hp->n_head_kv);
+    t.n_kv = f->pos[t.blk->t0 + t.blk->n - 1] + 1;
+    t.rows = t.blk->n * G;
+    t.S = f->att_s + (size_t)slot * f->att_s_stride;
+    t.Q = f->att_q + (size_t)slot * f->att_q_stride;
+    t.O = f->att_o + (size_t)slot * f->att_q_stride;
+    return t;
+}
+
+static void att_gather_q(ky_fwd *f, const att_task *t) {
+    int32_t hd = f->hp->head_dim, G = f->hp->n_head / f->hp->n_head_kv;
+    int64_t q_w = (int64_t)f->hp->n_head * hd;
+    for (int32_t i = 0; i < t->blk->n; i++)
+        memcpy(t->Q + (int64_t)i * G * hd, f->q + (t->blk->t0 + i) * q_w + (int64_t)t->kvh * G * hd,
+               (size_t)G * (size_t)hd * sizeof(float));
+}
+
+/* S[:, j0:j1) = Q·K[j0:j1)ᵀ */
+static void att_scores(ky_fwd *f, int il, const att_task *t, int32_t j0, int32_t j1) {
+    int32_t hd = f->hp->head_dim;
     size_t es = f->kv.elem_size;
-    for (int32_t i = 0; i < blk->n; i++)
-        memcpy(Q + (int64_t)i * G * hd, f->q + (blk->t0 + i) * q_w + (int64_t)kvh * G * hd,
-               (size_t)G * (size_t)hd * sizeof(float));
-    const void *K = ky_kv_k(&f->kv, il, s, kvh, 0);
-    kt->gemm[f->kv.type](hd, K, (size_t)hd * es, n_kv, Q, (size_t)hd * sizeof(float), rows, S,
-                         n_kv);
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int32_t r = 0; r < rows; r++) {
-        float *row = S + (int64_t)r * n_kv;
-        int32_t valid = f->pos[blk->t0 + r / G] + 1;
-        float max = -INFINITY;
-        for (int32_t j = 0; j < valid; j++) {
-            row[j] *= scale;
-            if (row[j] > max) max = row[j];
-        }
-        kt->scale_f32((float)(1.0 / kt->exp_sum(row, valid, max)), row, valid);
-        for (int32_t j = valid; j < n_kv; j++) row[j] = 0.0f;
+    const char *K = ky_kv_k(&f->kv, il, f->seq[t->blk->t0], t->kvh, 0);
+    f->kt->gemm[f->kv.type](hd, K + (size_t)j0 * (size_t)hd * es, (size_t)hd * es, j1 - j0, t->Q,
+                            (size_t)hd * sizeof(float), t->rows, t->S + j0, t->n_kv);
+}
+
+/* Row r of S becomes its causal softmax (llama.cpp's soft_max numerics, see exp_sum). */
+static void att_softmax_row(ky_fwd *f, const att_task *t, int32_t r) {
+    int32_t G = f->hp->n_head / f->hp->n_head_kv;
+    float *row = t->S + (int64_t)r * t->n_kv;
+    int32_t valid = f->pos[t->blk->t0 + r / G] + 1;
+    float scale = 1.0f / sqrtf((float)f->hp->head_dim), max = -INFINITY;
+    for (int32_t j = 0; j < valid; j++) {
+        row[j] *= scale;
+        if (row[j] > max) max = row[j];
     }
-    const void *Vt = ky_kv_vt(&f->kv, il, s, kvh);
-    kt->gemm[f->kv.type](n_kv, Vt, (size_t)f->kv.n_ctx * es, hd, S, (size_t)n_kv * sizeof(float),
-                         rows, O, hd);
-    for (int32_t i = 0; i < blk->n; i++)
-        memcpy(f->att + (blk->t0 + i) * q_w + (int64_t)kvh * G * hd, O + (int64_t)i * G * hd,
-               (size_t)G * (size_t)hd * sizeof(float));
+    f->kt->scale_f32((float)(1.0 / f->kt->exp_sum(row, valid, max)), row, valid);
+    for (int32_t j = valid; j < t->n_kv; j++) row[j] = 0.0f;
+}
+
+/* O[:, d0:d1) = P·V[:, d0:d1) */
+static void att_values(ky_fwd *f, int il, const att_task *t, int32_t d0, int32_t d1) {
+    size_t es = f->kv.elem_size, vt_stride = (size_t)f->kv.n_ctx * es;
+    const char *Vt = ky_kv_vt(&f->kv, il, f->seq[t->blk->t0], t->kvh);
+    f->kt->gemm[f->kv.type](t->n_kv, Vt + (size_t)d0 * vt_stride, vt_stride, d1 - d0, t->S,
+                            (size_t)t->n_kv * sizeof(float), t->rows, t->O + d0, f->hp->head_dim);
+}
+
+static void att_scatter(ky_fwd *f, const att_task *t) {
+    int32_t hd = f->hp->head_dim, G = f->hp->n_head / f->hp->n_head_kv;
+    int64_t q_w = (int64_t)f->hp->n_head * hd;
+    for (int32_t i = 0; i < t->blk->n; i++)
+        memcpy(f->att + (t->blk->t0 + i) * q_w + (int64_t)t->kvh * G * hd,
+               t->O + (int64_t)i * G * hd, (size_t)G * (size_t)hd * sizeof(float));
+}
+
+static void attend_task(ky_fwd *f, int il, const att_task *t) {
+    att_gather_q(f, t);
+    att_scores(f, il, t, 0, t->n_kv);
+    for (int32_t r = 0; r < t->rows; r++) att_softmax_row(f, t, r);
+    att_values(f, il, t, 0, f->hp->head_dim);
+    att_scatter(f, t);
 }
 
 typedef struct attn_job {
     ky_fwd *f;
     int il;
     int64_t n_tasks;
+    /* split mode: per phase, units = task × part */
+    int phase;
+    int32_t parts;
+    long next;
 } attn_job;
 
 static void attn_worker(void *arg, int ith, int nth) {
     (void)nth;
     attn_job *job = arg;
     ky_fwd *f = job->f;
-    int32_t n_kvh = f->hp->n_head_kv;
-    float *S = f->att_s + (size_t)ith * f->att_s_stride;
-    float *Q = f->att_q + (size_t)ith * f->att_q_stride;
-    float *O = f->att_o + (size_t)ith * f->att_q_stride;
     for (;;) {
         int64_t task = __atomic_fetch_add(&f->atomic_task, 1, __ATOMIC_RELAXED);
         if (task >= job->n_tasks) break;
-        attend_block(f, job->il, &f->att_blocks[task / n_kvh], (int32_t)(task % n_kvh), S, Q, O);
+        att_task t = make_task(f, task, ith);
+        attend_task(f, job->il, &t);
+    }
+}
+
+enum { KV_SPLIT_MIN = 256, KV_PART_MIN = 64 };
+
+/* Split mode (fewer tasks than threads, long contexts): every task owns thread slot = its index;
+ * phase 0 splits the kv positions of S, phase 1 the rows of the softmax, phase 2 the head
+ * dimensions of O into job->parts parts. */
+static void attn_split_worker(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    attn_job *job = arg;
+    ky_fwd *f = job->f;
+    long n_units = (long)(job->n_tasks * job->parts), b, e;
+    while (ky_pool_claim(&job->next, n_units, 1, &b, &e)) {
+        int64_t task = b / job->parts;
+        int32_t part = (int32_t)(b % job->parts);
+        att_task t = make_task(f, task, (int)task);
+        int32_t len = job->phase == 0 ? t.n_kv : job->phase == 1 ? t.rows : f->hp->head_dim;
+        int32_t p0 = (int32_t)((int64_t)len * part / job->parts),
+                p1 = (int32_t)((int64_t)len * (part + 1) / job->parts);
+        if (p0 == p1) continue;
+        if (job->phase == 0)
+            att_scores(f, job->il, &t, p0, p1);
+        else if (job->phase == 1)
+            for (int32_t r = p0; r < p1; r++) att_softmax_row(f, &t, r);
+        else
+            att_values(f, job->il, &t, p0, p1);
     }
 }
 
 void blk_attention(ky_fwd *f, int il) {
     store_kv(f, il);
     int32_t n_blocks = make_blocks(f);
-    attn_job job = {f, il, (int64_t)n_blocks * f->hp->n_head_kv};
+    attn_job job = {f, il, (int64_t)n_blocks * f->hp->n_head_kv, 0, 1, 0};
     f->atomic_task = 0;
     /* Small work (short contexts of small models) is cheaper inline than a pool dispatch. */
     int64_t work =
         (int64_t)f->n_tok * f->hp->n_head * (int64_t)(f->pos[f->n_tok - 1] + 1) * f->hp->head_dim;
-    if (f->n_threads == 1 || job.n_tasks == 1 || work < (1 << 15)) {
+    if (f->n_threads == 1 || work < (1 << 15)) {
         attn_worker(&job, 0, 1);
-    } else {
-        ky_pool_run(f->pool, attn_worker, &job);
+        return;
+    }
+    int32_t max_kv = 0;
+    for (int32_t t = 0; t < f->n_tok; t++)
+        if (f->pos[t] + 1 > max_kv) max_kv = f->pos[t] + 1;
+    if (job.n_tasks >= f->n_threads || max_kv < KV_SPLIT_MIN) {
+        if (job.n_tasks == 1)
+            attn_worker(&job, 0, 1);
+        else
+            ky_pool_run(f->pool, attn_worker, &job);
+        return;
+    }
+    /* Few tasks (decode of a model with few kv heads) on many threads: split each task. */
+    for (int64_t i = 0; i < job.n_tasks; i++) {
+        att_task t = make_task(f, i, (int)i);
+        att_gather_q(f, &t);
+    }
+    int32_t per = (int32_t)((f->n_threads + job.n_tasks - 1) / job.n_tasks);
+    int32_t kv_parts = max_kv / KV_PART_MIN < per ? max_kv / KV_PART_MIN : per;
+    int32_t parts[3] = {kv_parts > 0 ? kv_parts : 1, per, per};
+    for (int phase = 0; phase < 3; phase++) {
+        job.phase = phase;
+        job.parts = parts[phase];
+        job.next = 0;
+        ky_pool_run(f->pool, attn_split_worker, &job);
+    }
+    for (int64_t i = 0; i < job.n_tasks; i++) {
+        att_task t = make_task(f, i, (int)i);
+        att_scatter(f, &t);
     }
 }
 
