@@ -2,10 +2,12 @@
  * benchmark (layer: cli; uses kaiyuan.h only).
  *
  * Defaults follow llama.cpp's test vectors: no BOS, no special-token parsing. Output is one JSON
- * array of ids, or [[id, "text"], ...] with --pieces (the token's vocabulary text). --bench
+ * array of ids, or [[id, "text"], ...] with --pieces (the token's raw vocabulary text, e.g.
+ * "Ġhello" or "<0xE4>": a decoded piece can be a fragment of a UTF-8 character). --bench
  * tokenizes the input repeatedly and prints {bytes, n_tokens, reps, seconds_min,
  * seconds_median, mb_per_s}, the same object as bench/peer/peer.mjs tokenize-bench.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +16,16 @@
 #include "cli/cli.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: kaiyuan tokenize -m MODEL (--text TEXT | --file PATH) [options]\n"
-               "  --parse-special   match special tokens (<|im_start|>, <think>, ...) in the text\n"
-               "  --add-bos         prepend the BOS token\n"
-               "  --pieces          print [[id, \"token text\"], ...] instead of [id, ...]\n"
-               "  --bench           time tokenization instead of printing ids (JSON summary)\n"
-               "  --reps N          repetitions of --bench (default 5)\n");
+    fprintf(
+        f,
+        "usage: kaiyuan tokenize -m MODEL (--text TEXT | --file PATH) [options]\n"
+        "  --parse-special   match special tokens (<|im_start|>, <think>, ...) in the text\n"
+        "  --add-bos         prepend the BOS token\n"
+        "  --pieces          print [[id, \"piece\"], ...]: a piece is the token's raw vocabulary\n"
+        "                    text (\"Ġhello\", \"▁He\", \"<0xE4>\"), not its decoded bytes\n"
+        "                    (those can be an incomplete UTF-8 character)\n"
+        "  --bench           time tokenization instead of printing ids (JSON summary)\n"
+        "  --reps N          repetitions of --bench (default 5)\n");
 }
 
 /* Reads a whole file; NULL (with a message) on failure. */
@@ -57,29 +63,54 @@ static char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* Tokenizes text into *ids, allocated here (free it; *cap is its size), and sets *n. One pass in
+ * the common case: len + 2 ids hold every byte-level BPE result without NFC (at most one token
+ * per byte, + BOS) and every SentencePiece result whose vocabulary has a ▁ piece (one token per
+ * byte, + the ▁ prefix, + BOS). NFC can lengthen text (U+1D160 is 4 bytes, its NFC 12) and SPM
+ * byte fallback spells a missing ▁ as three tokens, so when the count says the buffer was
+ * short, the text is tokenized again into one of the exact size. */
+static ky_status tokenize_all(const ky_model *model, const char *text, size_t len, unsigned flags,
+                              ky_token **ids, size_t *cap, size_t *n) {
+    *cap = len < SIZE_MAX / sizeof **ids - 2 ? len + 2 : 0;
+    *ids = *cap ? malloc(*cap * sizeof **ids) : NULL;
+    if (!*ids) return KY_ERR_NOMEM;
+    ky_status st = ky_tokenize(model, text, len, flags, *ids, *cap, n);
+    if (st == KY_ERR_INVALID_ARG && *n > *cap) {
+        ky_token *bigger = realloc(*ids, *n * sizeof **ids);
+        if (!bigger) return KY_ERR_NOMEM;
+        *ids = bigger;
+        *cap = *n;
+        st = ky_tokenize(model, text, len, flags, *ids, *cap, n);
+    }
+    return st;
+}
+
+/* What a tokenization failure status means to the user. */
+static const char *failure(ky_status st) {
+    if (st == KY_ERR_UNSUPPORTED) return "the file has no tokenizer";
+    if (st == KY_ERR_INVALID_ARG) return "input too large for one tokenize call";
+    if (st == KY_ERR_NOMEM) return "out of memory";
+    return ky_status_name(st);
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
 static int bench(const ky_model *model, const char *text, size_t len, unsigned flags, int reps) {
-    ky_token *ids = malloc((len + 2) * sizeof *ids);
+    ky_token *ids = NULL;
     double *secs = malloc((size_t)reps * sizeof *secs);
-    if (!ids || !secs) {
-        fprintf(stderr, "kaiyuan tokenize: out of memory\n");
-        free(ids);
-        free(secs);
-        return 1;
-    }
-    size_t n = 0;
-    ky_status st = ky_tokenize(model, text, len, flags, ids, len + 2, &n); /* warm-up */
+    size_t n = 0, cap = 0;
+    ky_status st = secs ? tokenize_all(model, text, len, flags, &ids, &cap, &n) /* warm-up */
+                        : KY_ERR_NOMEM;
     for (int r = 0; r < reps && st == KY_OK; r++) {
         double t0 = ky_time_now();
-        st = ky_tokenize(model, text, len, flags, ids, len + 2, &n);
+        st = ky_tokenize(model, text, len, flags, ids, cap, &n);
         secs[r] = ky_time_now() - t0;
     }
     if (st != KY_OK) {
-        fprintf(stderr, "kaiyuan tokenize: tokenization failed: %s\n", ky_status_name(st));
+        fprintf(stderr, "kaiyuan tokenize: tokenization failed: %s\n", failure(st));
         free(ids);
         free(secs);
         return 1;
@@ -158,16 +189,10 @@ int cmd_tokenize(int argc, char **argv) {
         rc = bench(model, text, len, flags, (int)reps);
         goto done;
     }
-    size_t n = 0;
-    st = ky_tokenize(model, text, len, flags, NULL, 0, &n);
-    if (st != KY_OK && st != KY_ERR_INVALID_ARG) {
-        fprintf(stderr, "kaiyuan tokenize: %s: %s\n", model_path,
-                st == KY_ERR_UNSUPPORTED ? "the file has no tokenizer" : ky_status_name(st));
-        goto done;
-    }
-    ids = malloc((n ? n : 1) * sizeof *ids);
-    if (!ids || ky_tokenize(model, text, len, flags, ids, n, &n) != KY_OK) {
-        fprintf(stderr, "kaiyuan tokenize: tokenization failed\n");
+    size_t n = 0, cap = 0;
+    st = tokenize_all(model, text, len, flags, &ids, &cap, &n);
+    if (st != KY_OK) {
+        fprintf(stderr, "kaiyuan tokenize: %s: %s\n", model_path, failure(st));
         goto done;
     }
     ky_strbuf_puts(&sb, "[");

@@ -1,9 +1,10 @@
 /* pretok.c — byte-level BPE pre-tokenizers: the split regexes per tokenizer.ggml.pre, compiled
  * with PCRE2 (JIT, UTF + Unicode properties), and the splitting loop (layer: tokenizer).
  *
- * The regexes are those of the models' Hugging Face tokenizer.json files. A pre-tokenizer is a
- * sequence of regexes; each one splits every current piece into its matches and the gaps
- * between them (Split with behavior "Isolated"), each piece being matched as its own subject.
+ * The regexes are those of the models' Hugging Face tokenizer.json files ("default", which has
+ * none, follows llama.cpp). A pre-tokenizer is a sequence of regexes; each one splits every
+ * current piece into its matches and the gaps between them (Split with behavior "Isolated"),
+ * each piece being matched as its own subject.
  * \s is spelled out as the Unicode White_Space set (what Hugging Face's regex engine uses;
  * PCRE2's \s lacks U+0085). Invalid UTF-8 never matches (PCRE2_MATCH_INVALID_UTF), so such bytes
  * end up in gap pieces and still reach the byte-level BPE.
@@ -28,9 +29,12 @@
 #define RE_LLAMA3                                                                    \
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^" WS \
     "\\p{L}\\p{N}]+[\\r\\n]*|" S "*[\\r\\n]+|" S "+(?!" NS ")|" S "+"
-/* GPT-2 (the ByteLevel pre-tokenizer's own regex). */
-#define RE_GPT2 \
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" WS "\\p{L}\\p{N}]+|" S "+(?!" NS ")|" S "+"
+/* GPT-2 (the ByteLevel pre-tokenizer's own regex). llama.cpp writes it without the final "\s+";
+ * under Isolated splitting that changes nothing on valid UTF-8 (the one whitespace character
+ * it would match becomes a gap piece of its own). */
+#define RE_GPT2_CORE \
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" WS "\\p{L}\\p{N}]+|" S "+(?!" NS ")"
+#define RE_GPT2 RE_GPT2_CORE "|" S "+"
 /* CJK ideographs U+4E00–U+9FA5, U+0800–U+4E00 and Hangul U+AC00–U+D7FF (DeepSeek). */
 #define RE_DS_CJK "[\\x{4E00}-\\x{9FA5}\\x{800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+"
 /* DeepSeek LLM's letter class (cased letters of an older Unicode, as in its tokenizer.json). */
@@ -67,9 +71,16 @@ static const tok_pretok k_pretoks[] = {
      {"[\\r\\n]", S "?\\p{L}+", S "?\\p{P}+", RE_DS_CJK, "\\p{N}", NULL},
      false,
      false},
-    /* "default" is what converters write when they did not recognise the tokenizer; GPT-2's
-     * ByteLevel regex is the Hugging Face default for byte-level BPE. */
-    {"gpt-2|default", {RE_GPT2, NULL}, false, false},
+    {"gpt-2", {RE_GPT2, NULL}, false, false},
+    /* "default" (also used when tokenizer.ggml.pre is missing: old conversions, unrecognised
+     * tokenizers) has no Hugging Face counterpart; it is llama.cpp's LLAMA_VOCAB_PRE_TYPE_DEFAULT
+     * split (src/llama-vocab.cpp), so such files tokenize as they do there: punctuation and
+     * $+<=>^~| runs isolated, then GPT-2's regex, digit runs, and digits in groups of three
+     * from the left. */
+    {"default",
+     {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2_CORE, "\\p{N}+", "[0-9][0-9][0-9]", NULL},
+     false,
+     false},
 };
 
 /* true when name (NUL-terminated) is one of the '|'-separated names. */

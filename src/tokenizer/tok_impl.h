@@ -174,6 +174,10 @@ typedef struct tok_sess {
 
     uint8_t *buf; /* NFC output / SPM escaped text */
     size_t buf_cap;
+    uint32_t *cps; /* NFC: code points of the stretch being normalized */
+    size_t cps_cap;
+    uint32_t *cps_tmp; /* NFC: counting-sort scratch for a long run of combining marks */
+    size_t cps_tmp_cap;
     uint8_t *wbuf; /* byte-level rendering of a word (ignore_merges lookups) */
     size_t wbuf_cap;
     void *sym; /* symbols of the word being merged */
@@ -195,6 +199,9 @@ static inline void tok_emit(tok_sess *s, ky_token t) {
     if (s->n < s->cap) s->out[s->n] = t;
     s->n++;
 }
+
+/* Frees the session's scratch memory (not s->out, which is the caller's). */
+void tok_sess_free(tok_sess *s);
 
 /* Grows *p to hold at least n elements of elem bytes (amortized doubling). On failure sets
  * s->st = KY_ERR_NOMEM and returns false. */

@@ -34,8 +34,10 @@ bool tok_reserve(tok_sess *s, void **p, size_t *cap, size_t n, size_t elem) {
     return true;
 }
 
-static void sess_free(tok_sess *s) {
+void tok_sess_free(tok_sess *s) {
     free(s->buf);
+    free(s->cps);
+    free(s->cps_tmp);
     free(s->wbuf);
     free(s->sym);
     free(s->heap);
@@ -83,7 +85,7 @@ ky_status ky_vocab_tokenize(const ky_vocab *v, const char *text, size_t len, uns
             pos = len;
         }
     }
-    sess_free(&s);
+    tok_sess_free(&s);
     if (s.st) return s.st;
     *n_out = s.n;
     return s.n <= cap ? KY_OK : KY_ERR_INVALID_ARG;

@@ -1,6 +1,7 @@
 /* test_tokenize.c — `kaiyuan tokenize` end to end through $KY_KAIYUAN_BIN (default
- * build/kaiyuan): JSON ids against the reference cases, --pieces, --add-bos, special parsing on
- * and off, --file with arbitrary bytes, --bench output, and exit codes for bad usage.
+ * build/kaiyuan): JSON ids against the reference cases, --pieces (raw vocabulary text), --add-bos,
+ * special parsing on and off, --file with arbitrary bytes, output longer than the input (NFC),
+ * --bench output, and exit codes for bad usage.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -172,6 +173,58 @@ static void bench_output(void) {
     free(out);
 }
 
+/* U+1D160 is 4 bytes and its NFC 12 (three code points): 100 of them give more tokens than the
+ * len + 2 the CLI allocates first, so it must retry with the exact count. */
+static void output_longer_than_input(void) {
+    char model[512];
+    snprintf(model, sizeof model, "%s", ky_test_shared(QWEN));
+    char path[600];
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("nfc_longer.txt"));
+    char text[400];
+    for (int i = 0; i < 100; i++) memcpy(text + 4 * i, "\xF0\x9D\x85\xA0", 4);
+    REQUIRE(ky_test_write_file(path, text, sizeof text) == 0);
+    ky_gguf *g;
+    ky_vocab *v;
+    ky_error err;
+    REQUIRE(ky_gguf_open(model, &g, &err) == KY_OK);
+    REQUIRE(ky_vocab_load(g, &v, &err) == KY_OK);
+    static ky_token want[2048], got[2048];
+    size_t n_want;
+    CHECK(ky_vocab_tokenize(v, text, sizeof text, 0, want, 2048, &n_want) == KY_OK);
+    CHECKF(n_want > sizeof text + 2, "%zu tokens: the case does not exceed len + 2", n_want);
+    char *out = NULL;
+    const char *a[] = {"tokenize", "-m", model, "--file", path, NULL};
+    CHECK(run(a, &out) == 0);
+    int n = parse_ids(out, got, 2048);
+    CHECKF(n == (int)n_want && !memcmp(got, want, n_want * sizeof *got), "got %d ids", n);
+    free(out);
+    const char *b[] = {"tokenize", "-m", model, "--file", path, "--bench", "--reps", "1", NULL};
+    CHECK(run(b, &out) == 0);
+    json_error_t e;
+    json_t *j = json_loads(out ? out : "", 0, &e);
+    CHECK(json_integer_value(json_object_get(j, "n_tokens")) == (json_int_t)n_want);
+    json_decref(j);
+    free(out);
+    ky_vocab_free(v);
+    ky_gguf_close(g);
+}
+
+/* --pieces prints raw vocabulary text: "Ġworld" (byte-level), "<0xE4>" (SPM byte fallback). */
+static void pieces_are_raw_text(void) {
+    char model[512];
+    snprintf(model, sizeof model, "%s", ky_test_shared(QWEN));
+    char *out = NULL;
+    const char *a[] = {"tokenize", "-m", model, "--text", "Hello world", "--pieces", NULL};
+    CHECK(run(a, &out) == 0);
+    CHECKF(out && strstr(out, "\"\xC4\xA0world\""), "%s", out ? out : "");
+    free(out);
+    snprintf(model, sizeof model, "%s", ky_test_shared(SPM));
+    const char *b[] = {"tokenize", "-m", model, "--text", "\xE4\xB8\xAD", "--pieces", NULL};
+    CHECK(run(b, &out) == 0);
+    CHECKF(out && strstr(out, "\"<0xE4>\"") && strstr(out, "\"<0xAD>\""), "%s", out ? out : "");
+    free(out);
+}
+
 static void usage_errors(void) {
     char model[512];
     snprintf(model, sizeof model, "%s", ky_test_shared(QWEN));
@@ -201,6 +254,8 @@ int main(void) {
     RUN(pieces_and_bos);
     RUN(file_with_arbitrary_bytes);
     RUN(bench_output);
+    RUN(output_longer_than_input);
+    RUN(pieces_are_raw_text);
     RUN(usage_errors);
     TEST_EXIT();
 }

@@ -1,7 +1,8 @@
 /* test_behaviour.c — tokenizer behaviour beyond the reference vectors (tests of the tokenizer
  * layer): special-token injection on/off, BOS, buffer contract, pieces and leading-space rule,
  * the streaming decoder never splitting a UTF-8 character, invalid UTF-8 and NUL bytes, 1 MB
- * runs of one character (time printed, not asserted), concurrent use of one vocabulary.
+ * runs of one character and 400 KB of combining marks in every vocabulary (a generous stall
+ * guard, not a performance assertion), concurrent use of one vocabulary.
  */
 #include <pthread.h>
 #include <time.h>
@@ -274,14 +275,54 @@ static void invalid_utf8_and_nul(void) {
     }
 }
 
-/* 1 MB of one repeated character must finish quickly (merging is O(n log n)). */
+/* Stall guard, not a performance assertion: every input below takes 0.1-1.3 s today (plain
+ * build; several times that under ASan), while a quadratic step in normalization, splitting or
+ * merging takes minutes on it. The bound is far above any plausible slowdown on a loaded 2-core
+ * machine, so the test fails only when something has gone superlinear — the harness's 900 s
+ * timeout would otherwise be the only signal. Speed itself is measured in bench/. */
+#define STALL_SECONDS 20.0
+
+/* Tokenizes text[0, len) once, checks that detokenizing gives want[0, want_len) and that it
+ * took less than STALL_SECONDS. */
+static void timed_run(const tu_vocab *tv, const char *vocab_name, const char *what,
+                      const char *text, size_t len, const char *want, size_t want_len) {
+    double t0 = now();
+    size_t n, dl;
+    ky_token *ids = tu_tokenize(tv->v, text, len, 0, &n, NULL);
+    double dt = now() - t0;
+    CHECKF(ids != NULL, "%s: %s: tokenization failed", vocab_name, what);
+    char *d = ids ? tu_detokenize(tv->v, ids, n, 0, &dl) : NULL;
+    CHECKF(d && dl == want_len && !memcmp(d, want, want_len), "%s: %s: round trip differs",
+           vocab_name, what);
+    printf("# %-14s %-24s %zu tokens in %.0f ms\n", vocab_name, what, ids ? n : 0, dt * 1e3);
+    CHECKF(dt < STALL_SECONDS, "%s: %s took %.1f s (stall guard: %.0f s)", vocab_name, what, dt,
+           STALL_SECONDS);
+    free(d);
+    free(ids);
+}
+
+/* 1 MB (128 KB under sanitizers) of one repeated character, and 1 MB (400 KB) of combining marks
+ * after one letter (quadratic in utf8proc's NFC), in every vocabulary: merging is O(n log n), NFC
+ * and the regex splits are linear. */
 static void long_runs(void) {
     size_t size = ky_test_sanitized() ? (size_t)1 << 17 : (size_t)1 << 20;
     char *buf = malloc(size);
     REQUIRE(buf);
     static const char *units[] = {"a", " ", "\n", "1", "中", "\t"};
-    static const char *files[] = {QWEN, SPM};
-    for (size_t f = 0; f < 2; f++) {
+    static const char *files[] = {QWEN, SPM, GPT2, DSL, DSC};
+    static const char *names[] = {"qwen3", "spm", "gpt-2", "deepseek-llm", "deepseek-coder"};
+    /* "e" + (U+0301 U+0316) x N; its NFC is U+00E9 + U+0316 x N + U+0301 x (N - 1) (test_nfc.c
+     * works it out). */
+    size_t n_pairs = ky_test_sanitized() ? 100000 : 250000, adv_len = 1 + 4 * n_pairs, nfc_len = 0;
+    char *adv = malloc(adv_len), *adv_nfc = malloc(adv_len);
+    REQUIRE(adv && adv_nfc);
+    adv[0] = 'e';
+    for (size_t k = 0; k < n_pairs; k++) memcpy(adv + 1 + 4 * k, "\xCC\x81\xCC\x96", 4);
+    memcpy(adv_nfc, "\xC3\xA9", 2);
+    nfc_len = 2;
+    for (size_t k = 0; k < n_pairs; k++, nfc_len += 2) memcpy(adv_nfc + nfc_len, "\xCC\x96", 2);
+    for (size_t k = 1; k < n_pairs; k++, nfc_len += 2) memcpy(adv_nfc + nfc_len, "\xCC\x81", 2);
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         tu_vocab tv;
         REQUIRE(tu_load(&tv, files[f]));
         for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
@@ -290,20 +331,19 @@ static void long_runs(void) {
                 memcpy(buf + len, units[u], ul);
                 len += ul;
             }
-            double t0 = now();
-            size_t n, dl;
-            ky_token *ids = tu_tokenize(tv.v, buf, len, 0, &n, NULL);
-            double dt = now() - t0;
-            CHECK(ids != NULL);
-            char *d = ids ? tu_detokenize(tv.v, ids, n, 0, &dl) : NULL;
-            CHECK(d && dl == len && !memcmp(d, buf, len));
-            printf("# %-6s %zu x U+%04X: %zu tokens in %.0f ms\n", f ? "spm" : "qwen", len / ul,
-                   (unsigned)(ul == 1 ? (unsigned char)units[u][0] : 0x4E2D), n, dt * 1e3);
-            free(d);
-            free(ids);
+            char what[64];
+            snprintf(what, sizeof what, "%zu x U+%04X", len / ul,
+                     (unsigned)(ul == 1 ? (unsigned char)units[u][0] : 0x4E2D));
+            timed_run(&tv, names[f], what, buf, len, buf, len);
         }
+        bool nfc = f == 0;
+        char what[64];
+        snprintf(what, sizeof what, "e + %zu x U+0301 U+0316", n_pairs);
+        timed_run(&tv, names[f], what, adv, adv_len, nfc ? adv_nfc : adv, nfc ? nfc_len : adv_len);
         tu_free(&tv);
     }
+    free(adv);
+    free(adv_nfc);
     free(buf);
 }
 

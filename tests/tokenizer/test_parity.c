@@ -8,10 +8,11 @@
  *   (Hugging Face semantics, NFC included).
  * - ../shared/tokenizer/tok512/cases.jsonl: SentencePiece on stories260K.
  * Every string must match exactly; the first mismatches are printed with both id lists. Each
- * test also checks detokenize(tokenize(s)) == s (Qwen: == NFC(s); the listed exceptions are the
- * cases.jsonl strings whose NFC differs).
+ * test also checks detokenize(tokenize(s)) == detokenize(reference ids), and that this is s
+ * except for exactly the listed Qwen strings, where it is utf8proc's NFC(s).
  */
 #include <jansson.h>
+#include <utf8proc.h>
 
 #include "tok_util.h"
 
@@ -145,6 +146,20 @@ static size_t json_ids(json_t *a, ky_token *exp, size_t cap) {
     return n < cap ? n : cap;
 }
 
+/* The cases.jsonl strings that NFC changes, so that detokenize(tokenize(s)) is NFC(s), not s:
+ * e + U+0301, e + U+0301 U+0301, OHM SIGN, A + RING ABOVE, Hangul jamo L V T. */
+static const char *const k_nfc_exceptions[] = {"cafe\xCC\x81", "e\xCC\x81\xCC\x81", "\xE2\x84\xA6",
+                                               "A\xCC\x8A", "\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"};
+#define N_NFC_EXCEPTIONS (sizeof k_nfc_exceptions / sizeof k_nfc_exceptions[0])
+
+/* Index of s[0, len) in k_nfc_exceptions, or -1. */
+static int nfc_exception_index(const char *s, size_t len) {
+    for (size_t k = 0; k < N_NFC_EXCEPTIONS; k++)
+        if (strlen(k_nfc_exceptions[k]) == len && !memcmp(k_nfc_exceptions[k], s, len))
+            return (int)k;
+    return -1;
+}
+
 /* Runs a cases.jsonl file: key "ids" with ids_flags (and, when present, "ids_plain" without
  * special parsing). nfc: the reference normalizes, so a round trip gives NFC(s). */
 static void run_cases(const char *name, const char *gguf_rel, const char *cases_rel, bool nfc,
@@ -155,6 +170,7 @@ static void run_cases(const char *name, const char *gguf_rel, const char *cases_
     char *data = ky_test_read_file(ky_test_shared(cases_rel), &size);
     REQUIRE(data);
     tally ts = {0}, tp = {0};
+    int seen_exception[N_NFC_EXCEPTIONS] = {0};
     static ky_token exp[1 << 14];
     for (char *line = data, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -183,6 +199,14 @@ static void run_cases(const char *name, const char *gguf_rel, const char *cases_
                 round_trip(&ts, tv.v, ids, n, KY_DETOK_SPECIAL, want ? want : s, want ? ln : len,
                            false);
                 if (changed) {
+                    /* NFC must be the reason, and this one of the known cases. */
+                    uint8_t *nfc_s = memchr(s, 0, len) ? NULL : utf8proc_NFC((const uint8_t *)s);
+                    CHECKF(nfc_s && strlen((char *)nfc_s) == ln && !memcmp(nfc_s, want, ln),
+                           "reference ids of \"%s\" decode to neither the text nor its NFC", s);
+                    free(nfc_s);
+                    int k = nfc_exception_index(s, len);
+                    CHECKF(k >= 0, "unexpected round-trip exception: \"%s\"", s);
+                    if (k >= 0) seen_exception[k]++;
                     ts.rt_exceptions++;
                     printf("#   round-trip exception (NFC changes the text): \"%s\"\n", s);
                 }
@@ -211,6 +235,9 @@ static void run_cases(const char *name, const char *gguf_rel, const char *cases_
     CHECKF(ts.total >= 100, "%s: only %d cases read", name, ts.total);
     CHECKF(ts.ok == ts.total, "%s: %d/%d match with special parsing", name, ts.ok, ts.total);
     CHECK(ts.rt_ok == ts.rt_total);
+    for (size_t k = 0; nfc && k < N_NFC_EXCEPTIONS; k++)
+        CHECKF(seen_exception[k] == 1, "NFC exception \"%s\" seen %d times (expected once)",
+               k_nfc_exceptions[k], seen_exception[k]);
     if (tp.total) {
         snprintf(label, sizeof label, "%s (plain)", name);
         report(label, &tp);
