@@ -230,15 +230,10 @@ int cmd_run(int argc, char **argv) {
         rc = 2;
         goto done;
     }
-    for (size_t i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= mi.n_vocab) {
-            fprintf(stderr,
-                    "kaiyuan run: prompt token %zu: id %d is outside the vocabulary "
-                    "[0, %d)\n",
-                    i, prompt[i], mi.n_vocab);
-            rc = 2;
-            goto done;
-        }
+    if (!cli_check_ids("run", prompt, n_prompt, mi.n_vocab)) {
+        rc = 2;
+        goto done;
+    }
 
     ky_context_params cp = ky_context_default_params();
     cp.n_ctx = (int32_t)o.n_ctx;

@@ -2,9 +2,10 @@
  *
  * Golden: the stories260K 200-step greedy run (ids and text) and the reference logits of a tiny
  * model. Behaviour: --json shape, streaming text equals the JSON text, seeded sampling is
- * reproducible, --top output is sorted. Errors: out-of-range ids, empty prompt, -n beyond the
- * context, negative temperature, bad options and missing files exit non-zero with a message on
- * stderr and nothing on stdout.
+ * reproducible, --top output is sorted. Errors: bad arguments (out-of-range ids, empty prompt, -n
+ * beyond the context, negative temperature, bad options) exit 2 and runtime/model errors (missing
+ * files) exit 1 in both commands, with a message on stderr naming the culprit and nothing on
+ * stdout.
  */
 #include <jansson.h>
 #include <math.h>
@@ -163,7 +164,7 @@ static void expect_failure(const char *const *args, int want_status, const char 
 
 static void test_errors(void) {
     const char *a1[] = {"run", "-m", g_stories, "--ids", "1,512", "-n", "4", "--quiet", NULL};
-    expect_failure(a1, 2, "outside the vocabulary");
+    expect_failure(a1, 2, "prompt token 2 of 2: id 512 is outside the vocabulary [0, 512)");
     const char *a2[] = {"run", "-m", g_stories, "-p", "", "--no-bos", "--quiet", NULL};
     expect_failure(a2, 2, "empty");
     const char *a3[] = {"run", "-m", g_stories, "--ids", "1", "-n", "5000", "--quiet", NULL};
@@ -182,8 +183,24 @@ static void test_errors(void) {
     expect_failure(a8, 2, "top_p");
     const char *a9[] = {"run", "-m", g_stories, "--ids", "1", "--frobnicate", "3", NULL};
     expect_failure(a9, 2, "unknown option");
+    /* Bad ids are bad arguments (exit 2) in both commands, and the message names the id. */
     const char *l1[] = {"logits", "-m", g_stories, "--ids", "600", NULL};
-    expect_failure(l1, 1, "outside the vocabulary");
+    expect_failure(l1, 2, "prompt token 1 of 1: id 600 is outside the vocabulary [0, 512)");
+    const char *bad_ids[] = {"-1", "99999999999", "5,99999999999999999999999"};
+    const char *named[] = {"item 1: token id -1 is out of range",
+                           "item 1: token id 99999999999 is out of range",
+                           "item 2: token id 99999999999999999999999 is out of range"};
+    for (int i = 0; i < 3; i++) {
+        const char *lr[] = {"logits", "-m", g_stories, "--ids", bad_ids[i], "--quiet", NULL};
+        expect_failure(lr, 2, named[i]);
+        const char *rr[] = {"run", "-m", g_stories, "--ids", bad_ids[i], "--quiet", NULL};
+        expect_failure(rr, 2, named[i]);
+    }
+    static char many[2049 * 2]; /* "1,1,...,1": 2049 ids, one more than stories260K's context */
+    for (int i = 0; i < 2049; i++) memcpy(many + 2 * i, "1,", 2);
+    many[2 * 2049 - 1] = '\0';
+    const char *l5[] = {"logits", "-m", g_stories, "--ids", many, "--quiet", NULL};
+    expect_failure(l5, 2, "2049 ids exceed the model's context of 2048");
     const char *l2[] = {"logits", "-m", g_stories, NULL};
     expect_failure(l2, 2, "--ids");
     const char *l3[] = {"logits", "-m", g_stories, "--ids", "1", "--kv-type", "q4", NULL};
