@@ -2,7 +2,8 @@
  *
  * Golden: the stories260K 200-step greedy run (ids and text) and the reference logits of a tiny
  * model. Behaviour: --json shape, streaming text equals the JSON text, seeded sampling is
- * reproducible, --top output is sorted. Errors: bad arguments (out-of-range ids, empty prompt, -n
+ * reproducible, --top output is sorted, generation stops at an end-of-generation token (whose
+ * piece is never text) unless --ignore-eos. Errors: bad arguments (out-of-range ids, empty prompt, -n
  * beyond the context, negative temperature, bad options) exit 2 and runtime/model errors (missing
  * files) exit 1 in both commands, with a message on stderr naming the culprit and nothing on
  * stdout.
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gguf/gguf.h"
+#include "gguf/gguf_write.h"
 #include "test.h"
 
 #define STORIES "models/stories260K.gguf"
@@ -151,6 +154,92 @@ static void test_logits_match_reference(void) {
     ky_test_cli_free(&r);
 }
 
+/* Writes a copy of stories260K whose tokenizer.ggml.eos_token_id is `eos` into the temp dir;
+ * returns its path (static buffer) or NULL. */
+static const char *stories_with_eos(uint32_t eos) {
+    static char path[600];
+    ky_gguf *g;
+    ky_error err;
+    if (ky_gguf_open(g_stories, &g, &err) != KY_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        return NULL;
+    }
+    gguf_writer *w = NULL;
+    ky_status st = gguf_writer_create(ky_gguf_version(g), (uint32_t)ky_gguf_alignment(g), &w, &err);
+    for (int64_t i = 0; i < ky_gguf_n_kv(g) && !st; i++) st = gguf_writer_copy_kv(w, g, i);
+    if (!st) st = gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", eos);
+    for (int64_t i = 0; i < ky_gguf_n_tensors(g) && !st; i++)
+        st = gguf_writer_copy_tensor(w, g, i, NULL);
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("stories-eos.gguf"));
+    if (!st) st = gguf_writer_write_file(w, path);
+    if (st) fprintf(stderr, "stories-eos.gguf: %s\n", w ? gguf_writer_last_error(w) : "");
+    gguf_writer_free(w);
+    ky_gguf_close(g);
+    return st ? NULL : path;
+}
+
+/* `run` stops at an end-of-generation token; --ignore-eos goes on. The greedy run from BOS reads
+ * "Once upon a time, there was a little girl" (403 407 261 378 432 383 286 ...): with
+ * eos_token_id patched to 383 ("▁there") it must stop after 6 tokens. The stop token is not
+ * text — neither streamed nor in the JSON "text" — but it is the last of the JSON "ids". */
+static void test_stops_at_eos(void) {
+    const char *model = stories_with_eos(383);
+    REQUIRE(model);
+    char path[600];
+    snprintf(path, sizeof path, "%s", model);
+    const char *args[] = {"run", "-m",     path, "--ids",   "1",  "-n",
+                          "40",  "--temp", "0",  "--quiet", NULL, NULL};
+    ky_cli_result stream, json;
+    REQUIRE(ky_test_cli(args, &stream) == 0);
+    args[10] = "--json";
+    REQUIRE(ky_test_cli(args, &json) == 0);
+    CHECKF(stream.exit_code == 0 && json.exit_code == 0, "exit %d / %d: %s", stream.exit_code,
+           json.exit_code, json.err);
+    CHECKF(!strcmp(stream.out, "Once upon a time,\n"), "streamed: '%s'", stream.out);
+    json_t *j = parse(json.out);
+    REQUIRE(j);
+    json_t *want = json_pack("[iiiiii]", 403, 407, 261, 378, 432, 383);
+    CHECKF(json_equal(json_object_get(j, "ids"), want), "ids: %s", json.out);
+    const char *text = json_string_value(json_object_get(j, "text"));
+    CHECKF(text && !strcmp(text, "Once upon a time,"), "json text: '%s'", text ? text : "(null)");
+    json_decref(want);
+    json_decref(j);
+    ky_test_cli_free(&stream);
+    ky_test_cli_free(&json);
+
+    /* --ignore-eos: the 40 ids of the unpatched run (383 at step 5 included), its piece left out
+     * of the text. */
+    const char *more[] = {"run",    "-m", path,           "--ids",   "1",  "-n", "40",
+                          "--temp", "0",  "--ignore-eos", "--quiet", NULL, NULL};
+    REQUIRE(ky_test_cli(more, &stream) == 0);
+    more[11] = "--json";
+    REQUIRE(ky_test_cli(more, &json) == 0);
+    CHECK(stream.exit_code == 0 && json.exit_code == 0);
+    j = parse(json.out);
+    json_error_t e;
+    json_t *ref = json_load_file(ky_test_shared("models/stories260K.reference.json"), 0, &e);
+    REQUIRE(j && ref);
+    json_t *ref_ids =
+        json_object_get(json_array_get(json_object_get(ref, "runs"), 0), "generated_ids");
+    json_t *ids = json_object_get(j, "ids");
+    bool same = json_array_size(ids) == 40;
+    for (size_t i = 0; same && i < 40; i++)
+        same = json_integer_value(json_array_get(ids, i)) ==
+               json_integer_value(json_array_get(ref_ids, i));
+    CHECKF(same, "--ignore-eos ids differ from the unpatched run: %s", json.out);
+    text = json_string_value(json_object_get(j, "text"));
+    REQUIRE(text);
+    CHECKF(!strncmp(text, "Once upon a time, was a little girl", 35) && !strstr(text, "there"),
+           "json text: '%s'", text);
+    size_t n = strlen(text);
+    CHECKF(stream.n_out == n + 1 && !memcmp(stream.out, text, n), "stream '%s' vs json '%s'",
+           stream.out, text);
+    json_decref(ref);
+    json_decref(j);
+    ky_test_cli_free(&stream);
+    ky_test_cli_free(&json);
+}
+
 /* Runs args and expects a failure status with `needle` on stderr and nothing on stdout. */
 static void expect_failure(const char *const *args, int want_status, const char *needle) {
     ky_cli_result r;
@@ -221,6 +310,7 @@ int main(void) {
     RUN(test_seeded_sampling_reproducible);
     RUN(test_summary_on_stderr);
     RUN(test_logits_match_reference);
+    RUN(test_stops_at_eos);
     RUN(test_errors);
     TEST_EXIT();
 }
