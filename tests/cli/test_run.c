@@ -3,7 +3,8 @@
  * Golden: the stories260K 200-step greedy run (ids and text) and the reference logits of a tiny
  * model. Behaviour: --json shape, streaming text equals the JSON text, seeded sampling is
  * reproducible, --top output is sorted, generation stops at an end-of-generation token (whose
- * piece is never text) unless --ignore-eos. Errors: bad arguments (out-of-range ids, empty prompt, -n
+ * piece is never text) unless --ignore-eos, and scripts/run.sh (`make run`) streams a model's
+ * text or explains what it needs. Errors: bad arguments (out-of-range ids, empty prompt, -n
  * beyond the context, negative temperature, bad options) exit 2 and runtime/model errors (missing
  * files) exit 1 in both commands, with a message on stderr naming the culprit and nothing on
  * stdout.
@@ -240,6 +241,49 @@ static void test_stops_at_eos(void) {
     ky_test_cli_free(&json);
 }
 
+/* `make run` is scripts/run.sh MODEL PROMPT: without a model it explains where to get one (exit 2),
+ * a missing file exits 2, and with stories260K it streams the reference's greedy text for the
+ * default prompt "Once upon a time". KY_KAIYUAN_BIN makes it run the binary under test without
+ * building. */
+static void test_make_run_script(void) {
+    char bin_env[600];
+    snprintf(bin_env, sizeof bin_env, "KY_KAIYUAN_BIN=%s", ky_test_cli_binary());
+    const char *env[] = {bin_env, "RUN_ARGS=-n 8 --temp 0 --quiet", NULL};
+    ky_cli_result r;
+    const char *no_model[] = {"scripts/run.sh", "", "", NULL};
+    REQUIRE(ky_test_spawn(no_model, env, &r) == 0);
+    CHECKF(r.exit_code == 2, "no MODEL: exit %d", r.exit_code);
+    CHECKF(strstr(r.err, "make run needs a GGUF model file") && strstr(r.err, "huggingface.co") &&
+               strstr(r.err, "MODEL=../shared/models/stories260K.gguf"),
+           "no MODEL: stderr: %s", r.err);
+    CHECK(r.n_out == 0);
+    ky_test_cli_free(&r);
+
+    const char *missing[] = {"scripts/run.sh", "/nonexistent/model.gguf", "", NULL};
+    REQUIRE(ky_test_spawn(missing, env, &r) == 0);
+    CHECKF(r.exit_code == 2, "missing file: exit %d", r.exit_code);
+    CHECKF(strstr(r.err, "'/nonexistent/model.gguf' not found"), "missing file: stderr: %s", r.err);
+    CHECK(r.n_out == 0);
+    ky_test_cli_free(&r);
+
+    json_error_t e;
+    json_t *ref = json_load_file(ky_test_shared("models/stories260K.reference.json"), 0, &e);
+    REQUIRE(ref);
+    json_t *run1 = json_array_get(json_object_get(ref, "runs"), 1);
+    const char *want = json_string_value(json_object_get(run1, "generated_text"));
+    REQUIRE(want);
+    CHECK(!strcmp(json_string_value(json_object_get(run1, "prompt")), "Once upon a time"));
+    const char *stories[] = {"scripts/run.sh", g_stories, "", NULL};
+    REQUIRE(ky_test_spawn(stories, env, &r) == 0);
+    CHECKF(r.exit_code == 0, "stories: exit %d: %s", r.exit_code, r.err);
+    /* 8 tokens: ", there was a little girl" (432 383 286 261 376 298 315 421). */
+    CHECKF(!strcmp(r.out, ", there was a little girl\n"), "stories: stdout '%s'", r.out);
+    CHECKF(r.n_out > 1 && !strncmp(want, r.out, r.n_out - 1), "not a prefix of '%s'", want);
+    CHECKF(r.n_err == 0, "stories: stderr %s", r.err);
+    ky_test_cli_free(&r);
+    json_decref(ref);
+}
+
 /* Runs args and expects a failure status with `needle` on stderr and nothing on stdout. */
 static void expect_failure(const char *const *args, int want_status, const char *needle) {
     ky_cli_result r;
@@ -311,6 +355,7 @@ int main(void) {
     RUN(test_summary_on_stderr);
     RUN(test_logits_match_reference);
     RUN(test_stops_at_eos);
+    RUN(test_make_run_script);
     RUN(test_errors);
     TEST_EXIT();
 }
