@@ -1,7 +1,7 @@
 /* test_run.c — `kaiyuan run` and `kaiyuan logits` end to end through the binary.
  *
- * Golden: the stories260K 200-step greedy run (ids and text) and the reference logits of a tiny
- * model. Behaviour: --json shape, streaming text equals the JSON text, seeded sampling is
+ * Golden: the stories260K 200-step greedy run (ids and text), the reference logits of a tiny
+ * model, and the chat model's ChatML prompt tokenized by `run -p --special` and its greedy ids. Behaviour: --json shape, streaming text equals the JSON text, seeded sampling is
  * reproducible, --top output is sorted, generation stops at an end-of-generation token (whose
  * piece is never text) unless --ignore-eos, and scripts/run.sh (`make run`) streams a model's
  * text or explains what it needs. Errors: bad arguments (out-of-range ids, empty prompt, -n
@@ -241,6 +241,58 @@ static void test_stops_at_eos(void) {
     ky_test_cli_free(&json);
 }
 
+/* The chat model end to end from text: chat-qwen3-q8_0.ref.json's prompt_ids are the ChatML
+ * rendering of a system and a user turn. With --special, `run -p` must tokenize that text to
+ * exactly those ids (no BOS: Qwen adds none) and generate the reference's greedy ids; the stream
+ * must equal the JSON text. Without --special the markers are plain text: no special token. */
+static void test_chat_model_text(void) {
+    static const char k_chatml[] = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                                   "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"
+                                   "<|im_start|>assistant\n";
+    char model[512];
+    snprintf(model, sizeof model, "%s", ky_test_shared("models/chat-qwen3-q8_0.gguf"));
+    json_error_t e;
+    json_t *ref = json_load_file(ky_test_shared("models/chat-qwen3-q8_0.ref.json"), 0, &e);
+    REQUIRE(ref);
+    const char *args[] = {"run",    "-m", model,       "-p",  k_chatml,  "--special", "-n", "32",
+                          "--temp", "0",  "--kv-type", "f32", "--quiet", NULL,        NULL};
+    ky_cli_result stream, json;
+    REQUIRE(ky_test_cli(args, &stream) == 0);
+    args[13] = "--json";
+    REQUIRE(ky_test_cli(args, &json) == 0);
+    CHECKF(stream.exit_code == 0 && json.exit_code == 0, "exit %d / %d: %s", stream.exit_code,
+           json.exit_code, json.err);
+    json_t *j = parse(json.out);
+    REQUIRE(j);
+    CHECKF(json_equal(json_object_get(j, "prompt_ids"), json_object_get(ref, "prompt_ids")),
+           "ChatML prompt tokenized to %s", json.out);
+    CHECKF(json_equal(json_object_get(j, "ids"), json_object_get(ref, "greedy")),
+           "greedy ids differ from llama.cpp's: %s", json.out);
+    const char *text = json_string_value(json_object_get(j, "text"));
+    REQUIRE(text);
+    size_t n = strlen(text);
+    CHECKF(n > 0 && stream.n_out == n + 1 && !memcmp(stream.out, text, n), "stream '%s' vs '%s'",
+           stream.out, text);
+    json_decref(j);
+    ky_test_cli_free(&stream);
+    ky_test_cli_free(&json);
+
+    const char *plain[] = {"run", "-m",     model, "-p",     k_chatml,  "-n",
+                           "1",   "--temp", "0",   "--json", "--quiet", NULL};
+    REQUIRE(ky_test_cli(plain, &json) == 0);
+    j = parse(json.out);
+    REQUIRE(j);
+    json_t *ids = json_object_get(j, "prompt_ids");
+    CHECK(json_array_size(ids) > json_array_size(json_object_get(ref, "prompt_ids")));
+    for (size_t i = 0; i < json_array_size(ids); i++)
+        CHECKF(json_integer_value(json_array_get(ids, i)) < 151643,
+               "special token %lld parsed without --special",
+               (long long)json_integer_value(json_array_get(ids, i)));
+    json_decref(j);
+    ky_test_cli_free(&json);
+    json_decref(ref);
+}
+
 /* `make run` is scripts/run.sh MODEL PROMPT: without a model it explains where to get one (exit 2),
  * a missing file exits 2, and with stories260K it streams the reference's greedy text for the
  * default prompt "Once upon a time". KY_KAIYUAN_BIN makes it run the binary under test without
@@ -356,6 +408,7 @@ int main(void) {
     RUN(test_logits_match_reference);
     RUN(test_stops_at_eos);
     RUN(test_make_run_script);
+    RUN(test_chat_model_text);
     RUN(test_errors);
     TEST_EXIT();
 }
