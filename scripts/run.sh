@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # run.sh MODEL [PROMPT] — what `make run MODEL=... PROMPT=...` does: build the CLI, then stream a
 # generation with `kaiyuan run`. Extra options for `kaiyuan run` can be passed in RUN_ARGS.
+# With KY_KAIYUAN_BIN set, that binary is run and nothing is built (tests/cli/test_run.c).
+# Exit status: 2 without a model or when the file is missing, else that of `kaiyuan run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-}
@@ -23,7 +25,11 @@ if [ ! -f "$model" ]; then
     echo "make run: model file '$model' not found" >&2
     exit 2
 fi
-make -s -j"$(nproc 2>/dev/null || echo 2)" cli
+bin=${KY_KAIYUAN_BIN:-}
+if [ -z "$bin" ]; then
+    make -s -j"$(nproc 2>/dev/null || echo 2)" cli
+    bin=build/kaiyuan
+fi
 [ -n "$prompt" ] || prompt="Once upon a time"
 # shellcheck disable=SC2086
-exec build/kaiyuan run -m "$model" -p "$prompt" ${RUN_ARGS:-}
+exec "$bin" run -m "$model" -p "$prompt" ${RUN_ARGS:-}

@@ -116,24 +116,40 @@ const char *ky_test_cli_binary(void) {
     return b && *b ? b : "build/kaiyuan";
 }
 
-int ky_test_cli(const char *const *args, ky_cli_result *r) {
+/* Number of bytes of "NAME=" in an environment entry (0 when it has no '='). */
+static size_t env_name_len(const char *e) {
+    const char *eq = strchr(e, '=');
+    return eq ? (size_t)(eq - e) + 1 : 0;
+}
+
+int ky_test_spawn(const char *const *argv, const char *const *env, ky_cli_result *r) {
     memset(r, 0, sizeof *r);
     char out_path[600], err_path[600];
     snprintf(out_path, sizeof out_path, "%s", ky_test_tmpfile("cli-stdout"));
     snprintf(err_path, sizeof err_path, "%s", ky_test_tmpfile("cli-stderr"));
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = ky_test_cli_binary();
-    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
-    argv[n] = NULL;
+    size_t n_env = 0, n_add = 0;
+    while (environ[n_env]) n_env++;
+    while (env && env[n_add]) n_add++;
+    char **envp = malloc((n_env + n_add + 1) * sizeof *envp);
+    if (!envp) return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < n_env; i++) {
+        size_t len = env_name_len(environ[i]);
+        bool replaced = false;
+        for (size_t j = 0; j < n_add && len; j++) replaced |= !strncmp(environ[i], env[j], len);
+        if (!replaced) envp[k++] = environ[i];
+    }
+    for (size_t j = 0; j < n_add; j++) envp[k++] = (char *)env[j];
+    envp[k] = NULL;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, envp);
     posix_spawn_file_actions_destroy(&fa);
+    free(envp);
     if (rc != 0) {
         fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(rc));
         return -1;
@@ -144,6 +160,15 @@ int ky_test_cli(const char *const *args, ky_cli_result *r) {
     r->out = ky_test_read_file(out_path, &r->n_out);
     r->err = ky_test_read_file(err_path, &r->n_err);
     return r->out && r->err ? 0 : -1;
+}
+
+int ky_test_cli(const char *const *args, ky_cli_result *r) {
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = ky_test_cli_binary();
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    return ky_test_spawn(argv, NULL, r);
 }
 
 void ky_test_cli_free(ky_cli_result *r) {

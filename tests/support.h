@@ -33,6 +33,10 @@ const char *ky_test_cli_binary(void);
 /* Runs the CLI with args (NULL-terminated, without argv[0]), stdin from /dev/null. Returns 0 when
  * it ran (whatever its exit status), -1 when it could not be started. */
 int ky_test_cli(const char *const *args, ky_cli_result *r);
+/* Runs any program: argv[0] is its path (NULL-terminated argv), stdin from /dev/null, with the
+ * environment of this process plus env (NULL-terminated "NAME=value" strings, replacing
+ * variables of the same name; NULL for none). Returns as ky_test_cli. */
+int ky_test_spawn(const char *const *argv, const char *const *env, ky_cli_result *r);
 void ky_test_cli_free(ky_cli_result *r);
 
 /* Appends to files[*n] (capacity cap) the paths of regular files under dir whose names end with

@@ -328,8 +328,9 @@ if (!cmd || cmd === "help" || cmd === "--help" || !commands[cmd]) {
 }
 try {
     const out = await commands[cmd](args);
-    process.stdout.write(JSON.stringify(out) + "\n");
-    process.exit(0);
+    // Exit only once the output is flushed: a pipe takes 64 KiB at a time, and exiting right after
+    // write() would cut the rest (the llama.cpp threads keep the process alive otherwise).
+    process.stdout.write(JSON.stringify(out) + "\n", (err) => process.exit(err ? 1 : 0));
 } catch (err) {
     fail(`${cmd}: ${err?.message ?? err}`);
 }

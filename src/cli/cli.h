@@ -1,7 +1,11 @@
 /* cli.h — subcommands of the `kaiyuan` command line tool (layer: cli; uses kaiyuan.h only).
  *
- * Each subcommand lives in its own cmd_<name>.c and returns the process exit status
- * (0 success, 1 runtime failure, 2 usage error). Errors go to stderr prefixed "kaiyuan <cmd>: ".
+ * Each subcommand lives in its own cmd_<name>.c and returns the process exit status:
+ *   0  success
+ *   1  runtime or model error: the file cannot be opened or loaded, a decode fails, out of memory
+ *   2  usage error or bad arguments: unknown option, malformed or out-of-range value, token ids
+ *      outside the model's vocabulary, a prompt or -n that does not fit the context
+ * Errors go to stderr prefixed "kaiyuan <cmd>: ".
  */
 #ifndef KY_CLI_CLI_H
 #define KY_CLI_CLI_H
@@ -27,8 +31,13 @@ bool cli_parse_int(const char *cmd, const char *opt, const char *s, long long lo
                    long long *out);
 bool cli_parse_float(const char *cmd, const char *opt, const char *s, double *out);
 /* Parses "1,2,3" into a malloc'd array (*ids, caller frees) of *n ids; each must be an integer
- * in [0, INT32_MAX]. Prints an error naming the option and the bad item on failure. */
+ * in [0, INT32_MAX]. Prints an error naming the option and the bad item (and for an
+ * out-of-range integer the id itself) on failure. */
 bool cli_parse_ids(const char *cmd, const char *opt, const char *s, ky_token **ids, size_t *n);
+/* Checks that every id is in [0, n_vocab); prints "kaiyuan CMD: prompt token I of N: id X is
+ * outside the vocabulary [0, V)" (I counted from 1) for the first that is not (a bad argument:
+ * exit status 2). */
+bool cli_check_ids(const char *cmd, const ky_token *ids, size_t n, int32_t n_vocab);
 /* Loads a model, printing "kaiyuan CMD: <message>" on failure and, unless quiet, a summary line
  * (architecture, size, parameters, type) on stderr. */
 bool cli_load_model(const char *cmd, const char *path, bool vocab_only, bool quiet,

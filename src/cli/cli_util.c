@@ -64,9 +64,16 @@ bool cli_parse_ids(const char *cmd, const char *opt, const char *s, ky_token **i
         char *end;
         errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX) {
+        if (end == p) {
             fprintf(stderr, "kaiyuan %s: %s: '%s' is not a list of token ids (item %zu)\n", cmd,
                     opt, s, count + 1);
+            free(out);
+            return false;
+        }
+        if (errno == ERANGE || v < 0 || v > INT32_MAX) {
+            fprintf(stderr,
+                    "kaiyuan %s: %s: item %zu: token id %.*s is out of range (ids are 0 to %d)\n",
+                    cmd, opt, count + 1, (int)(end - p), p, INT32_MAX);
             free(out);
             return false;
         }
@@ -83,6 +90,18 @@ bool cli_parse_ids(const char *cmd, const char *opt, const char *s, ky_token **i
     }
     *ids = out;
     *n = count;
+    return true;
+}
+
+bool cli_check_ids(const char *cmd, const ky_token *ids, size_t n, int32_t n_vocab) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= n_vocab) {
+            fprintf(
+                stderr,
+                "kaiyuan %s: prompt token %zu of %zu: id %d is outside the vocabulary [0, %d)\n",
+                cmd, i + 1, n, ids[i], n_vocab);
+            return false;
+        }
     return true;
 }
 

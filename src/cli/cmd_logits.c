@@ -90,9 +90,14 @@ int cmd_logits(int argc, char **argv) {
     if (!cli_load_model("logits", model_path, false, quiet, &model)) goto done;
     ky_model_info mi;
     ky_model_get_info(model, &mi);
+    if (!cli_check_ids("logits", ids, n_ids, mi.n_vocab)) {
+        rc = 2;
+        goto done;
+    }
     if (n_ids > (size_t)mi.n_ctx_train) {
         fprintf(stderr, "kaiyuan logits: %zu ids exceed the model's context of %d\n", n_ids,
                 mi.n_ctx_train);
+        rc = 2;
         goto done;
     }
     ky_context_params cp = ky_context_default_params();

@@ -5,6 +5,10 @@
  * tokens are sampled and decoded one at a time until -n tokens or an end-of-generation token.
  * Text is streamed through the UTF-8-safe detokenizer; --json prints one object at the end
  * instead. A summary and timings go to stderr unless --quiet.
+ *
+ * End-of-generation tokens (EOS, EOT, <|im_end|>, ...) are not text: neither the stream nor the
+ * JSON "text" contains their pieces (also with --ignore-eos). The JSON "ids" are every sampled
+ * token, so they end with the end-of-generation token that stopped the run (if one did).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -36,7 +40,9 @@ static void usage(FILE *f) {
         "  --no-bos               do not prepend BOS to -p text\n"
         "  --special              parse special tokens (e.g. <|im_start|>) in -p text\n"
         "  --ignore-eos           keep generating after end-of-generation tokens\n"
-        "  --json                 print {\"prompt_ids\", \"ids\", \"text\"} instead of streaming\n"
+        "  --json                 print {\"prompt_ids\", \"ids\", \"text\"} instead of streaming;\n"
+        "                         ids include the end-of-generation token that stopped the run,\n"
+        "                         text (like the stream) never has end-of-generation pieces\n"
         "  --quiet                no summary or timings on stderr\n");
 }
 
@@ -163,21 +169,23 @@ static bool tokenize_prompt(const ky_model *model, const run_opts *o, ky_token *
 }
 
 /* Text of the generated ids as it reads after the prompt: decodes prompt + generation and skips
- * the decoded prompt (*skip bytes), so spacing rules see the real preceding token. *text is
- * malloc'd (caller frees). */
+ * the decoded prompt (*skip bytes), so spacing rules see the real preceding token.
+ * End-of-generation tokens are left out, as the stream leaves them out. *text is malloc'd
+ * (caller frees). */
 static bool generated_text(const ky_model *model, const ky_token *prompt, size_t n_prompt,
                            const ky_token *gen, size_t n_gen, char **text, size_t *len,
                            size_t *skip) {
     ky_token *all = malloc((n_prompt + n_gen + 1) * sizeof *all);
     if (!all) return false;
     memcpy(all, prompt, n_prompt * sizeof *all);
-    memcpy(all + n_prompt, gen, n_gen * sizeof *all);
+    size_t n = n_prompt;
+    for (size_t i = 0; i < n_gen; i++)
+        if (!ky_vocab_is_eog(model, gen[i])) all[n++] = gen[i];
     size_t n_all = 0, n_pre = 0;
-    ky_detokenize(model, all, n_prompt + n_gen, 0, NULL, 0, &n_all);
+    ky_detokenize(model, all, n, 0, NULL, 0, &n_all);
     ky_detokenize(model, all, n_prompt, 0, NULL, 0, &n_pre);
     char *buf = malloc(n_all + 1);
-    bool ok =
-        buf && ky_detokenize(model, all, n_prompt + n_gen, 0, buf, n_all + 1, &n_all) == KY_OK;
+    bool ok = buf && ky_detokenize(model, all, n, 0, buf, n_all + 1, &n_all) == KY_OK;
     free(all);
     if (!ok) {
         free(buf);
@@ -230,15 +238,10 @@ int cmd_run(int argc, char **argv) {
         rc = 2;
         goto done;
     }
-    for (size_t i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= mi.n_vocab) {
-            fprintf(stderr,
-                    "kaiyuan run: prompt token %zu: id %d is outside the vocabulary "
-                    "[0, %d)\n",
-                    i, prompt[i], mi.n_vocab);
-            rc = 2;
-            goto done;
-        }
+    if (!cli_check_ids("run", prompt, n_prompt, mi.n_vocab)) {
+        rc = 2;
+        goto done;
+    }
 
     ky_context_params cp = ky_context_default_params();
     cp.n_ctx = (int32_t)o.n_ctx;

@@ -24,7 +24,9 @@ static void usage(FILE *f) {
             KY_VERSION_STRING);
     for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
         fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
-    fprintf(f, "\nRun 'kaiyuan COMMAND --help' for a command's options.\n");
+    fprintf(f,
+            "\nRun 'kaiyuan COMMAND --help' for a command's options.\n"
+            "Exit status: 0 success, 1 runtime or model error, 2 usage error or bad arguments.\n");
 }
 
 int main(int argc, char **argv) {

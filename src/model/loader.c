@@ -2,7 +2,9 @@
  *
  * ky_weights_load() dispatches on general.architecture, reads the common hyper-parameters, binds
  * the global tensors and lets the architecture descriptor bind each layer. Every tensor is checked
- * for presence, supported type and exact shape before use.
+ * for presence, supported type and exact shape before use, and every tensor of the file must be
+ * bound by the architecture (as llama.cpp requires: a tensor left over means the metadata does not
+ * describe the file, e.g. a block_count smaller than the file's layers).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -138,11 +140,26 @@ static ky_status read_common_hparams(ky_loader *ld, ky_hparams *hp) {
  * Tensor binding
  * ------------------------------------------------------------------------------------------- */
 
+/* Loading state: the ky_loader the architecture descriptors see, plus which of the file's tensors
+ * a binding helper has found. Every ky_loader is the first member of a load_state (the only one is
+ * created by ky_weights_load), so the helpers below convert the pointer back (C11 6.7.2.1p15). */
+typedef struct load_state {
+    ky_loader ld;
+    uint8_t *bound; /* [n_tensors]: 1 once bound */
+    int64_t n_bound;
+} load_state;
+
 static int64_t find(ky_loader *ld, char *name, size_t cap, const char *fmt, int il,
                     ky_gguf_tensor_info *t) {
     snprintf(name, cap, fmt, il);
     int64_t i = ky_gguf_find_tensor(ld->g, name);
-    if (i >= 0) ky_gguf_tensor(ld->g, i, t);
+    if (i < 0) return i;
+    ky_gguf_tensor(ld->g, i, t);
+    load_state *ls = (load_state *)ld;
+    if (!ls->bound[i]) {
+        ls->bound[i] = 1;
+        ls->n_bound++;
+    }
     return i;
 }
 
@@ -313,20 +330,25 @@ ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err) {
                        path, (int)(arch_len > 64 ? 64 : arch_len), arch);
 
     ky_weights *w = calloc(1, sizeof *w);
-    if (!w) return ky_errf(err, KY_ERR_NOMEM, "%s: out of memory", path);
-    ky_loader ld = {g, path, w, err};
+    int64_t n_tensors = ky_gguf_n_tensors(g);
+    load_state ls = {{g, path, w, err}, calloc((size_t)n_tensors + 1, 1), 0};
+    if (!w || !ls.bound) {
+        free(w);
+        free(ls.bound);
+        return ky_errf(err, KY_ERR_NOMEM, "%s: out of memory", path);
+    }
     ky_hparams *hp = &w->hp;
     hp->arch = desc->arch;
     snprintf(hp->arch_name, sizeof hp->arch_name, "%s", desc->name);
     hp->rope_neox = desc->rope_neox;
-    ky_status st = read_common_hparams(&ld, hp);
-    if (!st && desc->load_hparams) st = desc->load_hparams(&ld, hp);
+    ky_status st = read_common_hparams(&ls.ld, hp);
+    if (!st && desc->load_hparams) st = desc->load_hparams(&ls.ld, hp);
     if (st) goto fail;
 
     /* The vocabulary size comes from the embedding matrix. */
     int64_t ti = ky_gguf_find_tensor(g, "token_embd.weight");
     if (ti < 0) {
-        st = missing(&ld, "token_embd.weight");
+        st = missing(&ls.ld, "token_embd.weight");
         goto fail;
     }
     ky_gguf_tensor_info te;
@@ -339,11 +361,13 @@ ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err) {
         goto fail;
     }
     hp->n_vocab = (int32_t)te.ne[1];
-    if ((st = ky_bind_matrix(&ld, &w->tok_embd, false, hp->n_embd, hp->n_vocab, "token_embd.weight",
+    if ((st = ky_bind_matrix(&ls.ld, &w->tok_embd, false, hp->n_embd, hp->n_vocab,
+                             "token_embd.weight", 0)) ||
+        (st =
+             ky_bind_vector(&ls.ld, &w->output_norm, false, hp->n_embd, "output_norm.weight", 0)) ||
+        (st = ky_bind_matrix(&ls.ld, &w->output, true, hp->n_embd, hp->n_vocab, "output.weight",
                              0)) ||
-        (st = ky_bind_vector(&ld, &w->output_norm, false, hp->n_embd, "output_norm.weight", 0)) ||
-        (st = ky_bind_matrix(&ld, &w->output, true, hp->n_embd, hp->n_vocab, "output.weight", 0)) ||
-        (st = ky_bind_vector(&ld, &w->rope_freqs, true, hp->n_rot / 2, "rope_freqs.weight", 0)))
+        (st = ky_bind_vector(&ls.ld, &w->rope_freqs, true, hp->n_rot / 2, "rope_freqs.weight", 0)))
         goto fail;
     if (!w->output.data) {
         w->output = w->tok_embd;
@@ -355,11 +379,26 @@ ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err) {
         goto fail;
     }
     for (int il = 0; il < hp->n_layer; il++)
-        if ((st = desc->load_layer(&ld, il, &w->layers[il]))) goto fail;
+        if ((st = desc->load_layer(&ls.ld, il, &w->layers[il]))) goto fail;
+    if (ls.n_bound != n_tensors) {
+        int64_t first = 0;
+        while (first < n_tensors && ls.bound[first]) first++;
+        ky_gguf_tensor_info t;
+        ky_gguf_tensor(g, first, &t);
+        st = ky_errf(err, KY_ERR_FORMAT,
+                     "%s: wrong number of tensors: the file has %" PRId64 ", a %d-layer %s model "
+                     "uses %" PRId64 "; tensor '%.*s' is not used (does %s.block_count match the "
+                     "file?)",
+                     path, n_tensors, hp->n_layer, desc->name, ls.n_bound, (int)t.name_len, t.name,
+                     desc->name);
+        goto fail;
+    }
     summarize(g, w);
+    free(ls.bound);
     *out = w;
     return KY_OK;
 fail:
+    free(ls.bound);
     ky_weights_free(w);
     return st;
 }

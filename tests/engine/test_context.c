@@ -2,7 +2,8 @@
  *
  * Checks that batched prompt evaluation equals token-by-token decoding (up to float
  * reassociation), that several sequences in one batch give the same logits as each alone, that
- * keeping/copying a prefix of the cache reproduces a fresh evaluation, that F16 and F32 caches
+ * keeping/copying a prefix of the cache reproduces a fresh evaluation, that trimming one sequence
+ * leaves the others bit-for-bit untouched, that F16 and F32 caches
  * agree closely, and that every invalid batch is rejected with a message and leaves the cache
  * unchanged.
  */
@@ -201,6 +202,57 @@ static void test_keep_and_copy_prefix(void) {
     free(fresh);
 }
 
+/* Trimming (ky_kv_seq_keep) one sequence, and overwriting its trimmed positions, must leave the
+ * other sequences' caches untouched: their next-token logits equal, bit for bit, those of a
+ * context where the trim never happened. */
+static void test_keep_leaves_other_sequences(void) {
+    ky_model *m = load("tiny-llama-f32.gguf");
+    REQUIRE(m);
+    ky_model_info mi;
+    ky_model_get_info(m, &mi);
+    int V = mi.n_vocab;
+    ky_context *trimmed = make_ctx(m, 32, 3, 64, KY_TYPE_F32, 2);
+    ky_context *plain = make_ctx(m, 32, 3, 64, KY_TYPE_F32, 2);
+    float *want = malloc((size_t)V * sizeof(float));
+    REQUIRE(trimmed && plain && want);
+    ky_batch b;
+    ky_batch_init(&b, 64);
+    /* Sequences 0 and 2: the prompt; sequence 1: the prompt reversed (12 tokens). */
+    for (int32_t i = 0; i < N_PROMPT; i++) {
+        ky_batch_add(&b, k_prompt[i], i, 0, false);
+        ky_batch_add(&b, k_prompt[i], i, 2, false);
+        if (i < 12) ky_batch_add(&b, k_prompt[N_PROMPT - 1 - i], i, 1, false);
+    }
+    REQUIRE(ky_decode(trimmed, &b) == KY_OK && ky_decode(plain, &b) == KY_OK);
+
+    /* Only in `trimmed`: keep 4 positions of sequence 0 and write other tokens over 4..9, and
+     * drop sequence 2 entirely. */
+    CHECK(ky_kv_seq_keep(trimmed, 0, 4) == KY_OK);
+    CHECK(ky_kv_seq_keep(trimmed, 2, 0) == KY_OK);
+    ky_batch_clear(&b);
+    for (int32_t i = 4; i < 10; i++) ky_batch_add(&b, (ky_token)(100 + i), i, 0, i == 9);
+    REQUIRE(ky_decode(trimmed, &b) == KY_OK);
+    CHECK(ky_kv_seq_len(trimmed, 0) == 10 && ky_kv_seq_len(trimmed, 2) == 0);
+    CHECK(ky_kv_seq_len(trimmed, 1) == 12 && ky_kv_seq_len(plain, 1) == 12);
+
+    /* The next two tokens of sequence 1, identical batches in both contexts. */
+    for (int32_t step = 0; step < 2; step++) {
+        ky_batch_clear(&b);
+        ky_batch_add(&b, (ky_token)(7 + step), 12 + step, 1, true);
+        REQUIRE(ky_decode(plain, &b) == KY_OK);
+        memcpy(want, ky_get_logits(plain, 0), (size_t)V * sizeof(float));
+        REQUIRE(ky_decode(trimmed, &b) == KY_OK);
+        CHECKF(memcmp(want, ky_get_logits(trimmed, 0), (size_t)V * sizeof(float)) == 0,
+               "step %d: sequence 1 changed by trimming sequences 0 and 2 (max |d| %g)", step,
+               max_abs_diff(want, ky_get_logits(trimmed, 0), V));
+    }
+    ky_batch_free(&b);
+    free(want);
+    ky_context_free(trimmed);
+    ky_context_free(plain);
+    ky_model_free(m);
+}
+
 static void test_f16_cache_close_to_f32(void) {
     ky_model *m = load("tiny-llama-f32.gguf");
     REQUIRE(m);
@@ -334,6 +386,7 @@ int main(void) {
     RUN(test_batched_equals_sequential_quant);
     RUN(test_multi_sequence_batch);
     RUN(test_keep_and_copy_prefix);
+    RUN(test_keep_leaves_other_sequences);
     RUN(test_f16_cache_close_to_f32);
     RUN(test_long_batch);
     RUN(test_invalid_batches);

@@ -3,7 +3,8 @@
  *
  * Each case derives a file from a shared tiny model with the GGUF writer (a tensor dropped,
  * reshaped or given an unsupported type id of the same byte size, a key dropped or changed, the
- * vocabulary grown past token_embd) into a temp file, then checks the load status, the message,
+ * vocabulary grown past token_embd, a tensor added or left unused by a smaller block_count) into a
+ * temp file, then checks the load status, the message,
  * and that both CLI commands exit 1 with that message on stderr and nothing on stdout.
  */
 #include <stdio.h>
@@ -26,7 +27,8 @@ typedef struct mutation {
     const char *str_key, *str_val;
     const char *u32_key;
     uint32_t u32_val;
-    int32_t extra_tokens; /* appended to tokens / scores / token_type */
+    int32_t extra_tokens;     /* appended to tokens / scores / token_type */
+    const char *extra_tensor; /* appended: a copy of output_norm.weight under this name */
 } mutation;
 
 static ky_status set_grown_vocab(gguf_writer *w, const ky_gguf *g, int32_t extra) {
@@ -103,6 +105,8 @@ static const char *derive(const char *src, const char *name, const mutation *m) 
         } else {
             st = gguf_writer_copy_tensor(w, g, i, NULL);
         }
+        if (!st && m->extra_tensor && !strcmp(tname, "output_norm.weight"))
+            st = gguf_writer_add_tensor(w, m->extra_tensor, t.type, t.n_dims, t.ne, t.data, NULL);
     }
     snprintf(path, sizeof path, "%s", ky_test_tmpfile(name));
     if (!st) st = gguf_writer_write_file(w, path);
@@ -232,6 +236,20 @@ static void test_vocab_larger_than_embedding(void) {
                    "600 tokens");
 }
 
+/* Tensors the architecture does not bind are refused, as llama.cpp does ("wrong number of
+ * tensors"): otherwise a block_count smaller than the file's layers silently runs a truncated
+ * model. */
+static void test_unused_tensors(void) {
+    /* tiny-llama has 2 layers: 3 global tensors + 9 per layer = 21; with block_count 1, 12. */
+    mutation m = {.u32_key = "llama.block_count", .u32_val = 1};
+    expect_refused("models/tiny-llama-q8_0.gguf", "blocks.gguf", &m, KY_ERR_FORMAT,
+                   "wrong number of tensors",
+                   "the file has 21, a 1-layer llama model uses 12; tensor 'blk.1.");
+    mutation x = {.extra_tensor = "blk.0.mystery.weight"};
+    expect_refused("models/tiny-qwen3moe-q8_0.gguf", "extra.gguf", &x, KY_ERR_FORMAT,
+                   "wrong number of tensors", "tensor 'blk.0.mystery.weight' is not used");
+}
+
 int main(void) {
     RUN(test_unchanged_copy_loads);
     RUN(test_missing_tensor);
@@ -241,5 +259,6 @@ int main(void) {
     RUN(test_missing_hparam);
     RUN(test_head_ratio);
     RUN(test_vocab_larger_than_embedding);
+    RUN(test_unused_tensors);
     TEST_EXIT();
 }
