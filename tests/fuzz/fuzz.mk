@@ -11,7 +11,7 @@ FUZZ_CC ?= clang
 FUZZ_BUILD ?= build-fuzz
 PKGS ?= libpcre2-8 libutf8proc jansson
 FUZZ_WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-             -Wpointer-arith -Wno-unused-parameter
+             -Wpointer-arith
 FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
                -D_DEFAULT_SOURCE -Iinclude -Isrc $(FUZZ_WARN) -MMD -MP \
                $(shell pkg-config --cflags $(PKGS))
