@@ -3,12 +3,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int ky_test_cur_failures, ky_test_n_pass, ky_test_n_fail;
@@ -116,7 +118,31 @@ const char *ky_test_cli_binary(void) {
     return b && *b ? b : "build/kaiyuan";
 }
 
-int ky_test_cli(const char *const *args, ky_cli_result *r) {
+/* Waits for pid; with seconds > 0, kills it once that much time has passed (sets *killed). */
+static int wait_child(pid_t pid, double seconds, int *status, int *killed) {
+    *killed = 0;
+    if (seconds <= 0) return waitpid(pid, status, 0) == pid ? 0 : -1;
+    struct timespec start, now, nap = {0, 5 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        pid_t got = waitpid(pid, status, WNOHANG);
+        if (got == pid) return 0;
+        if (got < 0) return -1;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double t =
+            (double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec);
+        if (t >= seconds) {
+            kill(pid, SIGKILL);
+            *killed = 1;
+            return waitpid(pid, status, 0) == pid ? 0 : -1;
+        }
+        nanosleep(&nap, NULL);
+    }
+}
+
+int ky_test_cli(const char *const *args, ky_cli_result *r) { return ky_test_cli_timed(args, 0, r); }
+
+int ky_test_cli_timed(const char *const *args, double seconds, ky_cli_result *r) {
     memset(r, 0, sizeof *r);
     char out_path[600], err_path[600];
     snprintf(out_path, sizeof out_path, "%s", ky_test_tmpfile("cli-stdout"));
@@ -139,8 +165,8 @@ int ky_test_cli(const char *const *args, ky_cli_result *r) {
         return -1;
     }
     int status = 0;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (wait_child(pid, seconds, &status, &r->timed_out) != 0) return -1;
+    r->exit_code = WIFEXITED(status) && !r->timed_out ? WEXITSTATUS(status) : -1;
     r->out = ky_test_read_file(out_path, &r->n_out);
     r->err = ky_test_read_file(err_path, &r->n_err);
     return r->out && r->err ? 0 : -1;

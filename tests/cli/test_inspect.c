@@ -314,6 +314,26 @@ static void test_malformed_files(void) {
     expect_rejected(ky_test_tmpdir(), "not a regular file");
 }
 
+/* A FIFO is refused at once with a message naming it (opening it for reading would otherwise
+ * wait for a writer forever). */
+static void test_fifo_refused(void) {
+    char path[600];
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("pipe.gguf"));
+    unlink(path);
+    REQUIRE(mkfifo(path, 0600) == 0);
+    for (int json = 0; json < 2; json++) {
+        const char *args[] = {"inspect", json ? "--json" : path, json ? path : NULL, NULL};
+        run_result r;
+        REQUIRE(ky_test_cli_timed(args, 10, &r) == 0);
+        CHECKF(!r.timed_out, "inspect %s did not return within 10 s", path);
+        CHECKF(r.exit_code == 1 && r.n_out == 0, "exit %d, stdout %.200s", r.exit_code, r.out);
+        CHECKF(strstr(r.err, path) && strstr(r.err, "not a regular file (a FIFO)"), "stderr: %s",
+               r.err);
+        run_free(&r);
+    }
+    unlink(path);
+}
+
 static void test_usage_errors(void) {
     run_result r;
     REQUIRE(run_inspect(NULL, NULL, &r));
@@ -334,6 +354,7 @@ int main(void) {
     RUN(test_known_values);
     RUN(test_human_every_shared_file);
     RUN(test_malformed_files);
+    RUN(test_fifo_refused);
     RUN(test_usage_errors);
     ky_test_free_files(g_files, g_n_files);
     TEST_EXIT();

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gguf/gguf.h"
 #include "gguf/gguf_write.h"
@@ -709,6 +710,23 @@ static void test_open_errors(void) {
           contains(err.message, "empty"));
 }
 
+/* Opening a FIFO fails at once (KY_ERR_IO naming it) instead of waiting for a writer. If the
+ * open blocks, the alarm kills the program, which the runner counts as a failure. */
+static void test_open_fifo(void) {
+    char path[600];
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("pipe.gguf"));
+    unlink(path);
+    REQUIRE(mkfifo(path, 0600) == 0);
+    alarm(10);
+    ky_gguf *g = NULL;
+    ky_error err;
+    CHECK(ky_gguf_open(path, &g, &err) == KY_ERR_IO && g == NULL);
+    alarm(0);
+    CHECKF(contains(err.message, path) && contains(err.message, "not a regular file (a FIFO)"),
+           "%s", err.message);
+    unlink(path);
+}
+
 /* Writing over the file whose mapping supplies the tensor data works (temp file + rename), and
  * non-regular targets are refused without being touched. */
 static void test_write_in_place(void) {
@@ -763,6 +781,7 @@ int main(void) {
     RUN(test_pad_empty);
     RUN(test_real_model);
     RUN(test_open_errors);
+    RUN(test_open_fifo);
     RUN(test_write_in_place);
     TEST_EXIT();
 }
