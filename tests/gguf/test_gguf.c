@@ -695,6 +695,16 @@ static void test_real_model(void) {
     }
     for (int64_t i = 0; i < ky_gguf_n_kv(g); i++)
         CHECK(ky_gguf_find_key(g, ky_gguf_kv_key(g, i)) == i);
+    /* the out-of-range results kaiyuan.h documents (these calls keep no message) */
+    memset(&t, 0x5A, sizeof t);
+    ky_gguf_tensor_info untouched = t;
+    CHECK(ky_gguf_tensor(g, -1, &t) == KY_ERR_INVALID_ARG);
+    CHECK(ky_gguf_tensor(g, ky_gguf_n_tensors(g), &t) == KY_ERR_INVALID_ARG);
+    CHECK(ky_gguf_tensor(g, 0, NULL) == KY_ERR_INVALID_ARG);
+    CHECK(!memcmp(&t, &untouched, sizeof t));
+    CHECK(ky_gguf_kv_key(g, -1) == NULL && ky_gguf_kv_key(g, ky_gguf_n_kv(g)) == NULL);
+    CHECK(ky_gguf_kv_value(g, -1).type == UINT32_MAX);
+    CHECK(ky_gguf_kv_value(g, ky_gguf_n_kv(g)).type == UINT32_MAX);
     ky_gguf_close(g);
     ky_gguf_close(NULL);
 }
