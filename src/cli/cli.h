@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kaiyuan.h"
 
@@ -20,6 +21,12 @@ int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+
+/* `kaiyuan inspect` without argument parsing: opens the GGUF file at path and prints its human
+ * report (json false) or its JSON object (json true) to out. On a file the reader rejects, prints
+ * "kaiyuan inspect: <message naming the file>" to err, nothing to out, and returns 1; also 1 when
+ * out cannot be written; else 0. Nothing is kept open afterwards. */
+int cli_inspect_file(const char *path, bool json, FILE *out, FILE *err);
 
 /* Shared helpers (cli_util.c). */
 /* Parses a decimal integer in [lo, hi]; prints "kaiyuan CMD: OPTION: ..." on error. */
