@@ -36,6 +36,12 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, double *ou
 /* Parses "1,2,3" into a malloc'd array (*ids, caller frees) of *n ids; each must be an integer
  * in [0, INT32_MAX]. Prints an error naming the option and the bad item on failure. */
 bool cli_parse_ids(const char *cmd, const char *opt, const char *s, ky_token **ids, size_t *n);
+/* Parses "f32" / "f16" into a ky_type. */
+bool cli_parse_kv_type(const char *cmd, const char *s, uint32_t *out);
+/* Formats a byte count as "123 B", "4.50 KiB", "1.20 MiB", "3.41 GiB" into buf. */
+const char *cli_human_bytes(uint64_t n, char buf[32]);
+
+/* Model and context helpers (cli_model.c). */
 /* Loads a model, printing "kaiyuan CMD: <message>" on failure and, unless quiet, a summary line
  * (architecture, size, parameters, type) on stderr. */
 bool cli_load_model(const char *cmd, const char *path, bool vocab_only, bool quiet,
@@ -43,9 +49,5 @@ bool cli_load_model(const char *cmd, const char *path, bool vocab_only, bool qui
 /* Creates a context, printing the error on failure and (unless quiet) KV cache and thread facts. */
 bool cli_create_context(const char *cmd, ky_model *model, const ky_context_params *p, bool quiet,
                         ky_context **out);
-/* Parses "f32" / "f16" into a ky_type. */
-bool cli_parse_kv_type(const char *cmd, const char *s, uint32_t *out);
-/* Formats a byte count as "123 B", "4.50 KiB", "1.20 MiB", "3.41 GiB" into buf. */
-const char *cli_human_bytes(uint64_t n, char buf[32]);
 
 #endif
