@@ -15,8 +15,7 @@ OPT ?= -O2
 ARCH := $(shell uname -m)
 PKGS := libpcre2-8 libutf8proc jansson
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
-        -Wno-unused-parameter
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
 CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread -MMD -MP \
              $(shell pkg-config --cflags $(PKGS)) $(SAN_FLAGS) $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lm -pthread $(SAN_FLAGS)
@@ -119,4 +118,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-clang build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d)

@@ -3,8 +3,16 @@
  * Everything the CLI (and later the HTTP server) does goes through this header: GGUF inspection,
  * model loading, contexts with a multi-sequence KV cache, batched decoding, tokenization and
  * sampling. Handles are opaque. Functions return a ky_status; results are written through
- * out-parameters only on success. Creation functions take an optional ky_error* that receives a
- * message naming the file/tensor/key at fault; handles keep their own last error message.
+ * out-parameters only on success. Error messages come from exactly two places:
+ *   - functions that take a ky_error* (may be NULL): ky_gguf_open, ky_model_load,
+ *     ky_context_create, ky_sampler_create, ky_synth_plan and ky_synth_write. On failure it
+ *     receives the status and a message naming the file/tensor/key/field at fault.
+ *   - a ky_context keeps the message of its last failed call (ky_context_last_error): ky_decode,
+ *     ky_kv_seq_keep, ky_kv_seq_copy.
+ * Every other function (ky_gguf_tensor, ky_gguf_array_get*, ky_tokenize, ky_token_to_piece,
+ * ky_detokenize, ky_detok_stream_*, ky_batch_*) has no message: its comment lists the statuses it
+ * returns and what each means. A ky_model, ky_gguf or ky_sampler holds no error state (a loaded
+ * model is never written to, so calls on it leave nothing behind).
  *
  * Threading: a handle may be used by one thread at a time. A ky_model is read-only after loading
  * and may be shared by several contexts.
@@ -42,7 +50,8 @@ typedef enum ky_status {
 /* Short stable name of a status ("ok", "format", ...). Never NULL. */
 const char *ky_status_name(ky_status status);
 
-/* Error detail for functions that have no handle yet (open/load/create). */
+/* Error detail for the functions that take a ky_error* (listed at the top). Written only on
+ * failure: status is the returned status and message a NUL-terminated sentence. */
 #define KY_ERROR_MAX 512
 typedef struct ky_error {
     ky_status status;
@@ -134,7 +143,10 @@ typedef struct ky_gguf_value {
 } ky_gguf_value;
 
 /* Opens and fully validates a GGUF file (v2 or v3) by memory-mapping it. On failure *out is
- * untouched and err (if not NULL) names the file and the offending key/tensor/byte offset.
+ * untouched and err (if not NULL) names the file and the offending key/tensor/byte offset:
+ * KY_ERR_INVALID_ARG (NULL path/out), KY_ERR_IO (cannot open/stat/map; not a regular file),
+ * KY_ERR_FORMAT (malformed bytes), KY_ERR_UNSUPPORTED (GGUF version other than 2 and 3,
+ * big-endian), KY_ERR_NOMEM.
  * The caller owns *out and frees it with ky_gguf_close(). */
 ky_status ky_gguf_open(const char *path, ky_gguf **out, ky_error *err);
 void ky_gguf_close(ky_gguf *gguf);
@@ -145,28 +157,35 @@ uint64_t ky_gguf_data_offset(const ky_gguf *gguf); /* file offset of the data se
 uint64_t ky_gguf_file_size(const ky_gguf *gguf);
 
 int64_t ky_gguf_n_kv(const ky_gguf *gguf);
-/* Key i as a NUL-terminated string owned by the handle. i must be in [0, n_kv). */
+/* Key i as a NUL-terminated string owned by the handle; NULL when i is outside [0, n_kv). */
 const char *ky_gguf_kv_key(const ky_gguf *gguf, int64_t i);
-/* Value of pair i (see ky_gguf_value). */
+/* Value of pair i (see ky_gguf_value); type is UINT32_MAX (no ky_gguf_type) when i is outside
+ * [0, n_kv), so a missing ky_gguf_find_key result (-1) reads as "no such value". */
 ky_gguf_value ky_gguf_kv_value(const ky_gguf *gguf, int64_t i);
 /* Index of key, or -1. */
 int64_t ky_gguf_find_key(const ky_gguf *gguf, const char *key);
 
 /* Element i of the array value of pair kv. Scalar elements are widened like ky_gguf_value
  * scalars; string elements give pointer/length; an element that is itself an array gives its
- * element type and count (read its elements with ky_gguf_array_get_nested).
- * Returns KY_ERR_INVALID_ARG for out-of-range indices and KY_ERR_TYPE for a non-array. */
+ * element type and count (read its elements with ky_gguf_array_get_nested). No message.
+ * Returns KY_OK; KY_ERR_INVALID_ARG when kv is outside [0, n_kv), i >= the array's length or out
+ * is NULL; KY_ERR_TYPE when pair kv is not an array. */
 ky_status ky_gguf_array_get(const ky_gguf *gguf, int64_t kv, uint64_t i, ky_gguf_value *out);
 /* Element of a nested array: path[0] indexes the array of pair kv, path[1] the array found there,
- * and so on (depth >= 1; depth 1 is ky_gguf_array_get). Every level but the last must be an array
- * (else KY_ERR_TYPE); an index past its array's length is KY_ERR_INVALID_ARG. Elements of
- * variable size (strings, arrays) below the first level are found by walking their array, so
- * the cost grows with the index. */
+ * and so on (depth >= 1; depth 1 is ky_gguf_array_get). No message. Returns KY_OK;
+ * KY_ERR_TYPE when pair kv or any level but the last is not an array; KY_ERR_INVALID_ARG when kv
+ * is outside [0, n_kv), an index is past its array's length, path/out is NULL or depth is 0.
+ * Elements of variable size (strings, arrays) below the first level are found by walking their
+ * array, so the cost grows with the index. */
 ky_status ky_gguf_array_get_nested(const ky_gguf *gguf, int64_t kv, const uint64_t *path,
                                    size_t depth, ky_gguf_value *out);
 
 int64_t ky_gguf_n_tensors(const ky_gguf *gguf);
+/* Describes tensor i (in file order; pointers into the handle and the mapping). No message.
+ * Returns KY_OK, or KY_ERR_INVALID_ARG when i is outside [0, n_tensors) or out is NULL. Every
+ * tensor was validated at open, so a valid index never fails. */
 ky_status ky_gguf_tensor(const ky_gguf *gguf, int64_t i, ky_gguf_tensor_info *out);
+/* Index of the tensor named name, or -1. */
 int64_t ky_gguf_find_tensor(const ky_gguf *gguf, const char *name);
 
 /* ---------------------------------------------------------------------------------------------
@@ -184,7 +203,9 @@ ky_model_params ky_model_default_params(void);
 
 /* Loads a model (llama, qwen2, qwen3, qwen3moe) from a GGUF file. Weights stay in the mapping in
  * their file type. On failure err names the file and the missing/mis-shaped tensor, unsupported
- * architecture or type. The caller owns *out (ky_model_free). */
+ * architecture or type: ky_gguf_open's statuses, KY_ERR_NOT_FOUND (missing key or tensor),
+ * KY_ERR_FORMAT (bad shape or value), KY_ERR_UNSUPPORTED (architecture, tensor type, tokenizer),
+ * KY_ERR_NOMEM. The caller owns *out (ky_model_free). */
 ky_status ky_model_load(const char *path, const ky_model_params *params, ky_model **out,
                         ky_error *err);
 void ky_model_free(ky_model *model);
@@ -255,8 +276,10 @@ enum {
  * the pre-tokenizer named by tokenizer.ggml.pre (and NFC for Qwen). Without PARSE_SPECIAL,
  * control and user-defined token texts (e.g. "<|im_start|>", "<think>") are plain text.
  * Writes at most cap ids to out (out may be NULL with cap 0 to count) and the full count to
- * *n_out; returns KY_ERR_INVALID_ARG with *n_out set to the needed count when cap is too small.
- * KY_ERR_UNSUPPORTED when the model has no usable tokenizer. */
+ * *n_out. No message. Returns KY_OK; KY_ERR_INVALID_ARG with *n_out set to the needed count when
+ * cap is too small, and with *n_out 0 for a NULL model or n_out (then untouched), NULL text with
+ * len > 0, or len above 256 MiB; KY_ERR_UNSUPPORTED when the model has no usable tokenizer;
+ * KY_ERR_NOMEM; KY_ERR_INTERNAL when the pre-tokenizer's regular expression fails to match. */
 ky_status ky_tokenize(const ky_model *model, const char *text, size_t len, unsigned flags,
                       ky_token *out, size_t cap, size_t *n_out);
 
@@ -268,25 +291,34 @@ enum {
 /* Bytes of one token as they would be printed (SPM ▁ → space, byte tokens → raw byte, BPE bytes
  * decoded). Control and unknown tokens print only with KY_DETOK_SPECIAL, user-defined tokens
  * always, unused tokens never; no leading space is stripped. Writes at most cap bytes, sets
- * *n_out to the full length (may be larger than cap, then KY_ERR_INVALID_ARG is returned).
- * KY_ERR_INVALID_ARG for an id out of range. */
+ * *n_out to the full length. No message. Returns KY_OK; KY_ERR_INVALID_ARG when the length is
+ * larger than cap (*n_out still set), and with *n_out 0 for an id out of range or a NULL model
+ * or n_out (then untouched); KY_ERR_UNSUPPORTED when the model has no tokenizer. */
 ky_status ky_token_to_piece(const ky_model *model, ky_token t, unsigned flags, char *out,
                             size_t cap, size_t *n_out);
 
 /* Decodes n ids to text (flags as above). SPM vocabularies drop the leading space of the first
  * printed piece (the ▁ prefix tokenization added) unless KY_DETOK_KEEP_LEADING, so
  * ky_detokenize(ky_tokenize(s)) == s for text the vocabulary can represent (Qwen: NFC of s).
- * Same buffer contract as ky_token_to_piece. */
+ * Same buffer contract and statuses as ky_token_to_piece (an id out of range anywhere in ids, or
+ * ids NULL with n > 0, is KY_ERR_INVALID_ARG), plus KY_ERR_NOMEM when the length overflows. */
 ky_status ky_detokenize(const ky_model *model, const ky_token *ids, size_t n, unsigned flags,
                         char *out, size_t cap, size_t *n_out);
 
 /* Streaming decoder: feed tokens one at a time and get back only complete UTF-8 text; partial
- * characters are held until the next token completes them (or flushed as-is by _flush). */
+ * characters are held until the next token completes them (or flushed as-is by _flush). None of
+ * these functions keeps a message. */
 typedef struct ky_detok_stream ky_detok_stream;
+/* flags as for ky_detokenize. The caller owns *out (ky_detok_stream_free); the model must outlive
+ * it. KY_ERR_INVALID_ARG (NULL model/out), KY_ERR_UNSUPPORTED (no tokenizer), KY_ERR_NOMEM. */
 ky_status ky_detok_stream_create(const ky_model *model, unsigned flags, ky_detok_stream **out);
 void ky_detok_stream_free(ky_detok_stream *stream);
-/* Returns a pointer to the newly completed text (valid until the next call) and its length. */
+/* Decodes token t: *text and *len receive the newly completed text (a view valid until the next
+ * call; may be empty). KY_ERR_INVALID_ARG for an id out of range or a NULL argument,
+ * KY_ERR_NOMEM. */
 ky_status ky_detok_stream_push(ky_detok_stream *stream, ky_token t, const char **text, size_t *len);
+/* Returns the held bytes (an incomplete character) as-is and empties the stream.
+ * KY_ERR_INVALID_ARG for a NULL argument, KY_ERR_NOMEM. */
 ky_status ky_detok_stream_flush(ky_detok_stream *stream, const char **text, size_t *len);
 
 /* ---------------------------------------------------------------------------------------------
@@ -307,12 +339,16 @@ ky_context_params ky_context_default_params(void);
 
 /* Creates a context over a model: allocates the KV cache and all scratch memory (nothing is
  * allocated per token afterwards). n_ctx above the model's trained length is capped to it.
- * The model must outlive the context. The caller owns *out (ky_context_free). */
+ * The model must outlive the context. The caller owns *out (ky_context_free). Errors (message in
+ * err): KY_ERR_INVALID_ARG (NULL argument, vocab-only model, parameter out of range naming it),
+ * KY_ERR_NOMEM. */
 ky_status ky_context_create(ky_model *model, const ky_context_params *params, ky_context **out,
                             ky_error *err);
 void ky_context_free(ky_context *ctx);
 
-/* Message of the last failed call on this context ("" when none). Valid until the next call. */
+/* Message of the last failed ky_decode / ky_kv_seq_keep / ky_kv_seq_copy on this context ("" when
+ * the last ky_decode succeeded and nothing failed since). Owned by the context; valid until the
+ * next call on it. */
 const char *ky_context_last_error(const ky_context *ctx);
 int32_t ky_context_n_ctx(const ky_context *ctx);
 int32_t ky_context_n_batch(const ky_context *ctx);
@@ -329,18 +365,21 @@ typedef struct ky_batch {
     bool *logits;
 } ky_batch;
 
-/* Allocates a batch with room for capacity tokens. Free with ky_batch_free. */
+/* Allocates a batch with room for capacity tokens. Free with ky_batch_free. No message:
+ * KY_ERR_INVALID_ARG when capacity < 1, KY_ERR_NOMEM; *batch is empty (freeable) on failure. */
 ky_status ky_batch_init(ky_batch *batch, int32_t capacity);
 void ky_batch_free(ky_batch *batch);
 void ky_batch_clear(ky_batch *batch);
-/* Appends one entry; KY_ERR_INVALID_ARG when full. */
+/* Appends one entry (values are checked by ky_decode). No message: KY_ERR_INVALID_ARG when the
+ * batch is full. */
 ky_status ky_batch_add(ky_batch *batch, ky_token token, int32_t pos, int32_t seq_id, bool logits);
 
 /* Runs one forward pass over the batch. For each sequence, the batch's positions must continue
  * that sequence's cached positions without gaps (pos == ky_kv_seq_len for the first one).
- * Afterwards logits are available for entries with logits=true. Errors: KY_ERR_INVALID_ARG
- * (token/pos/seq out of range, empty batch, > n_batch tokens), KY_ERR_CONTEXT_FULL. On error the
- * cache is unchanged. */
+ * Afterwards logits are available for entries with logits=true. Errors (message in
+ * ky_context_last_error): KY_ERR_INVALID_ARG (token/pos/seq out of range, empty batch, > n_batch
+ * tokens), KY_ERR_CONTEXT_FULL; on these the cache is unchanged. KY_ERR_NOMEM when the logits
+ * buffer cannot grow. */
 ky_status ky_decode(ky_context *ctx, const ky_batch *batch);
 
 /* Logits (n_vocab floats) of batch entry i of the last ky_decode, or NULL when that entry did not
@@ -349,9 +388,13 @@ const float *ky_get_logits(const ky_context *ctx, int32_t i);
 
 /* Number of cached positions of a sequence (its next position). */
 int32_t ky_kv_seq_len(const ky_context *ctx, int32_t seq_id);
-/* Keeps the first n_keep positions of a sequence and drops the rest (0 drops all). */
+/* Keeps the first n_keep positions of a sequence and drops the rest (0 drops all; n_keep past
+ * the sequence's length keeps it whole). KY_ERR_INVALID_ARG (message in ky_context_last_error)
+ * for a sequence id outside [0, n_seq_max) or n_keep < 0. */
 ky_status ky_kv_seq_keep(ky_context *ctx, int32_t seq_id, int32_t n_keep);
-/* Copies the first n positions of sequence src into dst (dst's previous content is dropped). */
+/* Copies the first n positions of sequence src into dst (dst's previous content is dropped).
+ * KY_ERR_INVALID_ARG (message in ky_context_last_error) for a sequence id outside
+ * [0, n_seq_max) or n outside [0, ky_kv_seq_len(src)]. */
 ky_status ky_kv_seq_copy(ky_context *ctx, int32_t src, int32_t dst, int32_t n);
 /* Drops every sequence. */
 void ky_kv_clear(ky_context *ctx);

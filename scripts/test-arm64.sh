@@ -10,7 +10,7 @@ cc=${1:-aarch64-linux-gnu-gcc}
 out=build-arm64
 rm -rf "$out" && mkdir -p "$out"
 flags="-std=c11 -O2 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
- -Wpointer-arith -Wno-unused-parameter -D_DEFAULT_SOURCE -Iinclude -Isrc -Itests -pthread"
+ -Wpointer-arith -D_DEFAULT_SOURCE -Iinclude -Isrc -Itests -pthread"
 for f in src/base/*.c src/os/*.c src/tensor/*.c src/kernels/*.c src/kernels/generic/*.c \
     src/kernels/arm/*.c tests/support.c; do
     extra=""

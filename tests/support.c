@@ -3,12 +3,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int ky_test_cur_failures, ky_test_n_pass, ky_test_n_fail;
@@ -122,7 +124,31 @@ static size_t env_name_len(const char *e) {
     return eq ? (size_t)(eq - e) + 1 : 0;
 }
 
-int ky_test_spawn(const char *const *argv, const char *const *env, ky_cli_result *r) {
+/* Waits for pid; with seconds > 0, kills it once that much time has passed (sets *killed). */
+static int wait_child(pid_t pid, double seconds, int *status, int *killed) {
+    *killed = 0;
+    if (seconds <= 0) return waitpid(pid, status, 0) == pid ? 0 : -1;
+    struct timespec start, now, nap = {0, 5 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        pid_t got = waitpid(pid, status, WNOHANG);
+        if (got == pid) return 0;
+        if (got < 0) return -1;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double t =
+            (double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec);
+        if (t >= seconds) {
+            kill(pid, SIGKILL);
+            *killed = 1;
+            return waitpid(pid, status, 0) == pid ? 0 : -1;
+        }
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* ky_test_spawn with a time limit (seconds <= 0: none). */
+static int spawn_timed(const char *const *argv, const char *const *env, double seconds,
+                       ky_cli_result *r) {
     memset(r, 0, sizeof *r);
     char out_path[600], err_path[600];
     snprintf(out_path, sizeof out_path, "%s", ky_test_tmpfile("cli-stdout"));
@@ -155,21 +181,27 @@ int ky_test_spawn(const char *const *argv, const char *const *env, ky_cli_result
         return -1;
     }
     int status = 0;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (wait_child(pid, seconds, &status, &r->timed_out) != 0) return -1;
+    r->exit_code = WIFEXITED(status) && !r->timed_out ? WEXITSTATUS(status) : -1;
     r->out = ky_test_read_file(out_path, &r->n_out);
     r->err = ky_test_read_file(err_path, &r->n_err);
     return r->out && r->err ? 0 : -1;
 }
 
-int ky_test_cli(const char *const *args, ky_cli_result *r) {
+int ky_test_spawn(const char *const *argv, const char *const *env, ky_cli_result *r) {
+    return spawn_timed(argv, env, 0, r);
+}
+
+int ky_test_cli_timed(const char *const *args, double seconds, ky_cli_result *r) {
     const char *argv[64];
     int n = 0;
     argv[n++] = ky_test_cli_binary();
     for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
     argv[n] = NULL;
-    return ky_test_spawn(argv, NULL, r);
+    return spawn_timed(argv, NULL, seconds, r);
 }
+
+int ky_test_cli(const char *const *args, ky_cli_result *r) { return ky_test_cli_timed(args, 0, r); }
 
 void ky_test_cli_free(ky_cli_result *r) {
     free(r->out);

@@ -24,6 +24,7 @@ int ky_test_write_file(const char *path, const void *data, size_t size);
  * stdout/stderr (malloc'd, NUL-terminated). Free with ky_test_cli_free. */
 typedef struct ky_cli_result {
     int exit_code;
+    int timed_out; /* ky_test_cli_timed killed the process */
     char *out, *err;
     size_t n_out, n_err;
 } ky_cli_result;
@@ -37,6 +38,9 @@ int ky_test_cli(const char *const *args, ky_cli_result *r);
  * environment of this process plus env (NULL-terminated "NAME=value" strings, replacing
  * variables of the same name; NULL for none). Returns as ky_test_cli. */
 int ky_test_spawn(const char *const *argv, const char *const *env, ky_cli_result *r);
+/* As ky_test_cli, but kills the process (SIGKILL) when it has not exited after seconds (> 0);
+ * then r->timed_out is 1 and r->exit_code -1. */
+int ky_test_cli_timed(const char *const *args, double seconds, ky_cli_result *r);
 void ky_test_cli_free(ky_cli_result *r);
 
 /* Appends to files[*n] (capacity cap) the paths of regular files under dir whose names end with

@@ -69,8 +69,9 @@ void ky_strbuf_printf(ky_strbuf *sb, const char *fmt, ...) {
     sb->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), or 0 if invalid. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n) {
+size_t ky_utf8_seq_len(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    if (n == 0) return 0;
     unsigned c = s[0];
     size_t len;
     uint32_t cp;
@@ -118,7 +119,7 @@ void ky_strbuf_json_string(ky_strbuf *sb, const char *s, size_t n) {
             ky_strbuf_append(sb, p + i, 1);
             i++;
         } else {
-            size_t len = utf8_valid_len(p + i, n - i);
+            size_t len = ky_utf8_seq_len((const char *)p + i, n - i);
             if (len == 0) {
                 ky_strbuf_append(sb, "\xEF\xBF\xBD", 3);
                 i++;

@@ -27,5 +27,8 @@ void ky_strbuf_puts(ky_strbuf *sb, const char *s);
 void ky_strbuf_printf(ky_strbuf *sb, const char *fmt, ...) KY_PRINTF(2, 3);
 /* Appends s (n bytes) as a JSON string literal with quotes; invalid UTF-8 bytes become U+FFFD. */
 void ky_strbuf_json_string(ky_strbuf *sb, const char *s, size_t n);
+/* Length (1..4) of the valid UTF-8 sequence at s with n bytes available, or 0 when s starts with
+ * an invalid, overlong, surrogate or truncated sequence (or n is 0). */
+size_t ky_utf8_seq_len(const char *s, size_t n);
 
 #endif

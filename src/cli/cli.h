@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kaiyuan.h"
 
@@ -24,6 +25,12 @@ int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+
+/* `kaiyuan inspect` without argument parsing: opens the GGUF file at path and prints its human
+ * report (json false) or its JSON object (json true) to out. On a file the reader rejects, prints
+ * "kaiyuan inspect: <message naming the file>" to err, nothing to out, and returns 1; also 1 when
+ * out cannot be written; else 0. Nothing is kept open afterwards. */
+int cli_inspect_file(const char *path, bool json, FILE *out, FILE *err);
 
 /* Shared helpers (cli_util.c). */
 /* Parses a decimal integer in [lo, hi]; prints "kaiyuan CMD: OPTION: ..." on error. */
@@ -38,16 +45,17 @@ bool cli_parse_ids(const char *cmd, const char *opt, const char *s, ky_token **i
  * outside the vocabulary [0, V)" (I counted from 1) for the first that is not (a bad argument:
  * exit status 2). */
 bool cli_check_ids(const char *cmd, const ky_token *ids, size_t n, int32_t n_vocab);
-/* Loads a model, printing "kaiyuan CMD: <message>" on failure and, unless quiet, a summary line
- * (architecture, size, parameters, type) on stderr. */
-bool cli_load_model(const char *cmd, const char *path, bool vocab_only, bool quiet,
-                    ky_model **out);
-/* Creates a context, printing the error on failure and (unless quiet) KV cache and thread facts. */
-bool cli_create_context(const char *cmd, ky_model *model, const ky_context_params *p, bool quiet,
-                        ky_context **out);
 /* Parses "f32" / "f16" into a ky_type. */
 bool cli_parse_kv_type(const char *cmd, const char *s, uint32_t *out);
 /* Formats a byte count as "123 B", "4.50 KiB", "1.20 MiB", "3.41 GiB" into buf. */
 const char *cli_human_bytes(uint64_t n, char buf[32]);
+
+/* Model and context helpers (cli_model.c). */
+/* Loads a model, printing "kaiyuan CMD: <message>" on failure and, unless quiet, a summary line
+ * (architecture, size, parameters, type) on stderr. */
+bool cli_load_model(const char *cmd, const char *path, bool vocab_only, bool quiet, ky_model **out);
+/* Creates a context, printing the error on failure and (unless quiet) KV cache and thread facts. */
+bool cli_create_context(const char *cmd, ky_model *model, const ky_context_params *p, bool quiet,
+                        ky_context **out);
 
 #endif

@@ -3,9 +3,11 @@
  *
  * Human output: file facts, architecture hyper-parameters, tokenizer summary, chat template
  * presence, every metadata pair (long strings shortened, arrays summarized), bytes per tensor type
- * and an aligned tensor table. --json: exactly one object {file, file_bytes, version, alignment,
+ * and a tensor table. Every column's width comes from the data, so rows stay aligned whatever the
+ * key and tensor name lengths. --json: exactly one object {file, file_bytes, version, alignment,
  * data_offset, architecture, metadata, tensors}. A file that fails validation prints the reader's
- * message on stderr, nothing on stdout, and exits 1.
+ * message on stderr, nothing on stdout, and exits 1. cli_inspect_file() is the whole command
+ * minus argument parsing (the fuzz target tests/fuzz/fuzz_inspect.c calls it).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -71,17 +73,22 @@ static void json_scalar(ky_strbuf *sb, const ky_gguf_value *v) {
     }
 }
 
-/* Appends a name from the file with control bytes shown as '?' (no terminal escapes). */
+/* Appends a name from the file for a terminal: valid UTF-8 is kept, and every control character
+ * (C0, DEL, C1) and every byte that is not part of a valid UTF-8 sequence becomes one '?', so
+ * no escape sequence reaches the terminal and each code point of the result takes one column
+ * (wide CJK characters aside). */
 static void put_name(ky_strbuf *sb, const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
-            (unsigned char)s[i + 1] <= 0x9F) {
-            ky_strbuf_puts(sb, "??");
-            i++;
+        size_t len = ky_utf8_seq_len(s + i, n - i);
+        bool control =
+            c < 0x20 || c == 0x7F || (c == 0xC2 && len == 2 && (unsigned char)s[i + 1] < 0xA0);
+        if (len == 0 || control) {
+            ky_strbuf_append(sb, "?", 1);
+            i += len ? len : 1;
         } else {
-            char ch = (c < 0x20 || c == 0x7F) ? '?' : (char)c;
-            ky_strbuf_append(sb, &ch, 1);
+            ky_strbuf_append(sb, s + i, len);
+            i += len;
         }
     }
 }
@@ -126,15 +133,15 @@ static void human_value(ky_strbuf *sb, const ky_gguf *g, int64_t kv, const ky_gg
     json_scalar(sb, v);
 }
 
-/* general.architecture as a NUL-terminated, sanitized copy (NULL when absent or not a string). */
-static const char *arch_of(const ky_gguf *g, char buf[64]) {
+/* general.architecture: the whole string as stored (any length, may hold NUL bytes; a view into
+ * the file, not NUL-terminated). false when absent or not a string. */
+static bool arch_of(const ky_gguf *g, const char **arch, size_t *len) {
     int64_t i = ky_gguf_find_key(g, "general.architecture");
     ky_gguf_value v = ky_gguf_kv_value(g, i);
-    if (i < 0 || v.type != KY_GGUF_STRING) return NULL;
-    size_t n = v.v.str.len < 63 ? (size_t)v.v.str.len : 63;
-    memcpy(buf, v.v.str.ptr, n);
-    buf[n] = '\0';
-    return buf;
+    if (i < 0 || v.type != KY_GGUF_STRING) return false;
+    *arch = v.v.str.ptr;
+    *len = (size_t)v.v.str.len;
+    return true;
 }
 
 /* llama.cpp's llama_ftype names for general.file_type. */
@@ -148,11 +155,12 @@ static const char *file_type_name(uint64_t ft) {
     return ft < sizeof names / sizeof names[0] ? names[ft] : NULL;
 }
 
-static int print_json(const ky_gguf *g, const char *path) {
+/* The --json object, built in memory and written at once (nothing is written on failure). */
+static int print_json(const ky_gguf *g, const char *path, FILE *out, FILE *err) {
     ky_strbuf sb;
     ky_strbuf_init(&sb);
-    char abuf[64];
-    const char *arch = arch_of(g, abuf);
+    const char *arch;
+    size_t arch_len;
     ky_strbuf_puts(&sb, "{\"file\": ");
     ky_strbuf_json_string(&sb, path, strlen(path));
     ky_strbuf_printf(&sb,
@@ -161,8 +169,8 @@ static int print_json(const ky_gguf *g, const char *path) {
                      ", \"n_kv\": %" PRId64 ", \"n_tensors\": %" PRId64 ", \"architecture\": ",
                      ky_gguf_file_size(g), ky_gguf_version(g), ky_gguf_alignment(g),
                      ky_gguf_data_offset(g), ky_gguf_n_kv(g), ky_gguf_n_tensors(g));
-    if (arch)
-        ky_strbuf_json_string(&sb, arch, strlen(arch));
+    if (arch_of(g, &arch, &arch_len))
+        ky_strbuf_json_string(&sb, arch, arch_len);
     else
         ky_strbuf_puts(&sb, "null");
     ky_strbuf_puts(&sb, ",\n \"metadata\": {");
@@ -196,17 +204,17 @@ static int print_json(const ky_gguf *g, const char *path) {
     }
     ky_strbuf_puts(&sb, "]}\n");
     if (sb.failed) {
-        fprintf(stderr, "kaiyuan inspect: out of memory\n");
+        fprintf(err, "kaiyuan inspect: out of memory\n");
         ky_strbuf_free(&sb);
         return 1;
     }
-    fwrite(sb.data, 1, sb.len, stdout);
+    fwrite(sb.data, 1, sb.len, out);
     ky_strbuf_free(&sb);
     return 0;
 }
 
 /* Prints "  label  value" for a key when present. */
-static void human_key(const ky_gguf *g, const char *label, const char *key) {
+static void human_key(FILE *out, const ky_gguf *g, const char *label, const char *key) {
     int64_t i = ky_gguf_find_key(g, key);
     if (i < 0) return;
     ky_gguf_value v = ky_gguf_kv_value(g, i);
@@ -215,39 +223,50 @@ static void human_key(const ky_gguf *g, const char *label, const char *key) {
     human_value(&sb, g, i, &v);
     if (!strcmp(key, "general.file_type") && v.type == KY_GGUF_U32 && file_type_name(v.v.u64))
         ky_strbuf_printf(&sb, " (%s)", file_type_name(v.v.u64));
-    printf("  %-22s %s\n", label, sb.data ? sb.data : "");
+    fprintf(out, "  %-22s %s\n", label, sb.data ? sb.data : "");
     ky_strbuf_free(&sb);
 }
 
-/* Columns a UTF-8 string takes (counts code points; enough for names and "×"). */
+/* Columns a UTF-8 string takes (counts code points; exact for put_name output without wide
+ * characters, and for "×"). */
 static size_t columns(const char *s, size_t n) {
     size_t c = 0;
     for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
     return c;
 }
 
-/* Prints s left-aligned in a column of width w (UTF-8 aware). */
-static void print_padded(const char *s, size_t w) {
-    size_t c = columns(s, strlen(s));
-    fputs(s, stdout);
-    for (; c < w; c++) putchar(' ');
+/* Columns of a file name as put_name prints it. */
+static size_t name_columns(const char *s, size_t n, ky_strbuf *scratch) {
+    ky_strbuf_reset(scratch);
+    put_name(scratch, s, n);
+    return scratch->data ? columns(scratch->data, scratch->len) : 0;
 }
 
-static void print_header(const ky_gguf *g, const char *path, const char *arch) {
+/* Prints s left-aligned in a column of width w (UTF-8 aware). */
+static void print_padded(FILE *out, const char *s, size_t w) {
+    size_t c = columns(s, strlen(s));
+    fputs(s, out);
+    for (; c < w; c++) putc(' ', out);
+}
+
+static void print_header(FILE *out, const ky_gguf *g, const char *path) {
     char b1[32];
-    printf("file        %s (%s)\n", path, cli_human_bytes(ky_gguf_file_size(g), b1));
-    printf("format      GGUF v%" PRIu32 ", alignment %" PRIu64 ", data at byte %" PRIu64
-           ", %" PRId64 " metadata pairs, %" PRId64 " tensors\n",
-           ky_gguf_version(g), ky_gguf_alignment(g), ky_gguf_data_offset(g), ky_gguf_n_kv(g),
-           ky_gguf_n_tensors(g));
+    fprintf(out, "file        %s (%s)\n", path, cli_human_bytes(ky_gguf_file_size(g), b1));
+    fprintf(out,
+            "format      GGUF v%" PRIu32 ", alignment %" PRIu64 ", data at byte %" PRIu64
+            ", %" PRId64 " metadata pairs, %" PRId64 " tensors\n",
+            ky_gguf_version(g), ky_gguf_alignment(g), ky_gguf_data_offset(g), ky_gguf_n_kv(g),
+            ky_gguf_n_tensors(g));
+    const char *arch;
+    size_t arch_len;
+    bool has_arch = arch_of(g, &arch, &arch_len);
     ky_strbuf sb;
     ky_strbuf_init(&sb);
-    if (arch) put_name(&sb, arch, strlen(arch));
-    printf("arch        %s\n", arch ? sb.data : "(none)");
-    ky_strbuf_free(&sb);
-    human_key(g, "name", "general.name");
-    human_key(g, "file type", "general.file_type");
-    if (arch) {
+    if (has_arch) put_name(&sb, arch, arch_len);
+    fprintf(out, "arch        %s\n", has_arch && sb.data ? sb.data : has_arch ? "" : "(none)");
+    human_key(out, g, "name", "general.name");
+    human_key(out, g, "file type", "general.file_type");
+    if (has_arch) {
         static const struct {
             const char *label, *suffix;
         } hp[] = {
@@ -266,64 +285,83 @@ static void print_header(const ky_gguf *g, const char *path, const char *arch) {
             {"experts used", "expert_used_count"},
             {"expert ff", "expert_feed_forward_length"},
         };
-        printf("hyper-parameters\n");
-        for (size_t k = 0; k < sizeof hp / sizeof hp[0]; k++) {
-            char key[160];
-            snprintf(key, sizeof key, "%s.%s", arch, hp[k].suffix);
-            human_key(g, hp[k].label, key);
+        fprintf(out, "hyper-parameters\n");
+        /* keys never hold NUL bytes, so an architecture with one has no hyper-parameter keys */
+        for (size_t k = 0; k < sizeof hp / sizeof hp[0] && !memchr(arch, '\0', arch_len); k++) {
+            ky_strbuf_reset(&sb);
+            ky_strbuf_append(&sb, arch, arch_len);
+            ky_strbuf_printf(&sb, ".%s", hp[k].suffix);
+            if (!sb.failed) human_key(out, g, hp[k].label, sb.data);
         }
     }
-    printf("tokenizer\n");
-    human_key(g, "model", "tokenizer.ggml.model");
-    human_key(g, "pre-tokenizer", "tokenizer.ggml.pre");
-    human_key(g, "tokens", "tokenizer.ggml.tokens");
-    human_key(g, "merges", "tokenizer.ggml.merges");
-    human_key(g, "bos id", "tokenizer.ggml.bos_token_id");
-    human_key(g, "eos id", "tokenizer.ggml.eos_token_id");
-    human_key(g, "add bos", "tokenizer.ggml.add_bos_token");
+    ky_strbuf_free(&sb);
+    fprintf(out, "tokenizer\n");
+    human_key(out, g, "model", "tokenizer.ggml.model");
+    human_key(out, g, "pre-tokenizer", "tokenizer.ggml.pre");
+    human_key(out, g, "tokens", "tokenizer.ggml.tokens");
+    human_key(out, g, "merges", "tokenizer.ggml.merges");
+    human_key(out, g, "bos id", "tokenizer.ggml.bos_token_id");
+    human_key(out, g, "eos id", "tokenizer.ggml.eos_token_id");
+    human_key(out, g, "add bos", "tokenizer.ggml.add_bos_token");
     int64_t ct = ky_gguf_find_key(g, "tokenizer.chat_template");
     ky_gguf_value ctv = ky_gguf_kv_value(g, ct);
     if (ct >= 0 && ctv.type == KY_GGUF_STRING)
-        printf("chat template present (%s)\n", cli_human_bytes(ctv.v.str.len, b1));
+        fprintf(out, "chat template present (%s)\n", cli_human_bytes(ctv.v.str.len, b1));
     else
-        printf("chat template absent\n");
+        fprintf(out, "chat template absent\n");
 }
 
-static void print_metadata(const ky_gguf *g) {
-    printf("metadata\n");
+/* "  KEY<pad> TYPE<pad> VALUE": the key column as wide as the widest key, the type column as
+ * wide as the longest type name ("string"). */
+static void print_metadata(FILE *out, const ky_gguf *g) {
+    fprintf(out, "metadata\n");
+    ky_strbuf sb;
+    ky_strbuf_init(&sb);
     size_t key_w = 0;
     for (int64_t i = 0; i < ky_gguf_n_kv(g); i++) {
         const char *k = ky_gguf_kv_key(g, i);
-        size_t l = columns(k, strlen(k));
-        if (l > key_w) key_w = l;
+        size_t c = name_columns(k, strlen(k), &sb);
+        if (c > key_w) key_w = c;
     }
-    if (key_w > 48) key_w = 48;
-    ky_strbuf sb;
-    ky_strbuf_init(&sb);
     for (int64_t i = 0; i < ky_gguf_n_kv(g); i++) {
         ky_gguf_value v = ky_gguf_kv_value(g, i);
         const char *k = ky_gguf_kv_key(g, i);
         ky_strbuf_reset(&sb);
         put_name(&sb, k, strlen(k));
-        printf("  ");
-        print_padded(sb.data ? sb.data : "", key_w);
+        fputs("  ", out);
+        print_padded(out, sb.data ? sb.data : "", key_w);
         ky_strbuf_reset(&sb);
         human_value(&sb, g, i, &v);
-        printf(" %-6s %s\n", ky_gguf_type_name(v.type), sb.data ? sb.data : "");
+        fprintf(out, " %-6s %s\n", ky_gguf_type_name(v.type), sb.data ? sb.data : "");
     }
     ky_strbuf_free(&sb);
 }
 
-static void print_tensors(const ky_gguf *g) {
+/* Decimal digits of v. */
+static size_t digits(uint64_t v) {
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* Bytes per tensor type, then "  NAME  TYPE  SHAPE OFFSET BYTES" per tensor; every column as
+ * wide as its widest entry (name, type and shape left-aligned, offset and bytes right-aligned;
+ * the numeric columns are at least as wide as they always were: 5 and 12). */
+static void print_tensors(FILE *out, const ky_gguf *g) {
     char b1[32];
     int64_t n = ky_gguf_n_tensors(g);
     /* bytes and count per type, in type-id order */
     uint64_t type_bytes[KY_TYPE_COUNT] = {0}, type_count[KY_TYPE_COUNT] = {0}, total = 0;
-    size_t name_w = 4, shape_w = 5, type_w = 4;
+    size_t name_w = 4, shape_w = 5, type_w = 4, off_w = 12, bytes_w = 12;
+    ky_strbuf sb;
+    ky_strbuf_init(&sb);
     for (int64_t i = 0; i < n; i++) {
         ky_gguf_tensor_info t;
         if (ky_gguf_tensor(g, i, &t)) continue;
-        size_t c = columns(t.name, t.name_len);
+        size_t c = name_columns(t.name, t.name_len, &sb);
         if (c > name_w) name_w = c;
         if (t.type < KY_TYPE_COUNT) {
             type_bytes[t.type] += t.n_bytes;
@@ -333,53 +371,76 @@ static void print_tensors(const ky_gguf *g) {
         if (tn && strlen(tn) > type_w) type_w = strlen(tn);
         size_t sw = 0;
         for (uint32_t d = 0; d < t.n_dims; d++)
-            sw += (size_t)snprintf(NULL, 0, "%" PRId64, t.ne[d]) + (d ? 3 : 0);
+            sw += digits((uint64_t)t.ne[d]) + (d ? 3 : 0); /* " × " is 3 columns */
         if (sw > shape_w) shape_w = sw;
+        if (digits(t.offset) > off_w) off_w = digits(t.offset);
+        size_t bl = strlen(cli_human_bytes(t.n_bytes, b1));
+        if (bl > bytes_w) bytes_w = bl;
         total += t.n_bytes;
     }
-    if (name_w > 64) name_w = 64;
-    printf("tensor types\n");
+    fprintf(out, "tensor types\n");
+    size_t count_w = 5, tbytes_w = 12;
+    for (uint32_t ty = 0; ty < KY_TYPE_COUNT; ty++)
+        if (type_count[ty]) {
+            if (digits(type_count[ty]) > count_w) count_w = digits(type_count[ty]);
+            size_t bl = strlen(cli_human_bytes(type_bytes[ty], b1));
+            if (bl > tbytes_w) tbytes_w = bl;
+        }
     for (uint32_t ty = 0; ty < KY_TYPE_COUNT; ty++)
         if (type_count[ty])
-            printf("  %-*s %5" PRIu64 " tensors %12s\n", (int)type_w, ky_type_name(ty),
-                   type_count[ty], cli_human_bytes(type_bytes[ty], b1));
-    printf("tensors\n  ");
-    print_padded("name", name_w);
-    printf("  ");
-    print_padded("type", type_w);
-    printf("  ");
-    print_padded("shape", shape_w);
-    printf(" %12s %12s\n", "offset", "bytes");
-    ky_strbuf sb;
-    ky_strbuf_init(&sb);
+            fprintf(out, "  %-*s %*" PRIu64 " tensors %*s\n", (int)type_w, ky_type_name(ty),
+                    (int)count_w, type_count[ty], (int)tbytes_w,
+                    cli_human_bytes(type_bytes[ty], b1));
+    fprintf(out, "tensors\n  ");
+    print_padded(out, "name", name_w);
+    fputs("  ", out);
+    print_padded(out, "type", type_w);
+    fputs("  ", out);
+    print_padded(out, "shape", shape_w);
+    fprintf(out, " %*s %*s\n", (int)off_w, "offset", (int)bytes_w, "bytes");
     for (int64_t i = 0; i < n; i++) {
         ky_gguf_tensor_info t;
         if (ky_gguf_tensor(g, i, &t)) continue;
         ky_strbuf_reset(&sb);
         put_name(&sb, t.name, t.name_len);
-        printf("  ");
-        print_padded(sb.data ? sb.data : "", name_w);
+        fputs("  ", out);
+        print_padded(out, sb.data ? sb.data : "", name_w);
         const char *tn = ky_type_name(t.type);
-        printf("  ");
-        print_padded(tn ? tn : "?", type_w);
+        fputs("  ", out);
+        print_padded(out, tn ? tn : "?", type_w);
         ky_strbuf_reset(&sb);
         for (uint32_t d = 0; d < t.n_dims; d++)
             ky_strbuf_printf(&sb, "%s%" PRId64, d ? " × " : "", t.ne[d]);
-        printf("  ");
-        print_padded(sb.data ? sb.data : "", shape_w);
-        printf(" %12" PRIu64 " %12s\n", t.offset, cli_human_bytes(t.n_bytes, b1));
+        fputs("  ", out);
+        print_padded(out, sb.data ? sb.data : "", shape_w);
+        fprintf(out, " %*" PRIu64 " %*s\n", (int)off_w, t.offset, (int)bytes_w,
+                cli_human_bytes(t.n_bytes, b1));
     }
     ky_strbuf_free(&sb);
-    printf("  total %s in %" PRId64 " tensors\n", cli_human_bytes(total, b1), n);
+    fprintf(out, "  total %s in %" PRId64 " tensors\n", cli_human_bytes(total, b1), n);
 }
 
-static int print_human(const ky_gguf *g, const char *path) {
-    char abuf[64];
-    const char *arch = arch_of(g, abuf);
-    print_header(g, path, arch);
-    print_metadata(g);
-    print_tensors(g);
-    return 0;
+int cli_inspect_file(const char *path, bool json, FILE *out, FILE *err) {
+    ky_gguf *g;
+    ky_error e;
+    if (ky_gguf_open(path, &g, &e) != KY_OK) {
+        fprintf(err, "kaiyuan inspect: %s\n", e.message);
+        return 1;
+    }
+    int rc = 0;
+    if (json) {
+        rc = print_json(g, path, out, err);
+    } else {
+        print_header(out, g, path);
+        print_metadata(out, g);
+        print_tensors(out, g);
+    }
+    ky_gguf_close(g);
+    if (fflush(out) != 0 || ferror(out)) {
+        fprintf(err, "kaiyuan inspect: cannot write the output\n");
+        rc = 1;
+    }
+    return rc;
 }
 
 int cmd_inspect(int argc, char **argv) {
@@ -406,17 +467,5 @@ int cmd_inspect(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    ky_gguf *g;
-    ky_error err;
-    if (ky_gguf_open(path, &g, &err) != KY_OK) {
-        fprintf(stderr, "kaiyuan inspect: %s\n", err.message);
-        return 1;
-    }
-    int rc = json ? print_json(g, path) : print_human(g, path);
-    ky_gguf_close(g);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "kaiyuan inspect: cannot write the output\n");
-        rc = 1;
-    }
-    return rc;
+    return cli_inspect_file(path, json, stdout, stderr);
 }

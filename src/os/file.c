@@ -11,8 +11,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* What a non-regular file is, for messages. */
+static const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "a special file";
+}
+
 ky_status ky_file_map(const char *path, ky_mapping *out, ky_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever, before
+     * fstat could tell us it is not a regular file. It has no effect on regular files. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return ky_errf(err, KY_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -22,7 +34,7 @@ ky_status ky_file_map(const char *path, ky_mapping *out, ky_error *err) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return ky_errf(err, KY_ERR_IO, "%s: not a regular file", path);
+        return ky_errf(err, KY_ERR_IO, "%s: not a regular file (%s)", path, file_kind(st.st_mode));
     }
     ky_mapping m = {NULL, (size_t)st.st_size};
     if (m.size > 0) {

@@ -12,8 +12,9 @@ typedef struct ky_mapping {
     size_t size;
 } ky_mapping;
 
-/* Maps path read-only (MAP_PRIVATE). An empty file maps to {NULL, 0}. Errors name the path and
- * the failing system call. Release with ky_file_unmap. */
+/* Maps path read-only (MAP_PRIVATE). An empty file maps to {NULL, 0}. Errors (KY_ERR_IO) name
+ * the path and the failing system call; anything but a regular file (directory, FIFO, device,
+ * socket) is refused without blocking or reading from it. Release with ky_file_unmap. */
 ky_status ky_file_map(const char *path, ky_mapping *out, ky_error *err);
 void ky_file_unmap(ky_mapping *m);
 /* Asks the kernel to read the mapping ahead (best effort). */

@@ -3,8 +3,10 @@
  * Runs the binary ($KY_KAIYUAN_BIN, default build/kaiyuan) through ky_test_cli, stdout and stderr
  * captured separately. --json output must be exactly one JSON object whose values agree with the
  * reader (every tensor, every scalar pair, array summaries, known hyper-parameters); the human
- * output must be complete; malformed files must exit 1 with a message on stderr naming the file
- * and nothing on stdout.
+ * output must agree with the reader too (every tensor row and metadata row, the tokenizer summary
+ * and chat-template lines) and keep its columns aligned, also for keys, tensor names and
+ * architecture names far longer than real ones; malformed files must exit 1 with a message on
+ * stderr naming the file and nothing on stdout.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -133,7 +135,6 @@ static void check_file_json(const char *path) {
     /* tensors: same order, names, llama.cpp type names, shapes, offsets, sizes */
     json_t *ts = json_object_get(j, "tensors");
     CHECKF(json_is_array(ts) && (int64_t)json_array_size(ts) == ky_gguf_n_tensors(g), "%s", path);
-    uint64_t sum = 0, sum_json = 0;
     for (int64_t i = 0; ts && i < ky_gguf_n_tensors(g) && i < (int64_t)json_array_size(ts); i++) {
         ky_gguf_tensor_info t;
         ky_gguf_tensor(g, i, &t);
@@ -144,14 +145,15 @@ static void check_file_json(const char *path) {
             same_shape = json_integer_value(json_array_get(shape, d)) == t.ne[d];
         const char *name = json_string_value(json_object_get(jt, "name"));
         const char *type = json_string_value(json_object_get(jt, "type"));
-        CHECKF(name && strlen(name) == t.name_len && !memcmp(name, t.name, t.name_len) && type &&
-                   !strcmp(type, ky_type_name(t.type)) && same_shape &&
-                   (uint64_t)json_integer_value(json_object_get(jt, "offset")) == t.offset,
-               "%s: tensor %" PRId64, path, i);
-        sum += t.n_bytes;
-        sum_json += (uint64_t)json_integer_value(json_object_get(jt, "bytes"));
+        CHECKF(name && strlen(name) == t.name_len && !memcmp(name, t.name, t.name_len),
+               "%s: tensor %" PRId64 " name", path, i);
+        CHECKF(type && !strcmp(type, ky_type_name(t.type)), "%s: tensor %" PRId64 " type", path, i);
+        CHECKF(same_shape, "%s: tensor %" PRId64 " shape", path, i);
+        CHECKF((uint64_t)json_integer_value(json_object_get(jt, "offset")) == t.offset,
+               "%s: tensor %" PRId64 " offset", path, i);
+        CHECKF((uint64_t)json_integer_value(json_object_get(jt, "bytes")) == t.n_bytes,
+               "%s: tensor %" PRId64 " bytes", path, i);
     }
-    CHECKF(sum == sum_json, "%s: bytes %" PRIu64 " vs %" PRIu64, path, sum_json, sum);
     json_decref(j);
 done:
     run_free(&r);
@@ -225,16 +227,225 @@ static void test_known_values(void) {
     json_decref(j);
 }
 
-static void test_human_every_shared_file(void) {
-    for (int k = 0; k < g_n_files; k++) {
-        run_result r;
-        REQUIRE(run_inspect(g_files[k], NULL, &r));
-        CHECKF(r.exit_code == 0 && r.n_err == 0, "%s: exit %d: %s", g_files[k], r.exit_code, r.err);
-        CHECKF(strstr(r.out, "format      GGUF v3") && strstr(r.out, "\nmetadata\n") &&
-                   strstr(r.out, " tensors\n"),
-               "%s: incomplete output", g_files[k]);
+/* ---- the human report, checked against the reader -------------------------------------------- */
+
+/* Code points in s[0..n) (the columns of put_name output without wide characters). */
+static size_t cols(const char *s, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* Byte offset of column col in the line s (n bytes), or n when the line is shorter. */
+static size_t at_col(const char *s, size_t n, size_t col) {
+    size_t i = 0;
+    for (size_t c = 0; i < n; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            if (c == col) return i;
+            c++;
+        }
+    }
+    return n;
+}
+
+/* A name as inspect must print it, for names of printable ASCII, C0 controls and valid UTF-8
+ * without C1 controls (what the test files hold): C0 and DEL become '?'. */
+static void expect_name(char *dst, size_t cap, const char *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        dst[k++] = c < 0x20 || c == 0x7F ? '?' : (char)c;
+    }
+    dst[k] = '\0';
+}
+
+/* cli_human_bytes, written again from its contract. */
+static void expect_bytes(char buf[32], uint64_t n) {
+    if (n < 1024)
+        snprintf(buf, 32, "%llu B", (unsigned long long)n);
+    else if (n < (1ull << 20))
+        snprintf(buf, 32, "%.2f KiB", (double)n / 1024.0);
+    else if (n < (1ull << 30))
+        snprintf(buf, 32, "%.2f MiB", (double)n / (1024.0 * 1024.0));
+    else
+        snprintf(buf, 32, "%.2f GiB", (double)n / (1024.0 * 1024.0 * 1024.0));
+}
+
+/* Splits the report into lines (in place: '\n' becomes '\0'); returns the count. */
+static int split_lines(char *out, char **lines, int cap) {
+    int n = 0;
+    for (char *p = out; *p && n < cap;) {
+        lines[n++] = p;
+        char *nl = strchr(p, '\n');
+        if (!nl) break;
+        *nl = '\0';
+        p = nl + 1;
+    }
+    return n;
+}
+
+static int find_line(char **lines, int n, int from, const char *exact) {
+    for (int i = from; i < n; i++)
+        if (!strcmp(lines[i], exact)) return i;
+    return -1;
+}
+
+/* true when s[from..to) holds only spaces (and from <= to). */
+static bool spaces(const char *s, size_t from, size_t to) {
+    if (from > to) return false;
+    for (size_t i = from; i < to; i++)
+        if (s[i] != ' ') return false;
+    return true;
+}
+
+/* The metadata rows: one per pair in file order, "  KEY<pad> TYPE<pad> VALUE" with TYPE at the
+ * same column in every row (the widest key + 3). */
+static void check_metadata_rows(const char *path, const ky_gguf *g, char **lines, int n_lines) {
+    int m = find_line(lines, n_lines, 0, "metadata");
+    REQUIRE(m >= 0 && m + ky_gguf_n_kv(g) < n_lines);
+    static char name[70000];
+    size_t key_w = 0;
+    for (int64_t i = 0; i < ky_gguf_n_kv(g); i++) {
+        const char *k = ky_gguf_kv_key(g, i);
+        expect_name(name, sizeof name, k, strlen(k));
+        size_t c = cols(name, strlen(name));
+        if (c > key_w) key_w = c;
+    }
+    for (int64_t i = 0; i < ky_gguf_n_kv(g); i++) {
+        const char *line = lines[m + 1 + i], *k = ky_gguf_kv_key(g, i);
+        size_t len = strlen(line);
+        expect_name(name, sizeof name, k, strlen(k));
+        size_t nl = strlen(name), type_at = at_col(line, len, key_w + 3);
+        const char *tn = ky_gguf_type_name(ky_gguf_kv_value(g, i).type);
+        bool ok = !strncmp(line, "  ", 2) && !strncmp(line + 2, name, nl) &&
+                  spaces(line, 2 + nl, type_at) && type_at < len && line[type_at - 1] == ' ' &&
+                  !strncmp(line + type_at, tn, strlen(tn)) &&
+                  spaces(line, type_at + strlen(tn), at_col(line, len, key_w + 3 + 7));
+        CHECKF(ok, "%s: metadata row %" PRId64 " (%s) not at column %zu: '%.200s'", path, i, name,
+               key_w + 3, line);
+    }
+}
+
+/* The tensor table: a header "  name<pad>  type<pad>  shape<pad> offset bytes" and one row per
+ * tensor in file order whose fields start (left-aligned) or end (right-aligned) at the header's
+ * columns and hold the reader's name, type, shape, offset and size. */
+static void check_tensor_rows(const char *path, const ky_gguf *g, char **lines, int n_lines) {
+    int h = find_line(lines, n_lines, 0, "tensors");
+    REQUIRE(h >= 0 && h + 1 + ky_gguf_n_tensors(g) < n_lines);
+    const char *hdr = lines[h + 1];
+    size_t hl = strlen(hdr);
+    const char *ptype = strstr(hdr, "  type  "), *pshape = strstr(hdr, "  shape ");
+    const char *poff = strstr(hdr, " offset "), *pbytes = strstr(hdr, " bytes");
+    REQUIRE(!strncmp(hdr, "  name ", 7) && ptype && pshape && poff && pbytes);
+    size_t c_type = cols(hdr, (size_t)(ptype - hdr)) + 2,
+           c_shape = cols(hdr, (size_t)(pshape - hdr)) + 2;
+    size_t c_off_end = cols(hdr, (size_t)(poff - hdr)) + 7, c_end = cols(hdr, hl);
+    static char name[8192];
+    for (int64_t i = 0; i < ky_gguf_n_tensors(g); i++) {
+        ky_gguf_tensor_info t;
+        REQUIRE(ky_gguf_tensor(g, i, &t) == KY_OK);
+        const char *row = lines[h + 2 + i];
+        size_t len = strlen(row);
+        expect_name(name, sizeof name, t.name, t.name_len);
+        char shape[128] = "", num[40], bytes[32];
+        for (uint32_t d = 0; d < t.n_dims; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%" PRId64,
+                     d ? " × " : "", t.ne[d]);
+        snprintf(num, sizeof num, "%" PRIu64, t.offset);
+        expect_bytes(bytes, t.n_bytes);
+        size_t nl = strlen(name), b_type = at_col(row, len, c_type),
+               b_shape = at_col(row, len, c_shape), b_off_end = at_col(row, len, c_off_end);
+        const char *tn = ky_type_name(t.type);
+        bool ok = cols(row, len) == c_end && !strncmp(row, "  ", 2) &&
+                  !strncmp(row + 2, name, nl) && spaces(row, 2 + nl, b_type) &&
+                  row[b_type - 2] == ' ' && !strncmp(row + b_type, tn, strlen(tn)) &&
+                  spaces(row, b_type + strlen(tn), b_shape) && row[b_shape - 2] == ' ' &&
+                  !strncmp(row + b_shape, shape, strlen(shape)) && b_off_end >= strlen(num) + 1 &&
+                  !strncmp(row + b_off_end - strlen(num), num, strlen(num)) &&
+                  row[b_off_end - strlen(num) - 1] == ' ' && len > strlen(bytes) &&
+                  !strcmp(row + len - strlen(bytes), bytes) && row[len - strlen(bytes) - 1] == ' ';
+        CHECKF(ok, "%s: tensor row %" PRId64 " (%s %s [%s] @%s %s) misaligned or wrong: '%.300s'",
+               path, i, name, tn, shape, num, bytes, row);
+    }
+}
+
+/* The tokenizer summary ("  LABEL<pad to 24> VALUE" for each key present, nothing for absent
+ * ones) and the chat-template line. */
+static void check_tokenizer_lines(const char *path, const ky_gguf *g, char **lines, int n_lines) {
+    static const struct {
+        const char *label, *key;
+    } k_tok[] = {
+        {"model", "tokenizer.ggml.model"},          {"pre-tokenizer", "tokenizer.ggml.pre"},
+        {"tokens", "tokenizer.ggml.tokens"},        {"merges", "tokenizer.ggml.merges"},
+        {"bos id", "tokenizer.ggml.bos_token_id"},  {"eos id", "tokenizer.ggml.eos_token_id"},
+        {"add bos", "tokenizer.ggml.add_bos_token"}};
+    int t = find_line(lines, n_lines, 0, "tokenizer");
+    REQUIRE(t >= 0);
+    int row = t + 1;
+    for (size_t k = 0; k < sizeof k_tok / sizeof k_tok[0]; k++) {
+        int64_t kv = ky_gguf_find_key(g, k_tok[k].key);
+        if (kv < 0) continue;
+        ky_gguf_value v = ky_gguf_kv_value(g, kv);
+        char want[256];
+        if (v.type == KY_GGUF_STRING && v.v.str.len <= 60)
+            snprintf(want, sizeof want, "  %-22s \"%.*s\"", k_tok[k].label, (int)v.v.str.len,
+                     v.v.str.ptr);
+        else if (v.type == KY_GGUF_ARRAY)
+            snprintf(want, sizeof want, "  %-22s [%s × %" PRIu64 "]", k_tok[k].label,
+                     ky_gguf_type_name(v.v.arr.elem_type), v.v.arr.n);
+        else if (v.type == KY_GGUF_BOOL)
+            snprintf(want, sizeof want, "  %-22s %s", k_tok[k].label, v.v.u64 ? "true" : "false");
+        else if (v.type == KY_GGUF_U32 || v.type == KY_GGUF_U64)
+            snprintf(want, sizeof want, "  %-22s %" PRIu64, k_tok[k].label, v.v.u64);
+        else
+            snprintf(want, sizeof want, "  %-22s ", k_tok[k].label);
+        CHECKF(row < n_lines && !strncmp(lines[row], want, strlen(want)),
+               "%s: tokenizer line %s: want '%s', got '%.200s'", path, k_tok[k].key, want,
+               row < n_lines ? lines[row] : "(end)");
+        row++;
+    }
+    const char *tmpl;
+    uint64_t tlen;
+    char want[64], size[32];
+    if (gguf_get_str(g, "tokenizer.chat_template", &tmpl, &tlen, NULL) == KY_OK) {
+        expect_bytes(size, tlen);
+        snprintf(want, sizeof want, "chat template present (%s)", size);
+    } else {
+        snprintf(want, sizeof want, "chat template absent");
+    }
+    CHECKF(row < n_lines && !strcmp(lines[row], want), "%s: want '%s', got '%.200s'", path, want,
+           row < n_lines ? lines[row] : "(end)");
+}
+
+/* Runs the human report on path and checks it against the reader. */
+static void check_file_human(const char *path) {
+    ky_gguf *g = NULL;
+    ky_error e;
+    REQUIRE(ky_gguf_open(path, &g, &e) == KY_OK);
+    run_result r;
+    bool ran = run_inspect(path, NULL, &r);
+    CHECKF(ran, "%s: could not run", path);
+    if (ran) {
+        CHECKF(r.exit_code == 0 && r.n_err == 0, "%s: exit %d: %s", path, r.exit_code, r.err);
+        int cap = (int)(ky_gguf_n_kv(g) + ky_gguf_n_tensors(g)) + 100, n = 0;
+        char **lines = malloc((size_t)cap * sizeof *lines);
+        if (lines) n = split_lines(r.out, lines, cap);
+        CHECKF(n > 0 && !strncmp(lines[1], "format      GGUF v", 18), "%s: incomplete output",
+               path);
+        if (n > 0) {
+            check_tokenizer_lines(path, g, lines, n);
+            check_metadata_rows(path, g, lines, n);
+            check_tensor_rows(path, g, lines, n);
+        }
+        free(lines);
         run_free(&r);
     }
+    ky_gguf_close(g);
+}
+
+static void test_human_every_shared_file(void) {
+    REQUIRE(g_n_files >= 30);
+    for (int k = 0; k < g_n_files; k++) check_file_human(g_files[k]);
     /* compact f32 printing and sizes in binary units */
     run_result r;
     REQUIRE(run_inspect(ky_test_shared("models/tiny-qwen3-q8_0.gguf"), NULL, &r));
@@ -243,6 +454,104 @@ static void test_human_every_shared_file(void) {
     CHECK(strstr(r.out, "file type              7 (Q8_0)\n") != NULL);
     CHECK(strstr(r.out, " MiB)\n") != NULL && strstr(r.out, " KiB\n") != NULL);
     CHECK(strstr(r.out, "9.99999997e-07") == NULL);
+    run_free(&r);
+    /* known tokenizer and template lines, independent of the reader */
+    REQUIRE(run_inspect(ky_test_shared("models/chat-qwen3-q8_0.gguf"), NULL, &r));
+    CHECK(strstr(r.out, "\ntokenizer\n  model                  \"gpt2\"\n"
+                        "  pre-tokenizer          \"qwen2\"\n"
+                        "  tokens                 [string × 151936] ") != NULL);
+    CHECK(strstr(r.out, "\n  merges                 [string × 151387] ") != NULL);
+    CHECK(strstr(r.out, "\n  eos id                 151645\n") != NULL);
+    CHECK(strstr(r.out, "\nchat template present (4.02 KiB)\nmetadata\n") != NULL);
+    run_free(&r);
+    REQUIRE(run_inspect(ky_test_shared("models/stories260K.gguf"), NULL, &r));
+    CHECK(strstr(r.out, "\ntokenizer\n  model                  \"llama\"\n"
+                        "  tokens                 [string × 512] ") != NULL);
+    CHECK(strstr(r.out, "\nchat template absent\nmetadata\n") != NULL);
+    run_free(&r);
+}
+
+/* Keys, tensor names and an architecture name far longer than real ones (and names with control
+ * bytes): every row stays aligned, nothing is cut, the hyper-parameters of a 200-byte
+ * architecture are found. */
+static void test_human_long_names(void) {
+    gguf_writer *w = NULL;
+    ky_error err;
+    REQUIRE(gguf_writer_create(3, 32, &w, &err) == KY_OK);
+    char arch[201], key[400], name[300];
+    memset(arch, 'a', 200);
+    memcpy(arch, "arch-", 5);
+    arch[200] = '\0';
+    CHECK(gguf_writer_set_str(w, "general.architecture", arch, 200) == KY_OK);
+    snprintf(key, sizeof key, "%s.context_length", arch);
+    CHECK(gguf_writer_set_u32(w, key, 4321) == KY_OK);
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
+    CHECK(gguf_writer_set_f32(w, key, 1e-5f) == KY_OK);
+    CHECK(gguf_writer_set_str(w, "k", "short key", 9) == KY_OK);
+    CHECK(gguf_writer_set_u8(w,
+                             "bell\x07"
+                             "and\x1b[31mescape",
+                             1) == KY_OK);
+    CHECK(gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", 5) == KY_OK);
+    CHECK(gguf_writer_set_str(w, "tokenizer.chat_template", "{{ x }}", 7) == KY_OK);
+    static float data[4096];
+    int64_t ne2[2] = {32, 3}, ne1[1] = {4096};
+    memset(name, 'n', 250);
+    memcpy(name, "blk.0.", 6);
+    name[250] = '\0';
+    CHECK(gguf_writer_add_tensor(w, "t", KY_TYPE_F32, 1, ne1, data, NULL) == KY_OK);
+    CHECK(gguf_writer_add_tensor(w, name, KY_TYPE_F32, 2, ne2, data, NULL) == KY_OK);
+    CHECK(gguf_writer_add_tensor(w, "ctl\x01name", KY_TYPE_Q8_0, 2, ne2, data, NULL) == KY_OK);
+    char path[600];
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("long-names.gguf"));
+    REQUIRE(gguf_writer_write_file(w, path) == KY_OK);
+    gguf_writer_free(w);
+    check_file_human(path);
+    run_result r;
+    REQUIRE(run_inspect(path, NULL, &r));
+    char want[400];
+    snprintf(want, sizeof want, "\narch        %s\n", arch);
+    CHECKF(strstr(r.out, want) != NULL, "full architecture name: %.300s", r.out);
+    CHECK(strstr(r.out, "\nhyper-parameters\n  context length         4321\n"
+                        "  rms eps                1e-05\ntokenizer\n") != NULL);
+    CHECK(strstr(r.out, "\n  bell?and?[31mescape ") != NULL && !strchr(r.out, '\x1b'));
+    CHECK(strstr(r.out, "\nchat template present (7 B)\n") != NULL);
+    run_free(&r);
+    REQUIRE(run_inspect("--json", path, &r));
+    json_t *j = json_loadb(r.out, r.n_out, 0, NULL);
+    CHECK(j && json_is_string(json_object_get(j, "architecture")) &&
+          !strcmp(json_string_value(json_object_get(j, "architecture")), arch));
+    json_decref(j);
+    run_free(&r);
+}
+
+/* An architecture holding a NUL byte is shown whole (JSON-escaped / '?'), and is not mistaken for
+ * its prefix when looking up hyper-parameters. */
+static void test_arch_with_nul(void) {
+    gguf_writer *w = NULL;
+    ky_error err;
+    REQUIRE(gguf_writer_create(3, 32, &w, &err) == KY_OK);
+    CHECK(gguf_writer_set_str(w, "general.architecture", "llama\0evil\"", 11) == KY_OK);
+    CHECK(gguf_writer_set_u32(w, "llama.context_length", 77) == KY_OK);
+    char path[600];
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("nul-arch.gguf"));
+    REQUIRE(gguf_writer_write_file(w, path) == KY_OK);
+    gguf_writer_free(w);
+    check_file_human(path);
+    run_result r;
+    REQUIRE(run_inspect(path, NULL, &r));
+    CHECKF(strstr(r.out, "\narch        llama?evil\"\nhyper-parameters\ntokenizer\n") != NULL,
+           "%.300s", r.out);
+    run_free(&r);
+    REQUIRE(run_inspect("--json", path, &r));
+    CHECKF(strstr(r.out, "\"architecture\": \"llama\\u0000evil\\\"\"") != NULL, "%.300s", r.out);
+    json_error_t jerr;
+    json_t *j = json_loadb(r.out, r.n_out, JSON_ALLOW_NUL, &jerr);
+    json_t *a = json_object_get(j, "architecture");
+    CHECKF(j && json_is_string(a) && json_string_length(a) == 11 &&
+               !memcmp(json_string_value(a), "llama\0evil\"", 11),
+           "%s", jerr.text);
+    json_decref(j);
     run_free(&r);
 }
 
@@ -314,6 +623,26 @@ static void test_malformed_files(void) {
     expect_rejected(ky_test_tmpdir(), "not a regular file");
 }
 
+/* A FIFO is refused at once with a message naming it (opening it for reading would otherwise
+ * wait for a writer forever). */
+static void test_fifo_refused(void) {
+    char path[600];
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("pipe.gguf"));
+    unlink(path);
+    REQUIRE(mkfifo(path, 0600) == 0);
+    for (int json = 0; json < 2; json++) {
+        const char *args[] = {"inspect", json ? "--json" : path, json ? path : NULL, NULL};
+        run_result r;
+        REQUIRE(ky_test_cli_timed(args, 10, &r) == 0);
+        CHECKF(!r.timed_out, "inspect %s did not return within 10 s", path);
+        CHECKF(r.exit_code == 1 && r.n_out == 0, "exit %d, stdout %.200s", r.exit_code, r.out);
+        CHECKF(strstr(r.err, path) && strstr(r.err, "not a regular file (a FIFO)"), "stderr: %s",
+               r.err);
+        run_free(&r);
+    }
+    unlink(path);
+}
+
 static void test_usage_errors(void) {
     run_result r;
     REQUIRE(run_inspect(NULL, NULL, &r));
@@ -333,7 +662,10 @@ int main(void) {
     RUN(test_json_every_shared_file);
     RUN(test_known_values);
     RUN(test_human_every_shared_file);
+    RUN(test_human_long_names);
+    RUN(test_arch_with_nul);
     RUN(test_malformed_files);
+    RUN(test_fifo_refused);
     RUN(test_usage_errors);
     ky_test_free_files(g_files, g_n_files);
     TEST_EXIT();

@@ -40,6 +40,8 @@ static ky_gguf *g_gguf[N_VOCAB];
 static ky_vocab *g_vocab[N_VOCAB];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc; /* libFuzzer's signature; the vocabularies come from KY_SHARED */
+    (void)argv;
     const char *root = getenv("KY_SHARED");
     if (!root || !*root) root = "../shared";
     for (int i = 0; i < N_VOCAB; i++) {

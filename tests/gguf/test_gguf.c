@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gguf/gguf.h"
 #include "gguf/gguf_write.h"
@@ -694,6 +695,16 @@ static void test_real_model(void) {
     }
     for (int64_t i = 0; i < ky_gguf_n_kv(g); i++)
         CHECK(ky_gguf_find_key(g, ky_gguf_kv_key(g, i)) == i);
+    /* the out-of-range results kaiyuan.h documents (these calls keep no message) */
+    memset(&t, 0x5A, sizeof t);
+    ky_gguf_tensor_info untouched = t;
+    CHECK(ky_gguf_tensor(g, -1, &t) == KY_ERR_INVALID_ARG);
+    CHECK(ky_gguf_tensor(g, ky_gguf_n_tensors(g), &t) == KY_ERR_INVALID_ARG);
+    CHECK(ky_gguf_tensor(g, 0, NULL) == KY_ERR_INVALID_ARG);
+    CHECK(!memcmp(&t, &untouched, sizeof t));
+    CHECK(ky_gguf_kv_key(g, -1) == NULL && ky_gguf_kv_key(g, ky_gguf_n_kv(g)) == NULL);
+    CHECK(ky_gguf_kv_value(g, -1).type == UINT32_MAX);
+    CHECK(ky_gguf_kv_value(g, ky_gguf_n_kv(g)).type == UINT32_MAX);
     ky_gguf_close(g);
     ky_gguf_close(NULL);
 }
@@ -707,6 +718,23 @@ static void test_open_errors(void) {
     CHECK(ky_gguf_open(NULL, &g, &err) == KY_ERR_INVALID_ARG);
     CHECK(gguf_open_memory(NULL, 0, "empty", &g, &err) == KY_ERR_FORMAT &&
           contains(err.message, "empty"));
+}
+
+/* Opening a FIFO fails at once (KY_ERR_IO naming it) instead of waiting for a writer. If the
+ * open blocks, the alarm kills the program, which the runner counts as a failure. */
+static void test_open_fifo(void) {
+    char path[600];
+    snprintf(path, sizeof path, "%s", ky_test_tmpfile("pipe.gguf"));
+    unlink(path);
+    REQUIRE(mkfifo(path, 0600) == 0);
+    alarm(10);
+    ky_gguf *g = NULL;
+    ky_error err;
+    CHECK(ky_gguf_open(path, &g, &err) == KY_ERR_IO && g == NULL);
+    alarm(0);
+    CHECKF(contains(err.message, path) && contains(err.message, "not a regular file (a FIFO)"),
+           "%s", err.message);
+    unlink(path);
 }
 
 /* Writing over the file whose mapping supplies the tensor data works (temp file + rename), and
@@ -763,6 +791,7 @@ int main(void) {
     RUN(test_pad_empty);
     RUN(test_real_model);
     RUN(test_open_errors);
+    RUN(test_open_fifo);
     RUN(test_write_in_place);
     TEST_EXIT();
 }

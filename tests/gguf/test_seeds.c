@@ -21,6 +21,7 @@ static int g_fail; /* a seed builder call failed */
 
 /* Deterministic tensor contents: a byte pattern from the tensor index. */
 static void fill_bytes(void *ctx, int64_t index, void *dst, uint64_t n) {
+    (void)ctx; /* gguf_fill_fn's context: the pattern needs none */
     uint8_t *p = dst;
     uint32_t x = 2166136261u ^ (uint32_t)index;
     for (uint64_t i = 0; i < n; i++) {

@@ -4,7 +4,9 @@
  * The grid of an element (the values its block can represent there: lo + k*step, k = 0..levels-1)
  * is found by probing the dequantizer with the block's quant bits set to levels 0 and 1, so the
  * checks need no second decoder of the scale packing, yet a wrong layout still fails them: the
- * error is then measured against the true f32 weights.
+ * error is then measured against the true f32 weights. One exception: a probed step of 0 is only
+ * believed when the K-quant sub-block's stored scale is 0 (qc_k_step decodes it), else a
+ * dequantizer that ignores the quant bits would pass.
  */
 #ifndef KY_TEST_QCHECK_H
 #define KY_TEST_QCHECK_H
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tensor/fp16.h"
 #include "tensor/quant.h"
 #include "tensor/types.h"
 
@@ -85,12 +88,49 @@ static inline void qc_block_grid(uint32_t type, const qc_layout *L, const uint8_
     for (uint32_t j = 0; j < t->block_size; j++) step[j] = one[j] - lo[j];
 }
 
+/* The step of element j's K-quant sub-block as the stored scales give it (super-block scale d
+ * times the sub-block scale; Q3_K stores scale + 32), decoded from the bytes independently of
+ * dequant.c (layouts: llama.cpp's dequantize_row_*_K). 0 exactly when d or the sub-block scale is
+ * 0; NAN for types that are not K-quants. */
+static inline double qc_k_step(uint32_t type, const uint8_t *block, uint32_t j) {
+    switch (type) {
+    case KY_TYPE_Q2_K: { /* 16 sub-blocks of 16: low nibble of scales[j/16] */
+        const block_q2_K *b = (const block_q2_K *)block;
+        return (double)ky_f16_to_f32(b->d) * (b->scales[j / 16] & 0xF);
+    }
+    case KY_TYPE_Q3_K: { /* 16 sub-blocks of 16: 4 low bits from scales[0..7] (low nibble for
+                          * 0..7, high for 8..15), 2 high bits from scales[8 + sb%4] */
+        const block_q3_K *b = (const block_q3_K *)block;
+        uint32_t sb = j / 16;
+        int lo4 = sb < 8 ? b->scales[sb] & 0xF : b->scales[sb - 8] >> 4;
+        int hi2 = (b->scales[8 + sb % 4] >> (2 * (sb / 4))) & 3;
+        return (double)ky_f16_to_f32(b->d) * ((lo4 | hi2 << 4) - 32);
+    }
+    case KY_TYPE_Q4_K:
+    case KY_TYPE_Q5_K: { /* 8 sub-blocks of 32: get_scale_min_k4 (same place in both blocks) */
+        const block_q4_K *b4 = (const block_q4_K *)block;
+        const block_q5_K *b5 = (const block_q5_K *)block;
+        const uint8_t *q = type == KY_TYPE_Q4_K ? b4->scales : b5->scales;
+        uint16_t d = type == KY_TYPE_Q4_K ? b4->d : b5->d;
+        uint32_t sb = j / 32;
+        int sc = sb < 4 ? q[sb] & 63 : (q[sb + 4] & 0xF) | ((q[sb - 4] >> 6) << 4);
+        return (double)ky_f16_to_f32(d) * sc;
+    }
+    case KY_TYPE_Q6_K: { /* 16 sub-blocks of 16: int8 scales[j/16] */
+        const block_q6_K *b = (const block_q6_K *)block;
+        return (double)ky_f16_to_f32(b->d) * b->scales[j / 16];
+    }
+    default: return NAN;
+    }
+}
+
 /* ---- statistics ------------------------------------------------------------------------------ */
 
 typedef struct {
     double max_abs, sum_sq, sum_x2;
     double max_steps; /* worst error in units of the element's step (ulp for f16/bf16) */
-    int64_t n, n_bad; /* n_bad: elements over their bound */
+    int64_t n, n_bad; /* n_bad: elements over their bound (n_flat included) */
+    int64_t n_flat;   /* K-quant elements whose probed step is 0 though their scale is not */
 } qc_stats;
 
 static inline void qc_add(qc_stats *s, float x, float y, double bound, double step) {
@@ -126,7 +166,10 @@ static inline double qc_f16_err(double v) { return fmax(v * 0x1p-11, 0x1p-25) * 
  *         0.5*st + 16e + em  and  0.5*st + 32e + em.
  *   K-quants: the quantizer's last pass re-rounds every element against the stored scales, so y
  *         must be the grid point nearest to x: |y - x| <= min_k |lo + k*step - x| (+ 1e-5 of the
- *         grid's span for float evaluation); where the sub-block scale is 0, y = lo. */
+ *         grid's span for float evaluation). A probed step of 0 is accepted (then y = lo, the
+ *         only grid point) only where the stored sub-block step (qc_k_step) is 0 or too small to
+ *         change lo in f32; otherwise the element is counted bad (n_flat): the dequantizer
+ *         ignored the quant bits. */
 static inline void qc_check_row(uint32_t type, const void *q, const float *x, const float *y,
                                 int64_t n, qc_stats *s) {
     if (type == KY_TYPE_F16 || type == KY_TYPE_BF16) {
@@ -159,7 +202,12 @@ static inline void qc_check_row(uint32_t type, const void *q, const float *x, co
             case KY_TYPE_Q5_1: bound = 0.5 * st + 32 * qc_f16_err(st) + qc_f16_err(o); break;
             default: /* K-quants: nearest grid point */
                 if (step[j] == 0.0f) {
+                    double ks = fabs(qc_k_step(type, blk, j));
                     bound = fabs((double)lo[j] - x[i]);
+                    if (!(ks == 0 || ks < fabs(lo[j]) * 0x1p-24)) {
+                        bound = -1; /* always over: counted in n_bad */
+                        s->n_flat++;
+                    }
                 } else {
                     double k = nearbyint(((double)x[i] - lo[j]) / step[j]);
                     if (k < 0) k = 0;
