@@ -1,5 +1,5 @@
-/* quant_avx2.c — AVX2 Q8_0 activation quantizer and the row-dot (decode) kernels for 32-element
- * block types (layer: kernels/x86).
+/* quant_avx2.c — AVX2 activation quantizers (Q8_0, Q8_1, Q8_K; bit-exact with tensor/quant.h's
+ * reference) and the row-dot (decode) kernels for 32-element block types (layer: kernels/x86).
  *
  * Without VNNI the byte products use vpmaddubsw (unsigned × signed → int16 pair sums) and
  * vpmaddwd (→ int32). Q4_0/Q4_1/Q5_0/Q5_1 quants are unpacked unsigned (u ≤ 31, pair sums ≤
@@ -23,35 +23,109 @@
 
 static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
-/* ---- Q8_0 quantizer (bit-exact with the reference) -------------------------------------------- */
+/* ---- activation quantizers (bit-exact with the reference) ------------------------------------ */
 
 static inline __m256 round_away(__m256 t) {
     __m256 s = _mm256_or_ps(_mm256_set1_ps(0.49999997f), _mm256_and_ps(t, _mm256_set1_ps(-0.0f)));
     return _mm256_round_ps(_mm256_add_ps(t, s), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
 }
 
+/* The Q8_0 / Q8_1 quants of one 32-float block as the reference computes them (d = amax/127,
+ * q = roundf(x/d)): returns d, stores the quants and sets *sum to Σq. */
+static inline float quant32(const float *x, int8_t *qs, int *sum) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        m = _mm256_max_ps(_mm256_and_ps(v[i], absmask), m); /* NaN ignored, as fmaxf does */
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float amax = _mm_cvtss_f32(h);
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m256i q[4];
+    for (int i = 0; i < 4; i++)
+        q[i] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[i], _mm256_set1_ps(id))));
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)qs, p);
+    __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4E));
+    u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xB1));
+    *sum = _mm_cvtsi128_si32(u);
+    return d;
+}
+
 static void quantize_q8_0(const float *x, void *vy, int64_t n) {
     block_q8_0 *y = vy;
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     for (int64_t b = 0; b < n / QK8_0; b++, x += QK8_0) {
-        __m256 v[4], m = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(x + 8 * i);
-            m = _mm256_max_ps(m, _mm256_and_ps(v[i], absmask));
-        }
+        int sum;
+        y[b].d = ky_f32_to_f16(quant32(x, y[b].qs, &sum));
+    }
+}
+
+static void quantize_q8_1(const float *x, void *vy, int64_t n) {
+    block_q8_1 *y = vy;
+    for (int64_t b = 0; b < n / QK8_1; b++, x += QK8_1) {
+        int sum;
+        float d = quant32(x, y[b].qs, &sum);
+        y[b].d = ky_f32_to_f16(d);
+        y[b].s = ky_f32_to_f16((float)sum * d);
+    }
+}
+
+/* Q8_K as the reference: iscale = −127/max with max the first element of largest magnitude,
+ * q = min(127, round-half-even(iscale·x)) (vcvtps2dq; the reference's 1.5·2^23 trick gives the
+ * same for |iscale·x| < 2^22), bsums per 16, d = 1/iscale; an all-zero block is all zeros. */
+static void quantize_q8_K(const float *x, void *vy, int64_t n) {
+    block_q8_K *y = vy;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int i = 0; i < QK_K / 8; i++)
+            m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + 8 * i), absmask), m);
         __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         h = _mm_max_ss(h, _mm_movehdup_ps(h));
         float amax = _mm_cvtss_f32(h);
-        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = ky_f32_to_f16(d);
-        __m256i q[4];
-        for (int i = 0; i < 4; i++)
-            q[i] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[i], _mm256_set1_ps(id))));
-        __m256i p =
-            _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)y[b].qs, p);
+        if (amax == 0.0f) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        float max = 0; /* the first element of largest magnitude, as the reference picks it */
+        for (int i = 0; i < QK_K / 8; i++) {
+            __m256 e = _mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(x + 8 * i), absmask),
+                                     _mm256_set1_ps(amax), _CMP_EQ_OQ);
+            int k = _mm256_movemask_ps(e);
+            if (k) {
+                max = x[8 * i + __builtin_ctz((unsigned)k)];
+                break;
+            }
+        }
+        float iscale = -127.0f / max;
+        const __m256 vs = _mm256_set1_ps(iscale);
+        const __m256i lim = _mm256_set1_epi32(127);
+        for (int i = 0; i < QK_K / 32; i++) { /* 32 elements: groups 2i, 2i+1 */
+            __m256i q[4];
+            for (int k = 0; k < 4; k++)
+                q[k] = _mm256_min_epi32(
+                    _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * i + 8 * k), vs)),
+                    lim);
+            __m256i p =
+                _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(y[b].qs + 32 * i), p);
+            __m256i g0 = _mm256_add_epi32(q[0], q[1]), g1 = _mm256_add_epi32(q[2], q[3]);
+            __m128i s0 = _mm_add_epi32(_mm256_castsi256_si128(g0), _mm256_extracti128_si256(g0, 1));
+            __m128i s1 = _mm_add_epi32(_mm256_castsi256_si128(g1), _mm256_extracti128_si256(g1, 1));
+            __m128i s = _mm_hadd_epi32(s0, s1);
+            s = _mm_hadd_epi32(s, s);
+            y[b].bsums[2 * i] = (int16_t)_mm_cvtsi128_si32(s);
+            y[b].bsums[2 * i + 1] = (int16_t)_mm_extract_epi32(s, 1);
+        }
+        y[b].d = 1 / iscale;
     }
 }
 
@@ -327,6 +401,8 @@ GEMV_ENTRY(q6_K, KY_TYPE_Q6_K)
 
 void kernels_x86_fill_quant_avx2(ky_kernel_table *t) {
     t->quantize_act[KY_TYPE_Q8_0] = quantize_q8_0;
+    t->quantize_act[KY_TYPE_Q8_1] = quantize_q8_1;
+    t->quantize_act[KY_TYPE_Q8_K] = quantize_q8_K;
     t->gemm[KY_TYPE_Q4_0] = gemv_q4_0;
     t->gemm[KY_TYPE_Q4_1] = gemv_q4_1;
     t->gemm[KY_TYPE_Q5_0] = gemv_q5_0;

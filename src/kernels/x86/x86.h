@@ -27,6 +27,10 @@ void kernels_x86_gemv_avx2(uint32_t wtype, int64_t n, const void *w, size_t w_st
                            int64_t n_rows, const void *x, size_t x_stride, int64_t n_cols, float *y,
                            int64_t ldy);
 
+/* AVX2 packed GEMM entries for the types above (gemm_avx2.c); they call kernels_x86_gemv_avx2 for
+ * narrow products and give the same bits as it for every token count. */
+void kernels_x86_fill_gemm_avx2(ky_kernel_table *t);
+
 /* K-quant (Q4_K, Q5_K, Q6_K) decode products of the AVX2 tier (gemv_k_avx2.c); same contract. */
 void kernels_x86_gemv_k_avx2(uint32_t wtype, int64_t n, const void *w, size_t w_stride,
                              int64_t n_rows, const void *x, size_t x_stride, int64_t n_cols,
