@@ -164,12 +164,15 @@ static void test_batch_exact(void) {
                               KY_TYPE_Q4_0, KY_TYPE_Q4_1, KY_TYPE_Q5_0, KY_TYPE_Q5_1, KY_TYPE_Q8_0,
                               KY_TYPE_F16,  KY_TYPE_BF16, KY_TYPE_F32};
     /* Row lengths: 5 super-blocks (crosses the packed 1024-element chunk; a group of four plus
-     * one), 7 (a group plus three), 1; 32-element types also 37 and 3 blocks (odd chunk tails). */
-    const int64_t sizes[] = {5 * 256, 7 * 256, 256, 37 * 32, 3 * 32};
+     * one), 7 (a group plus three), 9 (two groups: the second adds to a non-zero sum; three
+     * chunks), 1; 32-element types also 37 and 3 blocks (odd chunk tails). Tokens: 11, over the
+     * packed GEMM's threshold and across its micro-tiles; rows 37: panels plus a ragged one. */
+    const int64_t sizes[] = {5 * 256, 7 * 256, 9 * 256, 256, 37 * 32, 3 * 32};
+    const int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
     const ky_kernel_table *gen = ky_kernels_generic();
     int64_t rows = 37, cols = 11;
     for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
-        for (int si = 0; si < 5; si++) {
+        for (int si = 0; si < n_sizes; si++) {
             uint32_t type = types[ti], at = ky_kernels_act_type(type);
             int64_t n = sizes[si];
             if (n % ky_type_get_traits(type)->block_size) continue;

@@ -17,8 +17,24 @@ enum { KERNELS_X86_CHUNK = 1024 };
 void kernels_x86_fill_float_avx512(ky_kernel_table *t);
 /* AVX2 float gemm entries and vector helpers (float_avx2.c). */
 void kernels_x86_fill_float_avx2(ky_kernel_table *t);
-/* AVX2 integer kernels and activation quantizers (quant_avx2.c). */
+/* AVX2 Q8_0 activation quantizer and row-dot (decode) kernels for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+ * Q4_K, Q5_K, Q6_K (quant_avx2.c). */
 void kernels_x86_fill_quant_avx2(ky_kernel_table *t);
+
+/* Row-dot kernels of the AVX2 tier (gemm_fn signature plus the weight type, one of the types
+ * above; quant_avx2.c): rows streamed in memory order, float order shared with the packed GEMM. */
+void kernels_x86_gemv_avx2(uint32_t wtype, int64_t n, const void *w, size_t w_stride,
+                           int64_t n_rows, const void *x, size_t x_stride, int64_t n_cols, float *y,
+                           int64_t ldy);
+
+/* AVX2 packed GEMM entries for the types above (gemm_avx2.c); they call kernels_x86_gemv_avx2 for
+ * narrow products and give the same bits as it for every token count. */
+void kernels_x86_fill_gemm_avx2(ky_kernel_table *t);
+
+/* K-quant (Q4_K, Q5_K, Q6_K) decode products of the AVX2 tier (gemv_k_avx2.c); same contract. */
+void kernels_x86_gemv_k_avx2(uint32_t wtype, int64_t n, const void *w, size_t w_stride,
+                             int64_t n_rows, const void *x, size_t x_stride, int64_t n_cols,
+                             float *y, int64_t ldy);
 /* AVX-512 VNNI activation quantizers and row-dot (decode) kernels (quant_vnni.c). */
 void kernels_x86_fill_quant_vnni(ky_kernel_table *t);
 
