@@ -38,4 +38,10 @@ void kernels_quantize_f32_copy(const float *x, void *y, int64_t n);
  * SiLU outputs are identical across tiers and to llama.cpp's. Max error ~1.5 ulp. */
 float kernels_expf_approx(float x);
 
+/* Slots of per-thread scratch (one per packed GEMM implementation). */
+enum { KERNELS_BUF_GEMM_VNNI, KERNELS_BUF_GEMM_AVX2, KERNELS_BUF_COUNT };
+/* This thread's buffer for slot, at least bytes long and 64-byte aligned; owned by the thread
+ * (freed when it exits; its contents are not kept when it grows). NULL when out of memory. */
+void *kernels_thread_buffer(int slot, size_t bytes);
+
 #endif

@@ -16,7 +16,6 @@
  * Narrow products (< PACK_MIN_COLS tokens) use the row kernels.
  */
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -513,8 +512,7 @@ static tokens_fn tokens_of(uint32_t type) {
 
 /* ---- driver ----------------------------------------------------------------------------------- */
 
-/* Per-thread packing buffers (~350 KB), allocated on a thread's first packed product and freed
- * when the thread exits: only threads that run prefill products pay for them. */
+/* Per-thread packing buffers (kernels_thread_buffer). */
 typedef struct gemm_bufs {
     wpanel panel;
     union {
@@ -523,25 +521,9 @@ typedef struct gemm_bufs {
     } act;
 } gemm_bufs;
 
-static pthread_key_t g_bufs_key;
-static pthread_once_t g_bufs_once = PTHREAD_ONCE_INIT;
-static int g_bufs_key_ok;
-
-static void make_bufs_key(void) { g_bufs_key_ok = pthread_key_create(&g_bufs_key, free) == 0; }
-
 /* This thread's buffers, or NULL when they cannot be allocated. */
 static gemm_bufs *thread_bufs(void) {
-    pthread_once(&g_bufs_once, make_bufs_key);
-    if (!g_bufs_key_ok) return NULL;
-    gemm_bufs *b = pthread_getspecific(g_bufs_key);
-    if (!b) {
-        b = aligned_alloc(64, (sizeof(gemm_bufs) + 63) / 64 * 64);
-        if (b && pthread_setspecific(g_bufs_key, b) != 0) {
-            free(b);
-            b = NULL;
-        }
-    }
-    return b;
+    return kernels_thread_buffer(KERNELS_BUF_GEMM_AVX2, sizeof(gemm_bufs));
 }
 
 static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
