@@ -24,11 +24,18 @@ typedef struct known_divergence {
 } known_divergence;
 
 static const known_divergence k_known[] = {
-    /* llama.cpp: 165 2.31523, 263 2.30876 (margin 6.5e-3); ours: 263 2.3204, 165 2.2933. Our
-     * logits on the prompt are within 0.047 of llama.cpp's (Q6_K weights, Q8_K activations: a
-     * rounding flip in the activation quantization moves logits by a few hundredths), so a
-     * 6.5e-3 margin is below what the two engines can be expected to agree on. Another engineer
-     * is changing the softmax numerics, which may remove it. */
+    /* llama.cpp: 165 2.31523, 263 2.30876 (margin 6.5e-3); ours: 263 2.3204, 165 2.2933.
+     * Cause, found by instrumenting the quantizer: one 8-bit activation rounding. Our prompt
+     * logits equal llama.cpp's to 5e-6 (the references' print precision) at positions 0-8 and
+     * differ by 0.03-0.05 from position 9 on. In layer 0, position 9, one element of the FFN
+     * input scaled for Q8_K is exactly -24.5 here (round-half-even: -24); rounding that single
+     * element to -25 instead gives 5e-6 at all 16 positions and greedy 32/32. Our value lands on
+     * the tie and llama.cpp's an ulp away because earlier sums run in another float order (e.g.
+     * our Q6_K dot scales its exact integer sum once per super-block; llama.cpp's x86 kernel
+     * scales eight lane sums and adds them in float).
+     * node-llama-cpp 3.22.1 reproduces the reference file exactly on the development machine
+     * (bench/peer/check-refs.sh: 5e-6, greedy 32/32), so the file is not stale. Agreeing at every
+     * such tie would mean copying llama.cpp's float order in every kernel of each CPU variant. */
     {"tiny-llama-q6_k", 22, 263, 165, 6.5e-3},
 };
 
