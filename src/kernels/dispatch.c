@@ -2,7 +2,8 @@
  *
  * Builds every table this CPU can run once (pthread_once), best first, and picks one: the best,
  * or the tier named by the KY_KERNELS environment variable (generic|avx2|avx512|vnni|neon|
- * dotprod); a tier the CPU lacks is refused with a warning on stderr and the best is used. Only
+ * dotprod, or the table names that bench and the load summary print: avx512-vnni, neon-dotprod);
+ * a tier the CPU lacks is refused with a warning on stderr and the best is used. Only
  * the host architecture's tier constructors exist in the build (the Makefile's ISA_EXCLUDE).
  */
 #include <pthread.h>
@@ -23,6 +24,7 @@ enum { MAX_TABLES = 4 };
 
 typedef struct tier {
     const char *env_name; /* KY_KERNELS spelling */
+    const char *alias;    /* the table's printed name when it differs, also accepted */
     void (*fill)(ky_kernel_table *t);
     bool (*usable)(const ky_cpu_features *f);
 } tier;
@@ -34,21 +36,27 @@ static bool has_avx512(const ky_cpu_features *f) {
 }
 static bool has_vnni(const ky_cpu_features *f) { return has_avx512(f) && f->avx512vnni; }
 static const tier k_tiers[] = {
-    {"vnni", kernels_fill_vnni, has_vnni},
-    {"avx512", kernels_fill_avx512, has_avx512},
-    {"avx2", kernels_fill_avx2, has_avx2},
+    {"vnni", "avx512-vnni", kernels_fill_vnni, has_vnni},
+    {"avx512", NULL, kernels_fill_avx512, has_avx512},
+    {"avx2", NULL, kernels_fill_avx2, has_avx2},
 };
 #elif defined(KY_KERNELS_ARM)
 static bool has_neon(const ky_cpu_features *f) { return f->neon; }
 static bool has_dotprod(const ky_cpu_features *f) { return f->neon && f->dotprod; }
 static const tier k_tiers[] = {
-    {"dotprod", kernels_fill_dotprod, has_dotprod},
-    {"neon", kernels_fill_neon, has_neon},
+    {"dotprod", "neon-dotprod", kernels_fill_dotprod, has_dotprod},
+    {"neon", NULL, kernels_fill_neon, has_neon},
 };
 #else
-static const tier k_tiers[1] = {{NULL, NULL, NULL}};
+static const tier k_tiers[1] = {{NULL, NULL, NULL, NULL}};
 #endif
 enum { N_TIERS = sizeof k_tiers / sizeof k_tiers[0] };
+
+/* Whether want names tier t (either spelling). */
+static bool tier_named(const tier *t, const char *want) {
+    return want && t->env_name &&
+           (strcmp(want, t->env_name) == 0 || (t->alias && strcmp(want, t->alias) == 0));
+}
 
 static ky_kernel_table g_tables[MAX_TABLES];
 static int g_n_tables;
@@ -64,12 +72,12 @@ static void init_tables(void) {
     if (want && !*want) want = NULL;
     for (int i = 0; i < (int)N_TIERS && g_n_tables < MAX_TABLES - 1; i++) {
         if (!k_tiers[i].fill || !k_tiers[i].usable(f)) {
-            if (want && k_tiers[i].env_name && strcmp(want, k_tiers[i].env_name) == 0)
+            if (tier_named(&k_tiers[i], want))
                 fprintf(stderr, "kaiyuan: KY_KERNELS=%s: this CPU lacks it; using the best tier\n",
                         want);
             continue;
         }
-        if (want && strcmp(want, k_tiers[i].env_name) == 0) chosen = g_n_tables;
+        if (tier_named(&k_tiers[i], want)) chosen = g_n_tables;
         k_tiers[i].fill(&g_tables[g_n_tables++]);
     }
     g_tables[g_n_tables++] = g_generic;
@@ -77,7 +85,7 @@ static void init_tables(void) {
     if (want && chosen < 0) {
         bool known = strcmp(want, "generic") == 0;
         for (int i = 0; i < (int)N_TIERS; i++)
-            if (k_tiers[i].env_name && strcmp(want, k_tiers[i].env_name) == 0) known = true;
+            if (tier_named(&k_tiers[i], want)) known = true;
         if (!known)
             fprintf(stderr, "kaiyuan: KY_KERNELS=%s: unknown tier; using the best tier\n", want);
     }

@@ -65,6 +65,26 @@ static void test_fallbacks(void) {
     CHECK(strcmp(name, "generic") == 0);
 }
 
+/* Every table this CPU has is selectable by the name bench and the load summary print (e.g.
+ * avx512-vnni), without a warning, as well as by its short spelling. */
+static void test_select_by_printed_name(void) {
+    const ky_kernel_table *tabs[8];
+    int n = ky_kernels_available(tabs, 8);
+    char name[512], warn[512];
+    if (child_choice("generic", name, sizeof name, warn, sizeof warn) == -2) return;
+    for (int i = 0; i < n; i++) {
+        REQUIRE(child_choice(tabs[i]->name, name, sizeof name, warn, sizeof warn) == 0);
+        CHECKF(strcmp(name, tabs[i]->name) == 0, "KY_KERNELS=%s chose %s", tabs[i]->name, name);
+        CHECKF(warn[0] == 0, "KY_KERNELS=%s warned: %s", tabs[i]->name, warn);
+    }
+#if defined(__x86_64__)
+    if (strcmp(tabs[0]->name, "avx512-vnni") == 0) {
+        REQUIRE(child_choice("vnni", name, sizeof name, warn, sizeof warn) == 0);
+        CHECK(strcmp(name, "avx512-vnni") == 0 && warn[0] == 0);
+    }
+#endif
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--print-name") == 0) {
         printf("name=%s\n", ky_kernels_name());
@@ -75,5 +95,6 @@ int main(int argc, char **argv) {
     setenv("KY_KERNELS", "generic", 1);
     RUN(test_forced_generic);
     if (len > 0) RUN(test_fallbacks);
+    if (len > 0) RUN(test_select_by_printed_name);
     TEST_EXIT();
 }
