@@ -51,6 +51,7 @@ static const tier k_tiers[] = {
 static const tier k_tiers[1] = {{NULL, NULL, NULL, NULL}};
 #endif
 enum { N_TIERS = sizeof k_tiers / sizeof k_tiers[0] };
+_Static_assert((int)N_TIERS < (int)MAX_TABLES, "g_tables holds every tier plus the generic one");
 
 /* Whether want names tier t (either spelling). */
 static bool tier_named(const tier *t, const char *want) {
@@ -70,25 +71,24 @@ static void init_tables(void) {
     int chosen = -1;
     const char *want = getenv("KY_KERNELS");
     if (want && !*want) want = NULL;
-    for (int i = 0; i < (int)N_TIERS && g_n_tables < MAX_TABLES - 1; i++) {
+    bool named = false; /* want names a tier of this architecture */
+    for (int i = 0; i < (int)N_TIERS; i++) {
+        bool is_want = tier_named(&k_tiers[i], want);
+        named |= is_want;
         if (!k_tiers[i].fill || !k_tiers[i].usable(f)) {
-            if (tier_named(&k_tiers[i], want))
+            if (is_want)
                 fprintf(stderr, "kaiyuan: KY_KERNELS=%s: this CPU lacks it; using the best tier\n",
                         want);
             continue;
         }
-        if (tier_named(&k_tiers[i], want)) chosen = g_n_tables;
+        if (is_want) chosen = g_n_tables;
         k_tiers[i].fill(&g_tables[g_n_tables++]);
     }
     g_tables[g_n_tables++] = g_generic;
-    if (want && strcmp(want, "generic") == 0) chosen = g_n_tables - 1;
-    if (want && chosen < 0) {
-        bool known = strcmp(want, "generic") == 0;
-        for (int i = 0; i < (int)N_TIERS; i++)
-            if (tier_named(&k_tiers[i], want)) known = true;
-        if (!known)
-            fprintf(stderr, "kaiyuan: KY_KERNELS=%s: unknown tier; using the best tier\n", want);
-    }
+    if (want && strcmp(want, "generic") == 0)
+        chosen = g_n_tables - 1;
+    else if (want && !named)
+        fprintf(stderr, "kaiyuan: KY_KERNELS=%s: unknown tier; using the best tier\n", want);
     g_chosen = &g_tables[chosen >= 0 ? chosen : 0];
 }
 
