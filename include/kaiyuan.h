@@ -206,7 +206,9 @@ typedef struct ky_model_params {
 ky_model_params ky_model_default_params(void);
 
 /* Loads a model (llama, qwen2, qwen3, qwen3moe) from a GGUF file. Weights stay in the mapping in
- * their file type. On failure err names the file and the missing/mis-shaped tensor, unsupported
+ * their file type. A split model (llama.cpp's gguf-split: PREFIX-00001-of-0000N.gguf and its
+ * sibling parts, split.count > 1) loads as one model from the path of its first part;
+ * file_bytes then counts every part. On failure err names the file and the missing/mis-shaped tensor, unsupported
  * architecture or type: ky_gguf_open's statuses, KY_ERR_NOT_FOUND (missing key or tensor),
  * KY_ERR_FORMAT (bad shape or value), KY_ERR_UNSUPPORTED (architecture, tensor type, tokenizer),
  * KY_ERR_NOMEM. The caller owns *out (ky_model_free). */

@@ -14,6 +14,10 @@ static const struct {
     {"logits", cmd_logits, "print the logits of every position of a prompt as JSON"},
     {"tokenize", cmd_tokenize, "print the token ids of a text as JSON (--pieces, --bench)"},
     {"bench", cmd_bench, "prompt and generation speed (tok/s) like llama-bench (--json)"},
+    {"pull", cmd_pull, "download a model by name from Hugging Face or ModelScope"},
+    {"list", cmd_list, "list the models in the store (and ollama's) (--json)"},
+    {"show", cmd_show, "show a stored model: where it came from, and what inspect prints"},
+    {"rm", cmd_rm, "remove a model from the store"},
     {"synth", cmd_synth, "write a random-weight GGUF shaped like a real model (benchmarks)"},
 };
 
