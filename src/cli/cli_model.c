@@ -31,7 +31,7 @@ bool cli_resolve_model(const char *cmd, const char *model, char *path, size_t ca
             return false;
         }
         if (!quiet) fprintf(stderr, "kaiyuan: %s is not in the store yet: pulling it\n", model);
-        if (!cli_pull_one(cmd, model, quiet, &e)) return false;
+        if (!cli_pull_one(cmd, model, quiet, -1, &e)) return false;
     }
     if (strlen(e.path) >= cap) {
         fprintf(stderr, "kaiyuan %s: %s: path too long\n", cmd, e.path);

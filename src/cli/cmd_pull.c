@@ -115,8 +115,9 @@ static bool on_progress(void *user, const ky_pull_progress *p) {
     return true;
 }
 
-bool cli_pull_one(const char *cmd, const char *ref, bool quiet, ky_store_entry *out) {
+bool cli_pull_one(const char *cmd, const char *ref, bool quiet, int retries, ky_store_entry *out) {
     ky_store_params sp = ky_store_default_params();
+    if (retries >= 0) sp.n_retries = retries;
     progress_ui ui = {isatty(2) == 1, quiet, 0, 0, -1, false};
     sp.progress = on_progress;
     sp.progress_user = &ui;
@@ -159,7 +160,18 @@ static void pull_usage(FILE *f) {
 int cmd_pull(int argc, char **argv) {
     bool quiet = false;
     int n_refs = 0;
+    long long retries = -1;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--retries")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "kaiyuan pull: --retries needs a value\n");
+                return 2;
+            }
+            if (!cli_parse_int("pull", "--retries", argv[i + 1], 0, 100, &retries)) return 2;
+            argv[i][0] = argv[i + 1][0] = '\0';
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             pull_usage(stdout);
             return 0;
@@ -179,7 +191,7 @@ int cmd_pull(int argc, char **argv) {
     }
     ky_store_params sp = ky_store_default_params();
     for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-') continue;
+        if (argv[i][0] == '-' || !argv[i][0]) continue;
         ky_ref r;
         ky_error err;
         if (ky_ref_parse(argv[i], sp.short_source, &r, &err) != KY_OK) {
@@ -188,7 +200,7 @@ int cmd_pull(int argc, char **argv) {
         }
     }
     for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-') continue;
+        if (argv[i][0] == '-' || !argv[i][0]) continue;
         ky_store_entry e;
         ky_error err;
         char b1[32];
@@ -197,7 +209,7 @@ int cmd_pull(int argc, char **argv) {
                 fprintf(stderr, "kaiyuan: %s is already in the store: %s\n", e.name, e.path);
             continue;
         }
-        if (!cli_pull_one("pull", argv[i], quiet, &e)) return 1;
+        if (!cli_pull_one("pull", argv[i], quiet, (int)retries, &e)) return 1;
         if (!quiet)
             fprintf(stderr, "kaiyuan: pulled %s (%d file%s, %s): %s\n", e.name, e.n_files,
                     e.n_files == 1 ? "" : "s", cli_human_bytes(e.size, b1), e.path);
