@@ -73,7 +73,7 @@ $(BUILD)/kaiyuan: $(CLI_OBJ) $(BUILD)/libkaiyuan.a
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@",true)
-	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -lutil -o $@
 
 # Kernel micro-benchmark (not part of `make test`): make bench-kernels [BENCH_ARGS="--tier best"]
 bench-kernels: $(BUILD)/bench/kernels_bench

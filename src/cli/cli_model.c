@@ -26,7 +26,7 @@ bool cli_resolve_model(const char *cmd, const char *model, char *path, size_t ca
     ky_store_entry e;
     ky_error err;
     if (ky_store_find(&sp, model, &e, &err) != KY_OK) {
-        if (err.status != KY_ERR_NOT_FOUND) {
+        if (err.status != KY_ERR_NOT_FOUND || !strncmp(model, "ollama:", 7)) {
             fprintf(stderr, "kaiyuan %s: %s\n", cmd, err.message);
             return false;
         }

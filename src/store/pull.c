@@ -45,13 +45,14 @@ ky_status ky_pull(const ky_store_params *params, const char *ref, ky_store_entry
     ky_status st = ky_ref_parse(ref, params->short_source, &r, err);
     if (st) return st;
     if (r.source == KY_SOURCE_OLLAMA) {
-        st = store_ollama_find(params, &r, out, err);
+        ky_error e;
+        st = store_ollama_find(params, &r, out, &e);
         if (st == KY_ERR_NOT_FOUND)
             return ky_errf(err, KY_ERR_UNSUPPORTED,
                            "%s: kaiyuan reads ollama's store but never writes to it; pull it "
                            "with ollama (or pull the GGUF repository by name)",
-                           err ? err->message : ref);
-        return st;
+                           e.message);
+        return st ? ky_errf(err, st, "%s", e.message) : KY_OK;
     }
     if (ky_store_find(params, ref, out, NULL) == KY_OK) return KY_OK;
 
@@ -76,10 +77,11 @@ ky_status ky_pull(const ky_store_params *params, const char *ref, ky_store_entry
     }
     char *body;
     size_t len;
-    if ((st = store_http_get(&h, url, KY_STORE_MAX_LISTING, &body, &len, err))) {
+    ky_error he;
+    if ((st = store_http_get(&h, url, KY_STORE_MAX_LISTING, &body, &len, &he))) {
         if (st == KY_ERR_NOT_FOUND)
-            ky_errf(err, st, "%s: no such repository on %s (%s): check the name", what, h.hub, url);
-        return st;
+            return ky_errf(err, st, "%s: no such repository on %s (%s)", what, h.hub, he.message);
+        return ky_errf(err, st, "%s", he.message);
     }
     store_listing l = {0};
     st = hf ? store_parse_hf_listing(body, len, what, &l, err)
