@@ -41,10 +41,9 @@ void store_listing_free(store_listing *l) {
 static void copy_sha(char out[65], const char *s) {
     out[0] = '\0';
     if (!s || strlen(s) != 64) return;
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < 64; i++)
         if (!isxdigit((unsigned char)s[i])) return;
-        out[i] = (char)tolower((unsigned char)s[i]);
-    }
+    for (int i = 0; i < 64; i++) out[i] = (char)tolower((unsigned char)s[i]);
     out[64] = '\0';
 }
 

@@ -215,9 +215,11 @@ static void listings(void) {
           !strcmp(chosen, "F16"));
     store_listing_free(&l);
 
-    const char *ms = "{\"Code\": 200, \"Data\": {\"Files\": [{\"Path\": \"a-q8_0.gguf\", \"Size\": "
-                     "4, \"Sha256\": \"zz\", \"Type\": \"blob\"}, {\"Path\": \"d\", \"Type\": "
-                     "\"tree\", \"Size\": 0}]}}";
+    const char *ms =
+        "{\"Code\": 200, \"Data\": {\"Files\": [{\"Path\": \"a-q8_0.gguf\", \"Size\": "
+        "4, \"Sha256\": \"01`3456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+        "\"Type\": \"blob\"}, {\"Path\": \"d\", \"Type\": "
+        "\"tree\", \"Size\": 0}]}}";
     REQUIRE(store_parse_ms_listing(ms, strlen(ms), "o/r", &l, &err) == KY_OK);
     CHECK(l.n == 1 && l.files[0].sha256[0] == '\0'); /* a malformed hash is no hash */
     store_listing_free(&l);
