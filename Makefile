@@ -13,7 +13,7 @@ CC ?= cc
 BUILD ?= build
 OPT ?= -O2
 ARCH := $(shell uname -m)
-PKGS := libpcre2-8 libutf8proc jansson
+PKGS := libpcre2-8 libutf8proc jansson libedit
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
 CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread -MMD -MP \

@@ -15,6 +15,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "print the token ids of a text as JSON (--pieces, --bench)"},
     {"bench", cmd_bench, "prompt and generation speed (tok/s) like llama-bench (--json)"},
     {"template", cmd_template, "render a chat template with a JSON context (--tokens: token ids)"},
+    {"chat", cmd_chat, "chat with a model through its own template (piped: one message a line)"},
     {"synth", cmd_synth, "write a random-weight GGUF shaped like a real model (benchmarks)"},
 };
 
