@@ -419,15 +419,15 @@ static int repl(chat *c) {
         "kaiyuan chat — /help for commands, Ctrl-C stops an answer, twice at the prompt quits\n");
     for (;;) {
         g_at_prompt = 1;
-        g_prompt_sigints = 0;
         errno = 0;
         char *line = readline("> ");
         g_at_prompt = 0;
-        if (!line) {
+        if (!line) { /* EOF, or Ctrl-C interrupted the read (the count survives the retry) */
             if (errno == EINTR || g_prompt_sigints) continue;
             printf("\n");
             break;
         }
+        g_prompt_sigints = 0;
         if (!*line) {
             free(line);
             continue;
