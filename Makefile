@@ -13,12 +13,12 @@ CC ?= cc
 BUILD ?= build
 OPT ?= -O2
 ARCH := $(shell uname -m)
-PKGS := libpcre2-8 libutf8proc jansson libcurl
+PKGS := libpcre2-8 libutf8proc jansson libedit libcurl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
 CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread -MMD -MP \
              $(shell pkg-config --cflags $(PKGS)) $(SAN_FLAGS) $(EXTRA_CFLAGS)
-LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lm -pthread $(SAN_FLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lm -lutil -pthread $(SAN_FLAGS)
 
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -49,8 +49,10 @@ if make -s fuzz >build-fuzz.log 2>&1; then
         [ -x "$f" ] || continue
         name=$(basename "$f"); corpus="tests/fuzz/corpus/${name#fuzz_}"
         work="build-fuzz/work-${name#fuzz_}"; mkdir -p "$work"
+        extra=() # seeds that live in ../shared (never copied into the repository)
+        [ "$name" = fuzz_template ] && extra=("${KY_SHARED:-../shared}/templates")
         if "$f" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-            "$work" "$corpus" >"build-fuzz/$name.log" 2>&1; then
+            "$work" "$corpus" "${extra[@]}" >"build-fuzz/$name.log" 2>&1; then
             total_pass=$((total_pass + 1)); echo "ok   $name ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$name.log" | grep -o '[0-9]*$') runs)"
         else
             total_fail=$((total_fail + 1)); echo "FAIL $name"; tail -60 "build-fuzz/$name.log" | sed 's/^/    /'

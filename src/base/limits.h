@@ -33,4 +33,15 @@
 #define KY_STORE_RETRY_DELAY_MS  1000 /* before an automatic resume */
 #define KY_GGUF_MAX_SPLITS       512  /* files of one split GGUF model */
 
+/* Chat templates (src/chat/): a template is untrusted input, so parsing and rendering are bounded. */
+#define KY_TMPL_MAX_SOURCE (1u << 20)      /* bytes of template source */
+#define KY_TMPL_MAX_NEST 200               /* nesting of expressions and blocks while parsing */
+#define KY_TMPL_MAX_STEPS 5000000u         /* evaluation steps (nodes + loop iterations) */
+#define KY_TMPL_MAX_DEPTH 100              /* macro call depth */
+#define KY_TMPL_MAX_OUTPUT (16u << 20)     /* bytes of rendered text */
+#define KY_TMPL_MAX_MEMORY (256u << 20)    /* bytes one rendering may allocate */
+#define KY_TMPL_MAX_RANGE 1000000          /* elements of one range() / list */
+#define KY_TMPL_MAX_JSON_DEPTH 64          /* nesting of the variables given to a rendering */
+#define KY_CHAT_MAX_CONTEXT_BYTES (64u << 20) /* bytes of the JSON variables of a rendering */
+
 #endif

@@ -3,6 +3,8 @@
 #   build-fuzz/fuzz_tokenize  tokenizers (tests/fuzz/fuzz_tokenize.c), corpus tests/fuzz/corpus/tokenize
 #   build-fuzz/fuzz_inspect   `kaiyuan inspect` printing (tests/fuzz/fuzz_inspect.c), corpus
 #                             tests/fuzz/corpus/inspect
+#   build-fuzz/fuzz_template  chat-template parser + renderer (tests/fuzz/fuzz_template.c), corpus
+#                             tests/fuzz/corpus/template (scripts/test.sh adds ../shared/templates)
 #   build-fuzz/fuzz_store     model REFs and hub listings (tests/fuzz/fuzz_store.c), corpus
 #                             tests/fuzz/corpus/store
 # Library sources are compiled with -fsanitize=fuzzer-no-link,address,undefined (coverage without
@@ -30,8 +32,10 @@ FUZZ_TOKENIZE_SRC := src/base/status.c src/os/file.c src/tensor/types.c src/gguf
                      $(wildcard src/tokenizer/*.c)
 FUZZ_INSPECT_SRC := src/base/status.c src/base/strbuf.c src/os/file.c src/tensor/types.c \
                     src/gguf/gguf_read.c src/cli/cli_util.c src/cli/cmd_inspect.c
+FUZZ_TEMPLATE_SRC := src/base/status.c $(wildcard src/chat/*.c)
 FUZZ_STORE_SRC := src/base/status.c src/store/ref.c src/store/hub.c
 FUZZ_GGUF_OBJ := $(FUZZ_GGUF_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_TEMPLATE_OBJ := $(FUZZ_TEMPLATE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_STORE_OBJ := $(FUZZ_STORE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TOKENIZE_OBJ := $(FUZZ_TOKENIZE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_INSPECT_OBJ := $(FUZZ_INSPECT_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
@@ -39,7 +43,7 @@ FUZZ_TOKENIZE_LIBS := $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 .PHONY: all
 all: $(FUZZ_BUILD)/fuzz_gguf $(FUZZ_BUILD)/fuzz_tokenize $(FUZZ_BUILD)/fuzz_inspect \
-     $(FUZZ_BUILD)/fuzz_store
+     $(FUZZ_BUILD)/fuzz_template $(FUZZ_BUILD)/fuzz_store
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -60,6 +64,12 @@ $(FUZZ_BUILD)/fuzz_inspect: tests/fuzz/fuzz_inspect.c $(FUZZ_INSPECT_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_inspect.d $(FUZZ_BIN_SAN) $< \
 	    $(FUZZ_INSPECT_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
 
+$(FUZZ_BUILD)/fuzz_template: tests/fuzz/fuzz_template.c $(FUZZ_TEMPLATE_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_template.d $(FUZZ_BIN_SAN) $< \
+	    $(FUZZ_TEMPLATE_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
+
+-include $(FUZZ_TEMPLATE_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_template.d
 $(FUZZ_BUILD)/fuzz_store: tests/fuzz/fuzz_store.c $(FUZZ_STORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_store.d $(FUZZ_BIN_SAN) $< \
