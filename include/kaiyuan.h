@@ -6,7 +6,7 @@
  * out-parameters only on success. Error messages come from exactly two places:
  *   - functions that take a ky_error* (may be NULL): ky_gguf_open, ky_model_load,
  *     ky_context_create, ky_sampler_create, ky_synth_plan, ky_synth_write and the model store
- *     functions (ky_ref_parse, ky_store_*, ky_pull). On failure it
+ *     functions (ky_model_ref_parse, ky_store_*, ky_pull). On failure it
  *     receives the status and a message naming the file/tensor/key/field at fault.
  *   - a ky_context keeps the message of its last failed call (ky_context_last_error): ky_decode,
  *     ky_kv_seq_keep, ky_kv_seq_copy.
@@ -613,14 +613,14 @@ const char *ky_source_name(ky_source source);
 #define KY_REF_NAME_MAX   256
 #define KY_STORE_PATH_MAX 4096
 
-typedef struct ky_ref {
+typedef struct ky_model_ref {
     ky_source source;
     char owner[KY_REF_PART_MAX];  /* ollama: namespace ("library") */
     char repo[KY_REF_PART_MAX];   /* ollama: model name */
     char quant[KY_REF_QUANT_MAX]; /* upper case ("Q4_K_M"), "" = the default; ollama: the tag */
     char host[KY_REF_PART_MAX];   /* ollama: registry host ("registry.ollama.ai"), else "" */
     char alias[KY_REF_PART_MAX];  /* the catalogue short name it was given as, or "" */
-} ky_ref;
+} ky_model_ref;
 
 /* Progress of one file of a pull (see ky_store_params.progress). */
 typedef enum ky_pull_event {
@@ -668,10 +668,11 @@ ky_store_params ky_store_default_params(void);
  * repository (alias keeps the short name). Errors: KY_ERR_INVALID_ARG with a message naming the
  * REF and what is wrong (bad character, unknown short name with the catalogue's names, bad
  * quant, KAIYUAN_SOURCE unknown). Writes *out only on success. */
-ky_status ky_ref_parse(const char *text, ky_source short_source, ky_ref *out, ky_error *err);
+ky_status ky_model_ref_parse(const char *text, ky_source short_source, ky_model_ref *out,
+                             ky_error *err);
 /* Formats ref canonically ("hf.co/Qwen/Qwen3-4B-GGUF:Q4_K_M", "ms://O/R", "ollama:qwen3:4b")
  * into buf (cap bytes, truncated). Returns buf. */
-const char *ky_ref_format(const ky_ref *ref, char *buf, size_t cap);
+const char *ky_model_ref_format(const ky_model_ref *ref, char *buf, size_t cap);
 /* Catalogue entry i ("qwen2.5:0.5b", ...) or NULL past the end. Static strings. */
 const char *ky_catalog_name(int32_t i);
 
@@ -691,7 +692,7 @@ typedef struct ky_store_entry {
 
 /* Looks a REF up locally (no network): the store's manifest, or ollama's for ollama: refs; a REF
  * without quant finds Q4_K_M or the repository's only pulled quant. Every file must be present
- * with its recorded size. Errors: ky_ref_parse's, KY_ERR_NOT_FOUND ("not in the store"),
+ * with its recorded size. Errors: ky_model_ref_parse's, KY_ERR_NOT_FOUND ("not in the store"),
  * KY_ERR_FORMAT (a corrupt manifest, naming it), KY_ERR_IO. */
 ky_status ky_store_find(const ky_store_params *params, const char *ref, ky_store_entry *out,
                         ky_error *err);

@@ -192,9 +192,9 @@ int cmd_pull(int argc, char **argv) {
     ky_store_params sp = ky_store_default_params();
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-' || !argv[i][0]) continue;
-        ky_ref r;
+        ky_model_ref r;
         ky_error err;
-        if (ky_ref_parse(argv[i], sp.short_source, &r, &err) != KY_OK) {
+        if (ky_model_ref_parse(argv[i], sp.short_source, &r, &err) != KY_OK) {
             fprintf(stderr, "kaiyuan pull: %s\n", err.message);
             return 2;
         }

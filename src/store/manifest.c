@@ -71,14 +71,14 @@ ky_status store_read_small(const char *path, size_t max, char **out, size_t *len
     return KY_OK;
 }
 
-static void manifest_dir(const ky_store_params *p, const ky_ref *r, char *buf, size_t cap) {
+static void manifest_dir(const ky_store_params *p, const ky_model_ref *r, char *buf, size_t cap) {
     store_pathf(buf, cap, "%s/manifests/%s/%s/%s", p->home, store_source_dir(r->source), r->owner,
                 r->repo);
 }
 
-ky_status store_manifest_write(const ky_store_params *p, const ky_ref *ref, const ky_store_entry *e,
-                               const store_file *files, const char *const *local_paths, size_t n,
-                               ky_error *err) {
+ky_status store_manifest_write(const ky_store_params *p, const ky_model_ref *ref,
+                               const ky_store_entry *e, const store_file *files,
+                               const char *const *local_paths, size_t n, ky_error *err) {
     char path[KY_STORE_PATH_MAX], tmp[KY_STORE_PATH_MAX + 32];
     char dir[KY_STORE_PATH_MAX];
     manifest_dir(p, ref, dir, sizeof dir);
@@ -208,11 +208,11 @@ static ky_status read_manifest(const ky_store_params *p, const char *path, ky_st
 }
 
 /* Path of the manifest of r (a REF without quant: Q4_K_M, else the only one there). */
-static ky_status find_manifest(const ky_store_params *p, const ky_ref *r, char *path, size_t cap,
-                               ky_error *err) {
+static ky_status find_manifest(const ky_store_params *p, const ky_model_ref *r, char *path,
+                               size_t cap, ky_error *err) {
     char dir[KY_STORE_PATH_MAX], name[KY_REF_NAME_MAX];
     manifest_dir(p, r, dir, sizeof dir);
-    ky_ref_format(r, name, sizeof name);
+    ky_model_ref_format(r, name, sizeof name);
     struct stat sb;
     if (r->quant[0]) {
         store_pathf(path, cap, "%s/%s.json", dir, r->quant);
@@ -246,8 +246,8 @@ ky_status ky_store_find(const ky_store_params *params, const char *ref, ky_store
                         ky_error *err) {
     ky_error_clear(err);
     if (!params || !ref || !out) return ky_errf(err, KY_ERR_INVALID_ARG, "NULL argument");
-    ky_ref r;
-    ky_status st = ky_ref_parse(ref, params->short_source, &r, err);
+    ky_model_ref r;
+    ky_status st = ky_model_ref_parse(ref, params->short_source, &r, err);
     if (st) return st;
     if (r.source == KY_SOURCE_OLLAMA) return store_ollama_find(params, &r, out, err);
     char path[KY_STORE_PATH_MAX];
@@ -371,8 +371,8 @@ ky_status ky_store_remove(const ky_store_params *params, const char *ref, ky_sto
                           ky_error *err) {
     ky_error_clear(err);
     if (!params || !ref) return ky_errf(err, KY_ERR_INVALID_ARG, "NULL argument");
-    ky_ref r;
-    ky_status st = ky_ref_parse(ref, params->short_source, &r, err);
+    ky_model_ref r;
+    ky_status st = ky_model_ref_parse(ref, params->short_source, &r, err);
     if (st) return st;
     if (r.source == KY_SOURCE_OLLAMA)
         return ky_errf(err, KY_ERR_UNSUPPORTED,

@@ -72,12 +72,12 @@ static void tag_quant(const char *tag, char quant[KY_REF_QUANT_MAX]) {
     if (!store_file_quant(name, quant)) quant[0] = '\0';
 }
 
-ky_status store_ollama_find(const ky_store_params *p, const ky_ref *r, ky_store_entry *out,
+ky_status store_ollama_find(const ky_store_params *p, const ky_model_ref *r, ky_store_entry *out,
                             ky_error *err) {
     char path[KY_STORE_PATH_MAX], name[KY_REF_NAME_MAX];
     snprintf(path, sizeof path, "%s/manifests/%s/%s/%s/%s", p->ollama_dir, r->host, r->owner,
              r->repo, r->quant);
-    ky_ref_format(r, name, sizeof name);
+    ky_model_ref_format(r, name, sizeof name);
     struct stat sb;
     if (stat(path, &sb) != 0)
         return ky_errf(err, KY_ERR_NOT_FOUND, "%s is not in ollama's store (%s)", name,
@@ -124,7 +124,7 @@ ky_status store_ollama_list(const ky_store_params *p, ky_store_entry **list, siz
             continue;
         }
         /* names[1] host, names[2] namespace, names[3] name, de->d_name tag */
-        ky_ref r;
+        ky_model_ref r;
         memset(&r, 0, sizeof r);
         r.source = KY_SOURCE_OLLAMA;
         if (strlen(names[1]) >= sizeof r.host || strlen(names[2]) >= sizeof r.owner ||

@@ -41,8 +41,8 @@ ky_status ky_pull(const ky_store_params *params, const char *ref, ky_store_entry
                   ky_error *err) {
     ky_error_clear(err);
     if (!params || !ref || !out) return ky_errf(err, KY_ERR_INVALID_ARG, "NULL argument");
-    ky_ref r;
-    ky_status st = ky_ref_parse(ref, params->short_source, &r, err);
+    ky_model_ref r;
+    ky_status st = ky_model_ref_parse(ref, params->short_source, &r, err);
     if (st) return st;
     if (r.source == KY_SOURCE_OLLAMA) {
         ky_error e;
@@ -95,7 +95,7 @@ ky_status ky_pull(const ky_store_params *params, const char *ref, ky_store_entry
         return st;
     }
     snprintf(r.quant, sizeof r.quant, "%s", quant);
-    ky_ref_format(&r, name, sizeof name);
+    ky_model_ref_format(&r, name, sizeof name);
 
     store_file *files = calloc(n_idx, sizeof *files);
     char **local = calloc(n_idx, sizeof *local);

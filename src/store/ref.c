@@ -127,7 +127,7 @@ static ky_status bad(ky_error *err, const char *text, const char *why) {
 }
 
 /* OWNER/REPO[:QUANT] into r. */
-static ky_status parse_repo(const char *text, const char *s, ky_ref *r, ky_error *err) {
+static ky_status parse_repo(const char *text, const char *s, ky_model_ref *r, ky_error *err) {
     const char *slash = strchr(s, '/');
     if (!slash) return bad(err, text, "expected OWNER/REPO");
     const char *colon = strchr(slash + 1, ':');
@@ -150,7 +150,7 @@ static ky_status parse_repo(const char *text, const char *s, ky_ref *r, ky_error
 }
 
 /* ollama:[HOST/][NAMESPACE/]NAME[:TAG] */
-static ky_status parse_ollama(const char *text, const char *s, ky_ref *r, ky_error *err) {
+static ky_status parse_ollama(const char *text, const char *s, ky_model_ref *r, ky_error *err) {
     const char *colon = strrchr(s, ':');
     const char *last_slash = strrchr(s, '/');
     if (colon && last_slash && colon < last_slash) colon = NULL;
@@ -186,14 +186,15 @@ static const char *strip_prefix(const char *s, const char *prefix) {
     return strncasecmp(s, prefix, n) ? NULL : s + n;
 }
 
-ky_status ky_ref_parse(const char *text, ky_source short_source, ky_ref *out, ky_error *err) {
+ky_status ky_model_ref_parse(const char *text, ky_source short_source, ky_model_ref *out,
+                             ky_error *err) {
     ky_error_clear(err);
-    if (!text || !out) return ky_errf(err, KY_ERR_INVALID_ARG, "ky_ref_parse: NULL argument");
+    if (!text || !out) return ky_errf(err, KY_ERR_INVALID_ARG, "ky_model_ref_parse: NULL argument");
     if (!*text) return ky_errf(err, KY_ERR_INVALID_ARG, "empty model REF");
     if (strlen(text) > KY_STORE_MAX_REF_LEN)
         return ky_errf(err, KY_ERR_INVALID_ARG, "model REF longer than %d bytes",
                        KY_STORE_MAX_REF_LEN);
-    ky_ref r;
+    ky_model_ref r;
     memset(&r, 0, sizeof r);
     const char *rest;
     ky_status st;
@@ -264,7 +265,7 @@ ky_status ky_ref_parse(const char *text, ky_source short_source, ky_ref *out, ky
                    text, names);
 }
 
-const char *ky_ref_format(const ky_ref *r, char *buf, size_t cap) {
+const char *ky_model_ref_format(const ky_model_ref *r, char *buf, size_t cap) {
     if (!cap) return buf;
     switch (r->source) {
     case KY_SOURCE_OLLAMA: {

@@ -1,7 +1,7 @@
 /* store.h — internal interface of the model store (layer: store; above os/ and base/, used by
  * engine-level callers only through kaiyuan.h).
  *
- * The public functions (ky_ref_parse, ky_pull, ky_store_*) are in kaiyuan.h. Inside, a pull is a
+ * The public functions (ky_model_ref_parse, ky_pull, ky_store_*) are in kaiyuan.h. Inside, a pull is a
  * state machine whose every state can be resumed from disk:
  *   list (hub.c parses the hub's JSON) → choose (quant, split parts) → fetch ranges (fetch.c,
  *   libcurl) → verify (size, sha256.c) → rename into place → manifest (manifest.c).
@@ -109,14 +109,14 @@ ky_status store_mkdirs_for(const char *path, ky_error *err);
 
 /* Writes e's manifest atomically to HOME/manifests/<source>/OWNER/REPO/QUANT.json with the list
  * of files (repository path, store path, size, sha256). Errors: KY_ERR_IO, KY_ERR_NOMEM. */
-ky_status store_manifest_write(const ky_store_params *p, const ky_ref *ref, const ky_store_entry *e,
+ky_status store_manifest_write(const ky_store_params *p, const ky_model_ref *ref, const ky_store_entry *e,
                                const store_file *files, const char *const *local_paths, size_t n,
                                ky_error *err);
 
 /* Reads an ollama manifest of ref (ref->source == KY_SOURCE_OLLAMA) into *out. Errors:
  * KY_ERR_NOT_FOUND (no such model in ollama's store, naming the directory searched),
  * KY_ERR_FORMAT (no model layer, bad digest), KY_ERR_IO. */
-ky_status store_ollama_find(const ky_store_params *p, const ky_ref *ref, ky_store_entry *out,
+ky_status store_ollama_find(const ky_store_params *p, const ky_model_ref *ref, ky_store_entry *out,
                             ky_error *err);
 /* Appends every model of ollama's store to *list (grown with realloc; *n entries, *cap room).
  * A missing directory adds nothing. Errors: KY_ERR_NOMEM. */

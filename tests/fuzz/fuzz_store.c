@@ -25,19 +25,19 @@ static void require(int cond, const char *what) {
 }
 
 static void fuzz_ref(const char *s) {
-    ky_ref r, back;
+    ky_model_ref r, back;
     memset(&r, 0x5a, sizeof r);
-    ky_ref before = r;
+    ky_model_ref before = r;
     ky_error err;
     ky_source src = strlen(s) % 2 ? KY_SOURCE_HF : KY_SOURCE_MODELSCOPE;
-    if (ky_ref_parse(s, src, &r, &err) != KY_OK) {
+    if (ky_model_ref_parse(s, src, &r, &err) != KY_OK) {
         require(err.message[0] != '\0', "a rejected REF has a message");
         require(!memcmp(&r, &before, sizeof r), "a rejected REF leaves the output untouched");
         return;
     }
     char name[KY_REF_NAME_MAX];
-    ky_ref_format(&r, name, sizeof name);
-    require(ky_ref_parse(name, src, &back, &err) == KY_OK, "the canonical name parses");
+    ky_model_ref_format(&r, name, sizeof name);
+    require(ky_model_ref_parse(name, src, &back, &err) == KY_OK, "the canonical name parses");
     require(back.source == r.source && !strcmp(back.owner, r.owner) && !strcmp(back.repo, r.repo) &&
                 !strcmp(back.quant, r.quant) && !strcmp(back.host, r.host),
             "the canonical name is the same REF");

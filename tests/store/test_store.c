@@ -53,22 +53,22 @@ static void sha256_vectors(void) {
 }
 
 static void expect_ref(const char *text, ky_source src, const char *canonical) {
-    ky_ref r;
+    ky_model_ref r;
     ky_error err;
-    ky_status st = ky_ref_parse(text, src, &r, &err);
+    ky_status st = ky_model_ref_parse(text, src, &r, &err);
     CHECKF(st == KY_OK, "'%s': %s", text, err.message);
     if (st) return;
     char buf[KY_REF_NAME_MAX];
-    ky_ref_format(&r, buf, sizeof buf);
+    ky_model_ref_format(&r, buf, sizeof buf);
     CHECKF(!strcmp(buf, canonical), "'%s' → '%s', want '%s'", text, buf, canonical);
 }
 
 static void expect_bad_ref(const char *text, const char *needle) {
-    ky_ref r;
+    ky_model_ref r;
     memset(&r, 0x55, sizeof r);
-    ky_ref before = r;
+    ky_model_ref before = r;
     ky_error err;
-    ky_status st = ky_ref_parse(text, KY_SOURCE_HF, &r, &err);
+    ky_status st = ky_model_ref_parse(text, KY_SOURCE_HF, &r, &err);
     CHECKF(st == KY_ERR_INVALID_ARG, "'%s' accepted", text);
     if (st == KY_ERR_INVALID_ARG)
         CHECKF(strstr(err.message, needle), "'%s': message '%s' lacks '%s'", text, err.message,
@@ -99,9 +99,10 @@ static void refs(void) {
     /* Every catalogue name resolves on both hubs. */
     int n = 0;
     for (int32_t i = 0; ky_catalog_name(i); i++, n++) {
-        ky_ref r;
-        CHECK(ky_ref_parse(ky_catalog_name(i), KY_SOURCE_HF, &r, NULL) == KY_OK && r.alias[0]);
-        CHECK(ky_ref_parse(ky_catalog_name(i), KY_SOURCE_MODELSCOPE, &r, NULL) == KY_OK);
+        ky_model_ref r;
+        CHECK(ky_model_ref_parse(ky_catalog_name(i), KY_SOURCE_HF, &r, NULL) == KY_OK &&
+              r.alias[0]);
+        CHECK(ky_model_ref_parse(ky_catalog_name(i), KY_SOURCE_MODELSCOPE, &r, NULL) == KY_OK);
     }
     CHECK(n == 11 && ky_catalog_name(-1) == NULL);
     expect_bad_ref("", "empty");
@@ -121,9 +122,9 @@ static void refs(void) {
     longref[sizeof longref - 1] = '\0';
     longref[3] = '/';
     expect_bad_ref(longref, "longer than");
-    ky_ref r;
+    ky_model_ref r;
     ky_error err;
-    CHECK(ky_ref_parse("qwen3:4b", KY_SOURCE_NONE, &r, &err) == KY_ERR_INVALID_ARG &&
+    CHECK(ky_model_ref_parse("qwen3:4b", KY_SOURCE_NONE, &r, &err) == KY_ERR_INVALID_ARG &&
           strstr(err.message, "KAIYUAN_SOURCE"));
 }
 
