@@ -2,7 +2,8 @@
 #   make                 build/kaiyuan (CLI) and build/libkaiyuan.a
 #   make test            install missing packages, build, run every test (plain + ASan/UBSan) and
 #                        the GGUF fuzzer; ends with "N passed, N failed"
-#   make run MODEL=f.gguf [PROMPT="..."]   build and stream a generation
+#   make run [MODEL=f.gguf|REF] [PROMPT="..."]   build and chat (default model qwen2.5:0.5b,
+#                        pulled on first use); with PROMPT, stream one generation
 #   make fuzz            build the libFuzzer targets (clang) into build-fuzz/
 #   make format-check    clang-format check of every C file
 #   make bench-kernels   kernel micro-benchmark (JSON lines; BENCH_ARGS="--tier best --type q8_0")
