@@ -303,7 +303,7 @@ ky_status store_select(const store_listing *l, const char *quant, const char *wh
     if (quant && quant[0]) {
         snprintf(want, sizeof want, "%s", quant);
     } else if (n_q == 1) {
-        snprintf(want, sizeof want, "%s", avail);
+        snprintf(want, sizeof want, "%.*s", (int)sizeof want - 1, avail);
     } else {
         snprintf(want, sizeof want, "Q4_K_M");
     }
