@@ -62,6 +62,7 @@ typedef struct hub_shared {
     int drop_after;         /* > 0: close after this many body bytes ... */
     int n_drop;             /* ... for this many more downloads */
     int slow_ms;            /* sleep between 64 KiB chunks */
+    int active;             /* downloads being served right now */
 } hub_shared;
 
 static hub_shared *g_sh;
@@ -95,14 +96,16 @@ static const hub_repo *find_repo(char hub, const char *owner, size_t n_owner, co
     return NULL;
 }
 
-static void send_all(int fd, const void *buf, size_t n) {
+/* Sends n bytes; returns how many went out (fewer when the client went away). */
+static size_t send_all(int fd, const void *buf, size_t n) {
     const char *p = buf;
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0) return;
-        p += w;
-        n -= (size_t)w;
+    size_t sent = 0;
+    while (sent < n) {
+        ssize_t w = send(fd, p + sent, n - sent, MSG_NOSIGNAL);
+        if (w <= 0) break;
+        sent += (size_t)w;
     }
+    return sent;
 }
 
 static void reply(int fd, int status, const char *extra, const char *body) {
@@ -153,17 +156,20 @@ static void serve_file(int fd, const hub_file *f, const char *req) {
         __atomic_sub_fetch(&g_sh->n_drop, 1, __ATOMIC_SEQ_CST);
         if (g_sh->drop_after < limit) limit = g_sh->drop_after;
     }
+    __atomic_add_fetch(&g_sh->active, 1, __ATOMIC_SEQ_CST);
     fseek(in, (long)from, SEEK_SET);
     char buf[65536];
     while (limit > 0) {
         size_t want = limit < (long long)sizeof buf ? (size_t)limit : sizeof buf;
         size_t r = fread(buf, 1, want, in);
         if (r == 0) break;
-        send_all(fd, buf, r);
-        __atomic_add_fetch(&g_sh->bytes_served, (long long)r, __ATOMIC_SEQ_CST);
+        size_t sent = send_all(fd, buf, r);
+        __atomic_add_fetch(&g_sh->bytes_served, (long long)sent, __ATOMIC_SEQ_CST);
+        if (sent < r) break; /* the client is gone */
         limit -= (long long)r;
         if (g_sh->slow_ms) usleep((useconds_t)g_sh->slow_ms * 1000);
     }
+    __atomic_sub_fetch(&g_sh->active, 1, __ATOMIC_SEQ_CST);
     fclose(in);
 }
 
@@ -406,7 +412,11 @@ static void stop_server(void) {
     if (g_tmp[0] && !getenv("KY_TEST_KEEP")) nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Waits for downloads still being served (to a client that went away) to end, then zeroes the
+ * counters. */
 static void reset_counters(void) {
+    for (int i = 0; i < 500 && __atomic_load_n(&g_sh->active, __ATOMIC_SEQ_CST) > 0; i++)
+        usleep(10000);
     __atomic_store_n(&g_sh->bytes_served, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&g_sh->n_downloads, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&g_sh->last_range, -2, __ATOMIC_SEQ_CST);
@@ -908,6 +918,17 @@ static void pulled_runs_by_name(void) {
     CHECK(g_sh->n_downloads == 0);
     ky_test_cli_free(&r);
     ky_test_cli_free(&want);
+    /* Every -m takes a REF: tokenize and logits too. */
+    KY(&r, env, "tokenize", "-m", "test/tiny-llama-GGUF:Q8_0", "--text", "Once upon a time");
+    KY(&want, env, "tokenize", "-m", g_llama_q8, "--text", "Once upon a time");
+    CHECKF(r.exit_code == 0 && !strcmp(r.out, want.out), "tokenize: %s %s", r.out, r.err);
+    ky_test_cli_free(&r);
+    ky_test_cli_free(&want);
+    KY(&r, env, "logits", "-m", "test/tiny-llama-GGUF:Q8_0", "--ids", "1,403", "--top", "3");
+    KY(&want, env, "logits", "-m", g_llama_q8, "--ids", "1,403", "--top", "3");
+    CHECKF(r.exit_code == 0 && !strcmp(r.out, want.out), "logits: %s %s", r.out, r.err);
+    ky_test_cli_free(&r);
+    ky_test_cli_free(&want);
     /* A missing path stays a missing file, not a REF. */
     KY(&r, env, "run", "-m", "no/such/file.gguf", "--ids", "1");
     CHECKF(r.exit_code == 1 && strstr(r.err, "no/such/file.gguf"), "%s", r.err);
@@ -964,6 +985,48 @@ static void progress_pty(void) {
                strstr(out, "/ 1.88 MiB") && strstr(out, "\x1b[K"),
            "pty output: %s", out);
     CHECK(same_file(home_path("pty", HF_LLAMA "tiny-llama-Q8_0.gguf"), g_llama_q8));
+}
+
+/* Ctrl-C during a download: a clean stop that keeps the partial file, and a rerun resumes. */
+static void interrupted_by_ctrl_c(void) {
+    const char *const *env = env_for("sigint", NULL, NULL);
+    const char *final = home_path("sigint", HF_LLAMA "tiny-llama-Q8_0.gguf");
+    char partial[2100], errp[700];
+    snprintf(partial, sizeof partial, "%s.partial", final);
+    snprintf(errp, sizeof errp, "%s/sigint.err", g_tmp);
+    reset_counters();
+    g_sh->slow_ms = 100; /* 640 KiB/s: the 1.9 MB file takes 3 s */
+    pid_t p = fork();
+    if (p == 0) {
+        for (int k = 0; env[k]; k++) putenv((char *)env[k]);
+        int e = open(errp, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+        dup2(e, 2);
+        execl(ky_test_cli_binary(), ky_test_cli_binary(), "pull", "test/tiny-llama-GGUF:Q8_0",
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100 && __atomic_load_n(&g_sh->bytes_served, __ATOMIC_SEQ_CST) < 200000; i++)
+        usleep(20000);
+    kill(p, SIGINT);
+    int status;
+    waitpid(p, &status, 0);
+    g_sh->slow_ms = 0;
+    char *e = ky_test_read_file(errp, NULL);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 1 && e && strstr(e, "pull interrupted") &&
+               strstr(e, "run the same command again to resume"),
+           "status %d: %s", status, e ? e : "");
+    free(e);
+    long long have = file_size(partial);
+    CHECKF(have > 0 && !exists(final), "partial %lld", have);
+    long long size = file_size(g_llama_q8);
+    reset_counters();
+    ky_cli_result r;
+    KY(&r, env, "pull", "test/tiny-llama-GGUF:Q8_0");
+    CHECKF(r.exit_code == 0 && g_sh->bytes_served == size - have && g_sh->last_range == have,
+           "resume: %d, served %lld of %lld from %lld: %s", r.exit_code, g_sh->bytes_served, size,
+           g_sh->last_range, r.err);
+    CHECK(same_file(final, g_llama_q8));
+    ky_test_cli_free(&r);
 }
 
 /* Two processes pulling the same file: one downloads, the other waits on the lock and finds the
@@ -1025,6 +1088,7 @@ int main(void) {
     RUN(pulled_runs_by_name);
     RUN(progress_pipe);
     RUN(progress_pty);
+    RUN(interrupted_by_ctrl_c);
     RUN(concurrent_pulls);
     stop_server();
     TEST_EXIT();
