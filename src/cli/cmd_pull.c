@@ -141,7 +141,7 @@ bool cli_pull_one(const char *cmd, const char *ref, bool quiet, int retries, ky_
 static void pull_usage(FILE *f) {
     fprintf(
         f,
-        "usage: kaiyuan pull REF... [--quiet]\n\n"
+        "usage: kaiyuan pull REF... [--quiet] [--retries N]\n\n"
         "Downloads models into the store (KAIYUAN_HOME, default ~/.cache/kaiyuan). REF:\n"
         "  hf.co/OWNER/REPO[:QUANT] or OWNER/REPO[:QUANT]   Hugging Face (HF_ENDPOINT, HF_TOKEN)\n"
         "  ms://OWNER/REPO[:QUANT]                          ModelScope (MODELSCOPE_ENDPOINT,\n"
@@ -151,10 +151,12 @@ static void pull_usage(FILE *f) {
         "   ");
     for (int32_t i = 0; ky_catalog_name(i); i++) fprintf(f, " %s", ky_catalog_name(i));
     fprintf(
-        f, "\n  ollama:NAME[:TAG]                                a model ollama downloaded "
-           "(OLLAMA_MODELS)\n"
-           "QUANT defaults to Q4_K_M (or the repository's only quant). An interrupted pull resumes "
-           "when run again.\n");
+        f,
+        "\n  ollama:NAME[:TAG]                                a model ollama downloaded "
+        "(OLLAMA_MODELS)\n"
+        "QUANT defaults to Q4_K_M (or the repository's only quant). A broken transfer resumes by\n"
+        "itself up to N times (--retries, default 2); an interrupted pull resumes when run "
+        "again.\n");
 }
 
 int cmd_pull(int argc, char **argv) {

@@ -160,7 +160,8 @@ static ky_status read_manifest(const ky_store_params *p, const char *path, ky_st
         json_t *size = json_object_get(f, "size");
         const char *sha = json_string_value(json_object_get(f, "sha256"));
         if (!rel || strncmp(rel, "models/", 7) || !store_valid_repo_path(rel, strlen(rel)) ||
-            !json_is_integer(size) || json_integer_value(size) < 0) {
+            !json_is_integer(size) || json_integer_value(size) < 0 ||
+            (uint64_t)json_integer_value(size) > KY_STORE_MAX_FILE_BYTES) {
             st = ky_errf(err, KY_ERR_FORMAT, "%s: malformed file entry %zu", path, i);
             break;
         }
