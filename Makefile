@@ -46,6 +46,8 @@ $(BUILD)/obj/%_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq
 $(BUILD)/obj/%_vnni.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
+# The chat page is embedded with .incbin (src/server/webui.c).
+$(BUILD)/obj/src/server/webui.o: web/dist/index.html web/dist/index.html.gz web/dist/csp.txt
 
 .PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests bench-kernels membw
 all: cli
