@@ -450,6 +450,21 @@ void ky_sampler_accept(ky_sampler *sampler, ky_token token);
 /* Clears the history and reseeds the generator with the creation seed. */
 void ky_sampler_reset(ky_sampler *sampler);
 
+/* Speculative decoding: samples from the same distribution as ky_sampler_sample, given a drafted
+ * token. Greedy (temperature 0): returns the argmax, *accepted = (argmax == draft), so output is
+ * identical to decoding without drafts. Otherwise it uses the speculative-sampling rule for a
+ * point-mass draft: accept the draft with its target probability p(draft), else draw from p with
+ * the draft removed and renormalised; the result is distributed exactly as p. Consumes two
+ * uniform draws per call. Does not accept the token. accepted may be NULL. */
+ky_token ky_sampler_sample_draft(ky_sampler *sampler, const float *logits, ky_token draft,
+                                 bool *accepted);
+
+/* Prompt-lookup drafting: finds the most recent earlier occurrence in hist[0..n) of its longest
+ * suffix of n_max down to n_min tokens and copies up to cap of the tokens that followed it into
+ * out. Returns their count (0: no match, or bad arguments). O(n · n_max). */
+size_t ky_draft_ngram(const ky_token *hist, size_t n, int32_t n_min, int32_t n_max, ky_token *out,
+                      size_t cap);
+
 /* ---------------------------------------------------------------------------------------------
  * Chat templates: the model's own Jinja template (tokenizer.chat_template) rendered exactly as
  * Hugging Face transformers renders it, in a sandbox (every template is untrusted input: steps,
