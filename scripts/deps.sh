@@ -2,7 +2,8 @@
 # deps.sh — make sure the Debian packages the build and tests need are installed.
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
-PKGS=(make gcc clang clang-format libclang-rt-14-dev pkg-config libpcre2-dev libutf8proc-dev libjansson-dev)
+PKGS=(make gcc clang clang-format libclang-rt-14-dev pkg-config libpcre2-dev libutf8proc-dev libjansson-dev
+      libmicrohttpd-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -18,4 +18,22 @@
 #define KY_MAX_THREADS 256
 #define KY_MAX_TOKENIZE_BYTES (1u << 28) /* bytes of text in one tokenize call */
 
+/* HTTP server (src/server/) */
+#define KY_SRV_DEFAULT_MAX_BODY (8u << 20) /* --max-body default: bytes of a request body */
+#define KY_SRV_MAX_HEADERS 64              /* request headers; more gets 431 */
+#define KY_SRV_CONN_MEMORY (64u << 10)     /* MHD per-connection header pool (larger: 431) */
+#define KY_SRV_MAX_CONNECTIONS 1024        /* open client connections */
+#define KY_SRV_CONN_TIMEOUT_S 30           /* idle connection (slowloris) timeout */
+#define KY_SRV_DRAIN_S 30                  /* SIGTERM: longest wait for in-flight requests */
+#define KY_SRV_MAX_N 16                    /* choices per request (n) */
+#define KY_SRV_MAX_STOP 16                 /* stop strings per request */
+#define KY_SRV_MAX_STOP_LEN 1024           /* bytes of one stop string */
+#define KY_SRV_MAX_TOP_LOGPROBS 20         /* chat top_logprobs; completions allow 5 */
+#define KY_SRV_MAX_LOGIT_BIAS 1024         /* logit_bias entries */
+#define KY_SRV_MAX_PARALLEL 64             /* --parallel */
+#define KY_SRV_MAX_CACHE_SLOTS 64          /* --cache-slots */
+#define KY_SRV_MAX_QUEUE 4096              /* --queue */
+#define KY_SRV_OUTBOX_HIGH (256u << 10)    /* bytes queued for a client before its choices pause */
+#define KY_SRV_STALL_S 60                  /* a paused (unread) stream is cancelled after this */
+
 #endif

@@ -25,6 +25,7 @@ int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* `kaiyuan inspect` without argument parsing: opens the GGUF file at path and prints its human
  * report (json false) or its JSON object (json true) to out. On a file the reader rejects, prints

@@ -15,6 +15,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "print the token ids of a text as JSON (--pieces, --bench)"},
     {"bench", cmd_bench, "prompt and generation speed (tok/s) like llama-bench (--json)"},
     {"synth", cmd_synth, "write a random-weight GGUF shaped like a real model (benchmarks)"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
 };
 
 static void usage(FILE *f) {
