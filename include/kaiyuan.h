@@ -445,6 +445,70 @@ void ky_sampler_accept(ky_sampler *sampler, ky_token token);
 void ky_sampler_reset(ky_sampler *sampler);
 
 /* ---------------------------------------------------------------------------------------------
+ * Chat templates: the model's own Jinja template (tokenizer.chat_template) rendered exactly as
+ * Hugging Face transformers renders it, in a sandbox (every template is untrusted input: steps,
+ * recursion, output and memory are bounded and exceeding a bound is an error naming the line).
+ * A rendering remembers which bytes came from the template and which from the caller's data
+ * (message contents, names, tool definitions), and ky_chat_prompt_tokenize matches special
+ * tokens only in template bytes: a user who types "<|im_start|>" gets plain text.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct ky_chat_template ky_chat_template;
+typedef struct ky_chat_prompt ky_chat_prompt;
+
+/* Parses a template (len bytes; name is used in messages, may be NULL). Errors (message names
+ * the template and line): KY_ERR_FORMAT (syntax), KY_ERR_UNSUPPORTED (source over the limit),
+ * KY_ERR_INVALID_ARG, KY_ERR_NOMEM. The caller owns *out (ky_chat_template_free). */
+ky_status ky_chat_template_parse(const char *source, size_t len, const char *name,
+                                 ky_chat_template **out, ky_error *err);
+/* The model's tokenizer.chat_template, parsed. KY_ERR_NOT_FOUND when the model has none; the
+ * statuses of ky_chat_template_parse otherwise. */
+ky_status ky_chat_template_from_model(const ky_model *model, ky_chat_template **out, ky_error *err);
+/* The generic ChatML template (<|im_start|>role\ncontent<|im_end|>), the fallback for models
+ * without a usable template. */
+ky_status ky_chat_template_chatml(ky_chat_template **out, ky_error *err);
+void ky_chat_template_free(ky_chat_template *tmpl);
+
+enum {
+    /* Normalise OpenAI-style messages before rendering: content given as an array of
+     * {"type":"text","text":...} parts becomes their texts joined with "\n" (other part types
+     * are KY_ERR_UNSUPPORTED), null content becomes "", and tool-call "arguments" given as a
+     * JSON string holding an object become that object. Without it the variables are passed
+     * exactly as given (as transformers does). */
+    KY_CHAT_OPENAI = 1u << 0,
+};
+
+/* Renders a conversation. vars_json (len bytes) is a JSON object with the template variables
+ * exactly as transformers passes them: "messages" (role system/user/assistant/tool, content,
+ * tool_calls, reasoning_content, ...), "tools", "add_generation_prompt", and any others
+ * ("enable_thinking", ...). Missing "tools" and "documents" are null, a missing
+ * "add_generation_prompt" is false, and with a model missing "bos_token" / "eos_token" are the
+ * model's token texts; bos_token and eos_token count as template text. strftime_now formats
+ * the local time, or UTC SOURCE_DATE_EPOCH when that variable is set. Errors (message names the
+ * template and line; raise_exception's text is the message): KY_ERR_INVALID_ARG (vars not a
+ * JSON object, raise_exception, a type error in the template), KY_ERR_UNSUPPORTED (a sandbox
+ * limit, an unknown filter), KY_ERR_FORMAT, KY_ERR_NOMEM. model may be NULL. The caller owns
+ * *out (ky_chat_prompt_free). */
+ky_status ky_chat_render(const ky_chat_template *tmpl, const ky_model *model, const char *vars_json,
+                         size_t len, unsigned flags, ky_chat_prompt **out, ky_error *err);
+/* The rendered text (NUL-terminated, *len bytes; len may be NULL), owned by the prompt. */
+const char *ky_chat_prompt_text(const ky_chat_prompt *prompt, size_t *len);
+/* Whether byte i of the text came from caller data (false for template text or i out of range). */
+bool ky_chat_prompt_is_data(const ky_chat_prompt *prompt, size_t i);
+/* Token ids of the rendering: special tokens are matched only in template text, no BOS is added
+ * (templates write it). *ids is malloc'ed (caller frees with free()), *n its count. Errors:
+ * KY_ERR_UNSUPPORTED (model without tokenizer), KY_ERR_INVALID_ARG, KY_ERR_NOMEM. */
+ky_status ky_chat_prompt_tokenize(const ky_chat_prompt *prompt, const ky_model *model,
+                                  ky_token **ids, size_t *n, ky_error *err);
+void ky_chat_prompt_free(ky_chat_prompt *prompt);
+
+/* The tokens that end an assistant turn: EOS, EOT and every end-of-generation token of the
+ * vocabulary, plus <|im_end|>, <|eot_id|>, <|end|>, <|endoftext|> and DeepSeek's end of sentence
+ * when the vocabulary has them. Writes at most cap ids (ascending, no duplicates) and returns
+ * the full count. */
+size_t ky_chat_stop_tokens(const ky_model *model, ky_token *out, size_t cap);
+
+/* ---------------------------------------------------------------------------------------------
  * Synthetic models: random weights with the exact tensor shapes, vocabulary size and per-tensor
  * type mixture of real models (llama.cpp's quantizer rules, including its fallbacks for rows not
  * divisible by 256), for benchmarks that need no download. The files load in llama.cpp too.

@@ -26,6 +26,7 @@ int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_template(int argc, char **argv);
 
 /* `kaiyuan inspect` without argument parsing: opens the GGUF file at path and prints its human
  * report (json false) or its JSON object (json true) to out. On a file the reader rejects, prints
@@ -48,6 +49,9 @@ bool cli_parse_ids(const char *cmd, const char *opt, const char *s, ky_token **i
 bool cli_check_ids(const char *cmd, const ky_token *ids, size_t n, int32_t n_vocab);
 /* Parses "f32" / "f16" into a ky_type. */
 bool cli_parse_kv_type(const char *cmd, const char *s, uint32_t *out);
+/* Reads a whole file into a malloc'd, NUL-terminated buffer (caller frees) of *len bytes; NULL
+ * after printing "kaiyuan CMD: cannot open/read 'PATH'" on failure. */
+char *cli_read_file(const char *cmd, const char *path, size_t *len);
 /* Formats a byte count as "123 B", "4.50 KiB", "1.20 MiB", "3.41 GiB" into buf. */
 const char *cli_human_bytes(uint64_t n, char buf[32]);
 

@@ -117,3 +117,38 @@ bool cli_parse_kv_type(const char *cmd, const char *s, uint32_t *out) {
     }
     return true;
 }
+
+char *cli_read_file(const char *cmd, const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "kaiyuan %s: cannot open '%s'\n", cmd, path);
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            char *nb = cap < ((size_t)1 << 40) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        if (got == 0) break;
+        n += got;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf || err) {
+        fprintf(stderr, "kaiyuan %s: cannot read '%s'\n", cmd, path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0; /* n < cap: the loop grows the buffer before every read */
+    *len = n;
+    return buf;
+}

@@ -28,41 +28,6 @@ static void usage(FILE *f) {
         "  --reps N          repetitions of --bench (default 5)\n");
 }
 
-/* Reads a whole file; NULL (with a message) on failure. */
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "kaiyuan tokenize: cannot open '%s'\n", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *nb = cap < ((size_t)1 << 40) ? realloc(buf, cap * 2) : NULL;
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        if (got == 0) break;
-        n += got;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (!buf || err) {
-        fprintf(stderr, "kaiyuan tokenize: cannot read '%s'\n", path);
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 /* Tokenizes text into *ids, allocated here (free it; *cap is its size), and sets *n. One pass in
  * the common case: len + 2 ids hold every byte-level BPE result without NFC (at most one token
  * per byte, + BOS) and every SentencePiece result whose vocabulary has a ▁ piece (one token per
@@ -166,7 +131,7 @@ int cmd_tokenize(int argc, char **argv) {
     size_t len = 0;
     char *owned = NULL;
     if (file) {
-        if (!(owned = read_file(file, &len))) return 1;
+        if (!(owned = cli_read_file("tokenize", file, &len))) return 1;
         text = owned;
     } else {
         len = strlen(text);

@@ -14,6 +14,7 @@ static const struct {
     {"logits", cmd_logits, "print the logits of every position of a prompt as JSON"},
     {"tokenize", cmd_tokenize, "print the token ids of a text as JSON (--pieces, --bench)"},
     {"bench", cmd_bench, "prompt and generation speed (tok/s) like llama-bench (--json)"},
+    {"template", cmd_template, "render a chat template with a JSON context (--tokens: token ids)"},
     {"synth", cmd_synth, "write a random-weight GGUF shaped like a real model (benchmarks)"},
     {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
 };

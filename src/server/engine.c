@@ -602,7 +602,7 @@ static void sample_choice(engine *e, active *a, choice *c, double now) {
         srv_metrics_observe(&e->s->metrics.itl, now - c->t_last);
     }
     c->t_last = now;
-    if (ky_vocab_is_eog(e->model, tok)) {
+    if (prep_is_end(e->prep, r->kind, tok)) {
         finish_choice(e, a, c, "stop");
         return;
     }

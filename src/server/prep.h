@@ -2,7 +2,8 @@
  *
  * Completions: a text prompt is tokenized with special tokens parsed and BOS prepended when the
  * vocabulary asks for it; a token-id prompt is used as is. Chat: the messages are rendered with
- * the model's chat template. Runs on the engine thread.
+ * the model's chat template (ChatML when it has none) and tokenized so that special tokens
+ * are matched only in template text. Runs on the engine thread.
  */
 #ifndef KY_SERVER_PREP_H
 #define KY_SERVER_PREP_H
@@ -20,6 +21,10 @@ typedef struct prep_state prep_state;
  * of memory; warnings on stderr. */
 prep_state *prep_create(const ky_model *model);
 void prep_free(prep_state *p);
+
+/* Whether t ends the generation of a request of kind: an end-of-generation token of the
+ * vocabulary, and for chat also the end of an assistant turn (ky_chat_stop_tokens). */
+bool prep_is_end(const prep_state *p, api_kind kind, ky_token t);
 
 /* Tokenizes text (len bytes) with special tokens parsed; add_bos prepends BOS when the vocabulary
  * has one. On success *ids (malloc'ed, caller frees) and *n. On failure err is a 400 or 500. */

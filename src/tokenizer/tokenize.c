@@ -58,8 +58,9 @@ static void fragment(tok_sess *s, const uint8_t *t, size_t n, bool after_special
     }
 }
 
-ky_status ky_vocab_tokenize(const ky_vocab *v, const char *text, size_t len, unsigned flags,
-                            ky_token *out, size_t cap, size_t *n_out) {
+ky_status ky_vocab_tokenize_masked(const ky_vocab *v, const char *text, size_t len,
+                                   const uint8_t *data_mask, unsigned flags, ky_token *out,
+                                   size_t cap, size_t *n_out) {
     *n_out = 0;
     if ((!text && len) || len > KY_MAX_TOKENIZE_BYTES) return KY_ERR_INVALID_ARG;
     if (!out) cap = 0;
@@ -70,23 +71,38 @@ ky_status ky_vocab_tokenize(const ky_vocab *v, const char *text, size_t len, uns
     if ((flags & KY_TOKENIZE_ADD_BOS) && v->bos != KY_TOKEN_NULL) tok_emit(&s, v->bos);
     const uint8_t *t = (const uint8_t *)text;
     bool after_special = true; /* the start counts as "after a special token" (SPM prefix) */
-    size_t pos = 0;
-    while (pos < len && !s.st) {
+    size_t frag = 0, pos = 0;  /* the pending fragment starts at frag; the scan is at pos */
+    bool parse = (flags & KY_TOKENIZE_PARSE_SPECIAL) != 0;
+    while (parse && pos < len && !s.st) {
+        if (data_mask && data_mask[pos]) { /* caller data: never a special token */
+            while (pos < len && data_mask[pos]) pos++;
+            continue;
+        }
+        size_t run = pos; /* a run of template bytes [pos, run) */
+        if (data_mask)
+            while (run < len && !data_mask[run]) run++;
+        else
+            run = len;
         size_t ms, ml;
         ky_token id;
-        if ((flags & KY_TOKENIZE_PARSE_SPECIAL) &&
-            special_find(&v->impl->special, t + pos, len - pos, &ms, &ml, &id)) {
-            fragment(&s, t + pos, ms, after_special);
+        if (special_find(&v->impl->special, t + pos, run - pos, &ms, &ml, &id)) {
+            fragment(&s, t + frag, pos + ms - frag, after_special);
             tok_emit(&s, id);
             after_special = true;
             pos += ms + ml;
+            frag = pos;
         } else {
-            fragment(&s, t + pos, len - pos, after_special);
-            pos = len;
+            pos = run;
         }
     }
+    fragment(&s, t + frag, len - frag, after_special);
     tok_sess_free(&s);
     if (s.st) return s.st;
     *n_out = s.n;
     return s.n <= cap ? KY_OK : KY_ERR_INVALID_ARG;
+}
+
+ky_status ky_vocab_tokenize(const ky_vocab *v, const char *text, size_t len, unsigned flags,
+                            ky_token *out, size_t cap, size_t *n_out) {
+    return ky_vocab_tokenize_masked(v, text, len, NULL, flags, out, cap, n_out);
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tokenizer/vocab.h"
 
@@ -24,6 +25,15 @@
  * KY_MAX_TOKENIZE_BYTES; KY_ERR_NOMEM; KY_ERR_INTERNAL when a regex match fails. */
 ky_status ky_vocab_tokenize(const ky_vocab *v, const char *text, size_t len, unsigned flags,
                             ky_token *out, size_t cap, size_t *n_out);
+
+/* ky_vocab_tokenize where data_mask (len bytes, or NULL for none) marks caller data: with
+ * KY_TOKENIZE_PARSE_SPECIAL a special token matches only where all its bytes are unmarked
+ * (template text), so text a user typed never becomes a control token. The text between two
+ * matched special tokens is one fragment whatever its marks, so the ids equal those of
+ * ky_vocab_tokenize whenever no marked byte range holds special-token text. Same contract. */
+ky_status ky_vocab_tokenize_masked(const ky_vocab *v, const char *text, size_t len,
+                                   const uint8_t *data_mask, unsigned flags, ky_token *out,
+                                   size_t cap, size_t *n_out);
 
 /* Bytes of token t as printed: SPM ▁ → space and <0xXX> → the byte, byte-level BPE characters
  * → bytes; user-defined tokens print their text; control and unknown tokens print their text
