@@ -18,7 +18,17 @@
 #define KY_MAX_THREADS 256
 #define KY_MAX_TOKENIZE_BYTES (1u << 28) /* bytes of text in one tokenize call */
 
-<<<<<<< HEAD
+/* Chat templates (src/chat/): a template is untrusted input, so parsing and rendering are bounded. */
+#define KY_TMPL_MAX_SOURCE (1u << 20)      /* bytes of template source */
+#define KY_TMPL_MAX_NEST 200               /* nesting of expressions and blocks while parsing */
+#define KY_TMPL_MAX_STEPS 5000000u         /* evaluation steps (nodes + loop iterations) */
+#define KY_TMPL_MAX_DEPTH 100              /* macro call depth */
+#define KY_TMPL_MAX_OUTPUT (16u << 20)     /* bytes of rendered text */
+#define KY_TMPL_MAX_MEMORY (256u << 20)    /* bytes one rendering may allocate */
+#define KY_TMPL_MAX_RANGE 1000000          /* elements of one range() / list */
+#define KY_TMPL_MAX_JSON_DEPTH 64          /* nesting of the variables given to a rendering */
+#define KY_CHAT_MAX_CONTEXT_BYTES (64u << 20) /* bytes of the JSON variables of a rendering */
+
 /* HTTP server (src/server/) */
 #define KY_SRV_DEFAULT_MAX_BODY (8u << 20) /* --max-body default: bytes of a request body */
 #define KY_SRV_MAX_HEADERS 64              /* request headers; more gets 431 */
@@ -36,17 +46,5 @@
 #define KY_SRV_MAX_QUEUE 4096              /* --queue */
 #define KY_SRV_OUTBOX_HIGH (256u << 10)    /* bytes queued for a client before its choices pause */
 #define KY_SRV_STALL_S 60                  /* a paused (unread) stream is cancelled after this */
-=======
-/* Chat templates (src/chat/): a template is untrusted input, so parsing and rendering are bounded. */
-#define KY_TMPL_MAX_SOURCE (1u << 20)      /* bytes of template source */
-#define KY_TMPL_MAX_NEST 200               /* nesting of expressions and blocks while parsing */
-#define KY_TMPL_MAX_STEPS 5000000u         /* evaluation steps (nodes + loop iterations) */
-#define KY_TMPL_MAX_DEPTH 100              /* macro call depth */
-#define KY_TMPL_MAX_OUTPUT (16u << 20)     /* bytes of rendered text */
-#define KY_TMPL_MAX_MEMORY (256u << 20)    /* bytes one rendering may allocate */
-#define KY_TMPL_MAX_RANGE 1000000          /* elements of one range() / list */
-#define KY_TMPL_MAX_JSON_DEPTH 64          /* nesting of the variables given to a rendering */
-#define KY_CHAT_MAX_CONTEXT_BYTES (64u << 20) /* bytes of the JSON variables of a rendering */
->>>>>>> main
 
 #endif
