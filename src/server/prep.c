@@ -22,8 +22,10 @@ prep_state *prep_create(const ky_model *model) {
     ky_status st = ky_chat_template_from_model(model, &p->tmpl, &err);
     if (st != KY_OK) {
         if (st != KY_ERR_NOT_FOUND)
-            fprintf(stderr, "kaiyuan serve: the model's chat template is unusable (%s); using "
-                            "ChatML\n", err.message);
+            fprintf(stderr,
+                    "kaiyuan serve: the model's chat template is unusable (%s); using "
+                    "ChatML\n",
+                    err.message);
         if (ky_chat_template_chatml(&p->tmpl, &err) != KY_OK) {
             free(p);
             return NULL;
@@ -78,7 +80,8 @@ static bool chat_prompt(prep_state *p, const api_request *r, ky_token **ids, siz
     if (st == KY_OK) st = ky_chat_prompt_tokenize(prompt, p->model, ids, n, &e);
     ky_chat_prompt_free(prompt);
     if (st == KY_OK) return true;
-    if (st == KY_ERR_NOMEM) return api_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
+    if (st == KY_ERR_NOMEM)
+        return api_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
     return api_errorf(err, 400, "invalid_request_error", "messages", NULL,
                       "cannot render the chat template: %s", e.message);
 }

@@ -273,11 +273,12 @@ static inline int tsrv_stop(test_server *s, int sig, double timeout_s) {
     return -1;
 }
 
-/* Value of a metric line "name value" (first match) in a /metrics body; -1 when absent. */
-static inline double tsrv_metric(int port, const char *name) {
+/* Value of a metric line "name value" (first match) in a /metrics body; -1 when absent.
+ * extra: header lines (the Authorization header), may be NULL. */
+static inline double tsrv_metric_h(int port, const char *extra, const char *name) {
     http_resp r;
     double v = -1;
-    if (http_do(port, "GET", "/metrics", NULL, NULL, &r) == 200) {
+    if (http_do(port, "GET", "/metrics", extra, NULL, &r) == 200) {
         size_t nl = strlen(name);
         for (char *p = r.body; p && *p;) {
             if (!strncmp(p, name, nl) && p[nl] == ' ') {
@@ -290,6 +291,10 @@ static inline double tsrv_metric(int port, const char *name) {
     }
     http_resp_free(&r);
     return v;
+}
+
+static inline double tsrv_metric(int port, const char *name) {
+    return tsrv_metric_h(port, NULL, name);
 }
 
 #endif
