@@ -484,7 +484,13 @@ static void test_capacity_and_disconnect(void) {
     CHECK(r.headers && strstr(r.headers, "Retry-After: 1"));
     CHECK(r.body && strstr(r.body, "rate_limit_error"));
     http_resp_free(&r);
+    /* The queued one first (it never got a response: 499), then the running one. */
     close(f2);
+    end = tsrv_now() + 30;
+    while (tsrv_now() < end && (bmetric("kaiyuan:client_disconnects_total") < d0 + 1 ||
+                                bmetric("kaiyuan:requests_waiting") != 0))
+        tsrv_sleep(0.02);
+    CHECK(bmetric("kaiyuan:requests_waiting") == 0);
     close(f1);
     end = tsrv_now() + 30;
     while (tsrv_now() < end && (bmetric("kaiyuan:requests_running") != 0 ||
