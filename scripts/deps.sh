@@ -10,12 +10,23 @@ for p in "${PKGS[@]}"; do
         missing+=("$p")
     fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The server's JavaScript tests (tests/js) use the official openai client, pinned by the lock
+# file; npm ci runs again only when the lock file changes (stamp in node_modules).
+js_deps() {
+    local dir tests_js stamp
+    dir=$(cd "$(dirname "$0")/.." && pwd); tests_js="$dir/tests/js"; stamp="$tests_js/node_modules/.ky-stamp"
+    [ -f "$stamp" ] && [ "$stamp" -nt "$tests_js/package-lock.json" ] && return 0
+    command -v npm >/dev/null || { echo "deps: npm missing (node >= 20 needed for tests/js)" >&2; return 1; }
+    echo "deps: npm ci in tests/js" >&2
+    (cd "$tests_js" && npm ci --no-audit --no-fund --loglevel=error >&2) && touch "$stamp"
+}
+if [ ${#missing[@]} -eq 0 ]; then js_deps; exit; fi
 if [ "$(id -u)" -eq 0 ]; then
     echo "deps: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    js_deps
 else
     echo "deps: missing packages: ${missing[*]}" >&2
     echo "deps: run: sudo apt-get install -y ${missing[*]}" >&2
