@@ -3,6 +3,8 @@
 #   build-fuzz/fuzz_tokenize  tokenizers (tests/fuzz/fuzz_tokenize.c), corpus tests/fuzz/corpus/tokenize
 #   build-fuzz/fuzz_inspect   `kaiyuan inspect` printing (tests/fuzz/fuzz_inspect.c), corpus
 #                             tests/fuzz/corpus/inspect
+#   build-fuzz/fuzz_request   server request path: body → JSON → validated request → response
+#                             JSON (tests/fuzz/fuzz_request.c), corpus tests/fuzz/corpus/request
 # Library sources are compiled with -fsanitize=fuzzer-no-link,address,undefined (coverage without
 # libFuzzer's main); each target links with -fsanitize=fuzzer,address,undefined.
 # Run one by hand from the repository root (vocabularies come from $KY_SHARED or ../shared):
@@ -28,13 +30,17 @@ FUZZ_TOKENIZE_SRC := src/base/status.c src/os/file.c src/tensor/types.c src/gguf
                      $(wildcard src/tokenizer/*.c)
 FUZZ_INSPECT_SRC := src/base/status.c src/base/strbuf.c src/os/file.c src/tensor/types.c \
                     src/gguf/gguf_read.c src/cli/cli_util.c src/cli/cmd_inspect.c
+FUZZ_REQUEST_SRC := src/base/status.c src/base/strbuf.c src/server/api_request.c \
+                    src/server/api_response.c
 FUZZ_GGUF_OBJ := $(FUZZ_GGUF_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_REQUEST_OBJ := $(FUZZ_REQUEST_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TOKENIZE_OBJ := $(FUZZ_TOKENIZE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_INSPECT_OBJ := $(FUZZ_INSPECT_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TOKENIZE_LIBS := $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 .PHONY: all
-all: $(FUZZ_BUILD)/fuzz_gguf $(FUZZ_BUILD)/fuzz_tokenize $(FUZZ_BUILD)/fuzz_inspect
+all: $(FUZZ_BUILD)/fuzz_gguf $(FUZZ_BUILD)/fuzz_tokenize $(FUZZ_BUILD)/fuzz_inspect \
+     $(FUZZ_BUILD)/fuzz_request
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -55,6 +61,12 @@ $(FUZZ_BUILD)/fuzz_inspect: tests/fuzz/fuzz_inspect.c $(FUZZ_INSPECT_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_inspect.d $(FUZZ_BIN_SAN) $< \
 	    $(FUZZ_INSPECT_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
 
+$(FUZZ_BUILD)/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_REQUEST_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_request.d $(FUZZ_BIN_SAN) $< \
+	    $(FUZZ_REQUEST_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
+
+-include $(FUZZ_REQUEST_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_request.d
 -include $(FUZZ_GGUF_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_gguf.d
 -include $(FUZZ_TOKENIZE_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_tokenize.d
 -include $(FUZZ_INSPECT_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_inspect.d
