@@ -2,12 +2,12 @@
 // serve.mjs — continuous-batching benchmark of `kaiyuan serve` against llama.cpp (not a test).
 //
 //   node bench/serve.mjs --model bench/cache/qwen2.5-0.5b-q4_k_m.gguf [--streams 1,2,4,8]
-//        [-n 64] [-t 2] [--bin build/kaiyuan] [--no-peer]
+//        [-n 64] [-t 2] [-r 3] [--bin build/kaiyuan] [--no-peer]
 //
 // Starts `kaiyuan serve --parallel 8` on a free port, then for each stream count C runs C
 // concurrent streaming /v1/completions requests (greedy, a 16-token id prompt each, n tokens,
 // end-of-generation tokens banned with logit_bias) and reports the aggregate generated tok/s
-// (all generated tokens / wall time). Then time to first token of a new 512-token request while
+// (all generated tokens / wall time; the median of -r runs, each with fresh prompts). Then time to first token of a new 512-token request while
 // 7 streams run, and alone. With the peer (bench/peer, node-llama-cpp) installed, the same
 // stream counts go through `peer.mjs parallel` (C sequences in one llama.cpp context; it feeds
 // tokens without sampling or HTTP, so it is an upper bound for a llama.cpp server).
@@ -29,6 +29,8 @@ if (!model || !fs.existsSync(model)) {
 const streams = opt('--streams', '1,2,4,8').split(',').map(Number);
 const nGen = Number(opt('-n', '64'));
 const threads = Number(opt('-t', '2'));
+const reps = Number(opt('-r', '3'));
+const median = (a) => { const b = [...a].sort((x, y) => x - y); return b[Math.floor(b.length / 2)]; };
 const bin = opt('--bin', path.join(here, '..', 'build', 'kaiyuan'));
 const usePeer = !argv.includes('--no-peer') && fs.existsSync(path.join(here, 'peer', 'node_modules'));
 const cpu = (() => { try { return execFileSync('lscpu', { encoding: 'utf8' }).match(/Model name:\s*(.+)/)?.[1]?.trim(); } catch { return os.cpus()[0]?.model; } })();
@@ -84,13 +86,19 @@ await stream(url, ids(16, 99), 8, bias); // warm-up
 
 const results = { kaiyuan: {}, peer: {} };
 for (const c of streams) {
-  const t0 = performance.now();
-  const rs = await Promise.all(Array.from({ length: c }, (_, i) => stream(url, ids(16, i + c * 10), nGen, bias)));
-  const secs = (performance.now() - t0) / 1000;
-  const tokens = rs.reduce((a, r) => a + r.tokens, 0);
-  results.kaiyuan[c] = tokens / secs;
-  out({ engine: 'kaiyuan', streams: c, tokens, seconds: Number(secs.toFixed(3)), tok_s: Number((tokens / secs).toFixed(2)),
-    ttft_avg_s: Number((rs.reduce((a, r) => a + r.ttft, 0) / c).toFixed(3)) });
+  const rates = [], ttfts = [];
+  let tokens = 0;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    const rs = await Promise.all(Array.from({ length: c }, (_, i) => stream(url, ids(16, 1 + i + c * 10 + r * 100), nGen, bias)));
+    const secs = (performance.now() - t0) / 1000;
+    tokens = rs.reduce((a, x) => a + x.tokens, 0);
+    rates.push(tokens / secs);
+    ttfts.push(rs.reduce((a, x) => a + x.ttft, 0) / c);
+  }
+  results.kaiyuan[c] = median(rates);
+  out({ engine: 'kaiyuan', streams: c, tokens_per_run: tokens, tok_s: Number(median(rates).toFixed(2)),
+    tok_s_runs: rates.map((x) => Number(x.toFixed(2))), ttft_avg_s: Number(median(ttfts).toFixed(3)) });
 }
 
 // TTFT of a new 512-token request alone and while 7 streams decode.
@@ -104,15 +112,21 @@ server.proc.kill('SIGTERM');
 
 if (usePeer) {
   for (const c of streams) {
-    const j = JSON.parse(execFileSync('node', [path.join(here, 'peer', 'peer.mjs'), 'parallel', '--model', model, '--seqs', String(c),
-      '-n', String(nGen), '-t', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 }));
-    results.peer[c] = j.tok_s;
-    out({ engine: 'llama.cpp', streams: c, tok_s: Number(j.tok_s.toFixed(2)), llama_cpp: j.llama_cpp });
+    const rates = [];
+    let release = null;
+    for (let r = 0; r < reps; r++) {
+      const j = JSON.parse(execFileSync('node', [path.join(here, 'peer', 'peer.mjs'), 'parallel', '--model', model, '--seqs', String(c),
+        '-n', String(nGen), '-t', String(threads), '--seed', String(1234 + r)], { encoding: 'utf8', maxBuffer: 1 << 24 }));
+      rates.push(j.tok_s);
+      release = j.llama_cpp;
+    }
+    results.peer[c] = median(rates);
+    out({ engine: 'llama.cpp', streams: c, tok_s: Number(median(rates).toFixed(2)), tok_s_runs: rates.map((x) => Number(x.toFixed(2))), llama_cpp: release });
   }
 }
 const k1 = results.kaiyuan[1], kmax = results.kaiyuan[Math.max(...streams)];
 out({
-  summary: true, model: path.basename(model), cpu, threads, n: nGen, loadavg_1m: os.loadavg()[0],
+  summary: true, model: path.basename(model), cpu, threads, n: nGen, reps, loadavg_1m: os.loadavg()[0],
   kaiyuan_scaling: k1 ? Number((kmax / k1).toFixed(2)) : null,
   peer_scaling: results.peer[1] ? Number((results.peer[Math.max(...streams)] / results.peer[1]).toFixed(2)) : null,
   kaiyuan_over_peer: Object.fromEntries(streams.filter((c) => results.peer[c]).map((c) => [c, Number((results.kaiyuan[c] / results.peer[c]).toFixed(2))])),
