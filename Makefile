@@ -14,7 +14,7 @@ CC ?= cc
 BUILD ?= build
 OPT ?= -O2
 ARCH := $(shell uname -m)
-PKGS := libpcre2-8 libutf8proc jansson libedit libcurl
+PKGS := libpcre2-8 libutf8proc jansson libedit libcurl libmicrohttpd
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
 CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread -MMD -MP \
@@ -32,10 +32,13 @@ ISA_EXCLUDE := src/kernels/x86/%
 else
 ISA_EXCLUDE := src/kernels/arm/%
 endif
-LIB_SRC := $(filter-out src/cli/% $(ISA_EXCLUDE),$(ALL_SRC))
+LIB_SRC := $(filter-out src/cli/% src/server/% $(ISA_EXCLUDE),$(ALL_SRC))
 CLI_SRC := $(filter src/cli/%,$(ALL_SRC))
+# The HTTP server (a client of kaiyuan.h, like the CLI) is its own archive.
+SRV_SRC := $(filter src/server/%,$(ALL_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+SRV_OBJ := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(shell find tests -maxdepth 1 -name '*.c'))
@@ -69,14 +72,20 @@ $(BUILD)/libkaiyuan.a: $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/kaiyuan: $(CLI_OBJ) $(BUILD)/libkaiyuan.a
-	@$(if $(Q),echo "  LD      $@",true)
-	$(Q)$(CC) $(CLI_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+$(BUILD)/libkyserver.a: $(SRV_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
 
-$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a
+$(BUILD)/kaiyuan: $(CLI_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a
+	@$(if $(Q),echo "  LD      $@",true)
+	$(Q)$(CC) $(CLI_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@",true)
-	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -lutil -o $@
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkyserver.a \
+	    $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -lutil -o $@
 
 # Kernel micro-benchmark (not part of `make test`): make bench-kernels [BENCH_ARGS="--tier best"]
 bench-kernels: $(BUILD)/bench/kernels_bench
@@ -121,4 +130,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-clang build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d)

@@ -44,4 +44,23 @@
 #define KY_TMPL_MAX_JSON_DEPTH 64          /* nesting of the variables given to a rendering */
 #define KY_CHAT_MAX_CONTEXT_BYTES (64u << 20) /* bytes of the JSON variables of a rendering */
 
+/* HTTP server (src/server/) */
+#define KY_SRV_DEFAULT_MAX_BODY (8u << 20) /* --max-body default: bytes of a request body */
+#define KY_SRV_MAX_HEADERS 64              /* request headers; more gets 431 */
+#define KY_SRV_CONN_MEMORY (64u << 10)     /* MHD per-connection header pool (larger: 431) */
+#define KY_SRV_MAX_CONNECTIONS 1024        /* open client connections */
+#define KY_SRV_CONN_TIMEOUT_S 30           /* idle connection (slowloris) timeout */
+#define KY_SRV_DRAIN_S 30                  /* SIGTERM: longest wait for in-flight requests */
+#define KY_SRV_MAX_N 16                    /* choices per request (n) */
+#define KY_SRV_MAX_STOP 16                 /* stop strings per request */
+#define KY_SRV_MAX_STOP_LEN 1024           /* bytes of one stop string */
+#define KY_SRV_MAX_TOP_LOGPROBS 20         /* chat top_logprobs; completions allow 5 */
+#define KY_SRV_MAX_LOGIT_BIAS 1024         /* logit_bias entries */
+#define KY_SRV_MAX_PARALLEL 64             /* --parallel */
+#define KY_SRV_MAX_CACHE_SLOTS 64          /* --cache-slots */
+#define KY_SRV_MAX_QUEUE 4096              /* --queue */
+#define KY_SRV_OUTBOX_HIGH (256u << 10)    /* bytes queued for a client before its choices pause */
+#define KY_SRV_MAX_CORS 16                 /* --cors origins */
+#define KY_SRV_STALL_S 60                  /* a paused (unread) stream is cancelled after this */
+
 #endif

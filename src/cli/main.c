@@ -21,6 +21,7 @@ static const struct {
     {"show", cmd_show, "show a stored model: where it came from, and what inspect prints"},
     {"rm", cmd_rm, "remove a model from the store"},
     {"synth", cmd_synth, "write a random-weight GGUF shaped like a real model (benchmarks)"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
 };
 
 static void usage(FILE *f) {

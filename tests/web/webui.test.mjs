@@ -58,12 +58,12 @@ test('chat page end to end', { timeout: 300000 * slow }, async () => {
     assert.match(await plain.text(), /<title>kaiyuan<\/title>/);
     assert.equal((await fetch(base + '/v1/models')).status, 401);
 
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium', headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
+    // a fresh --user-data-dir: playwright passes the profile directory itself
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1100, height: 760 },
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
-    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
-    const page = await context.newPage();
+    const page = browser.pages()[0] ?? (await browser.newPage());
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('dialog', async (d) => { await d.accept('Renamed chat'); });
@@ -123,6 +123,7 @@ test('chat page end to end', { timeout: 300000 * slow }, async () => {
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
     await page.screenshot({ path: join(SHOTS, 'webui-dark.png') });
     await page.setViewportSize({ width: 390, height: 760 });
+    await page.waitForTimeout(400); /* the side list slides out of view */
     await page.screenshot({ path: join(SHOTS, 'webui-phone.png') });
     await page.setViewportSize({ width: 1100, height: 760 });
 
@@ -142,7 +143,7 @@ test('chat page end to end', { timeout: 300000 * slow }, async () => {
       { role: 'user', content: '<img src=x onerror="window.__pwned=1">' },
       { role: 'assistant', content: 'see [click](javascript:window.__pwned=2) and <img src=x onerror="window.__pwned=3"> <script>window.__pwned=4</script>\n\n```python\nprint("hi")\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |' },
     ] }] };
-    const file = join(profile, 'evil.json');
+    const file = join(tmpdir(), `kaiyuan-evil-${process.pid}.json`);
     writeFileSync(file, JSON.stringify(evil));
     await page.setInputFiles('#import-file', file);
     await page.click('#conv-list .conv-title');
