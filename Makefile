@@ -2,7 +2,8 @@
 #   make                 build/kaiyuan (CLI) and build/libkaiyuan.a
 #   make test            install missing packages, build, run every test (plain + ASan/UBSan) and
 #                        the GGUF fuzzer; ends with "N passed, N failed"
-#   make run MODEL=f.gguf [PROMPT="..."]   build and stream a generation
+#   make run [MODEL=f.gguf|REF] [PROMPT="..."]   build and chat (default model qwen2.5:0.5b,
+#                        pulled on first use); with PROMPT, stream one generation
 #   make fuzz            build the libFuzzer targets (clang) into build-fuzz/
 #   make format-check    clang-format check of every C file
 #   make bench-kernels   kernel micro-benchmark (JSON lines; BENCH_ARGS="--tier best --type q8_0")
@@ -13,12 +14,12 @@ CC ?= cc
 BUILD ?= build
 OPT ?= -O2
 ARCH := $(shell uname -m)
-PKGS := libpcre2-8 libutf8proc jansson libmicrohttpd
+PKGS := libpcre2-8 libutf8proc jansson libedit libcurl libmicrohttpd
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
 CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread -MMD -MP \
              $(shell pkg-config --cflags $(PKGS)) $(SAN_FLAGS) $(EXTRA_CFLAGS)
-LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lm -pthread $(SAN_FLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lm -lutil -pthread $(SAN_FLAGS)
 
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -48,6 +49,8 @@ $(BUILD)/obj/%_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq
 $(BUILD)/obj/%_vnni.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
+# The chat page is embedded with .incbin (src/server/webui.c).
+$(BUILD)/obj/src/server/webui.o: web/dist/index.html web/dist/index.html.gz web/dist/csp.txt
 
 .PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests bench-kernels membw
 all: cli
@@ -82,7 +85,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkyserver.a $(BUILD)/
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@",true)
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkyserver.a \
-	    $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+	    $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -lutil -o $@
 
 # Kernel micro-benchmark (not part of `make test`): make bench-kernels [BENCH_ARGS="--tier best"]
 bench-kernels: $(BUILD)/bench/kernels_bench

@@ -2,23 +2,30 @@
 # deps.sh — make sure the Debian packages the build and tests need are installed.
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
-PKGS=(make gcc clang clang-format libclang-rt-14-dev pkg-config libpcre2-dev libutf8proc-dev libjansson-dev
-      libmicrohttpd-dev)
+PKGS=(make gcc clang clang-format libclang-rt-14-dev pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libedit-dev
+      libcurl4-openssl-dev libmicrohttpd-dev chromium)
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$p")
     fi
 done
-# The server's JavaScript tests (tests/js) use the official openai client, pinned by the lock
-# file; npm ci runs again only when the lock file changes (stamp in node_modules).
+# npm packages, pinned by their lock files: tests/js (the official openai client), tests/web
+# (playwright-core for the browser tests) and web/ (the chat page's build, checked against the
+# committed bundle). npm ci runs again only when a lock file changes (stamp in node_modules).
+if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then missing+=(nodejs npm); else
+        echo "deps: npm missing: sudo apt-get install -y nodejs npm" >&2; exit 1; fi
+fi
 js_deps() {
-    local dir tests_js stamp
-    dir=$(cd "$(dirname "$0")/.." && pwd); tests_js="$dir/tests/js"; stamp="$tests_js/node_modules/.ky-stamp"
-    [ -f "$stamp" ] && [ "$stamp" -nt "$tests_js/package-lock.json" ] && return 0
-    command -v npm >/dev/null || { echo "deps: npm missing (node >= 20 needed for tests/js)" >&2; return 1; }
-    echo "deps: npm ci in tests/js" >&2
-    (cd "$tests_js" && npm ci --no-audit --no-fund --loglevel=error >&2) && touch "$stamp"
+    local root d stamp
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    for d in tests/js tests/web web; do
+        stamp="$root/$d/node_modules/.ky-stamp"
+        [ -f "$stamp" ] && [ "$stamp" -nt "$root/$d/package-lock.json" ] && continue
+        echo "deps: npm ci in $d" >&2
+        (cd "$root/$d" && npm ci --no-audit --no-fund --loglevel=error >&2) && touch "$stamp"
+    done
 }
 if [ ${#missing[@]} -eq 0 ]; then js_deps; exit; fi
 if [ "$(id -u)" -eq 0 ]; then

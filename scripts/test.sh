@@ -41,6 +41,7 @@ rm -f build-asan.log
 
 step "clang build (warnings as errors)" make -s -j"$jobs" CC=clang BUILD=build-clang cli tests
 if command -v clang-format >/dev/null; then step "clang-format check" make -s format-check; fi
+step "web/dist is the build of web/src (pinned lock file)" node web/build.mjs --check
 
 secs=${FUZZ_SECONDS:-$([ "${CI:-}" = "true" ] && echo 60 || echo 15)}
 echo "== fuzzers (${secs}s each)"
@@ -49,8 +50,10 @@ if make -s fuzz >build-fuzz.log 2>&1; then
         [ -x "$f" ] || continue
         name=$(basename "$f"); corpus="tests/fuzz/corpus/${name#fuzz_}"
         work="build-fuzz/work-${name#fuzz_}"; mkdir -p "$work"
+        extra=() # seeds that live in ../shared (never copied into the repository)
+        [ "$name" = fuzz_template ] && extra=("${KY_SHARED:-../shared}/templates")
         if "$f" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-            "$work" "$corpus" >"build-fuzz/$name.log" 2>&1; then
+            "$work" "$corpus" "${extra[@]}" >"build-fuzz/$name.log" 2>&1; then
             total_pass=$((total_pass + 1)); echo "ok   $name ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$name.log" | grep -o '[0-9]*$') runs)"
         else
             total_fail=$((total_fail + 1)); echo "FAIL $name"; tail -60 "build-fuzz/$name.log" | sed 's/^/    /'

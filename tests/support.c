@@ -148,7 +148,7 @@ static int wait_child(pid_t pid, double seconds, int *status, int *killed) {
 
 /* ky_test_spawn with a time limit (seconds <= 0: none). */
 static int spawn_timed(const char *const *argv, const char *const *env, double seconds,
-                       ky_cli_result *r) {
+                       const char *stdin_path, ky_cli_result *r) {
     memset(r, 0, sizeof *r);
     char out_path[600], err_path[600];
     snprintf(out_path, sizeof out_path, "%s", ky_test_tmpfile("cli-stdout"));
@@ -169,7 +169,7 @@ static int spawn_timed(const char *const *argv, const char *const *env, double s
     envp[k] = NULL;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, stdin_path ? stdin_path : "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid;
@@ -189,7 +189,7 @@ static int spawn_timed(const char *const *argv, const char *const *env, double s
 }
 
 int ky_test_spawn(const char *const *argv, const char *const *env, ky_cli_result *r) {
-    return spawn_timed(argv, env, 0, r);
+    return spawn_timed(argv, env, 0, NULL, r);
 }
 
 int ky_test_cli_timed(const char *const *args, double seconds, ky_cli_result *r) {
@@ -198,7 +198,17 @@ int ky_test_cli_timed(const char *const *args, double seconds, ky_cli_result *r)
     argv[n++] = ky_test_cli_binary();
     for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
     argv[n] = NULL;
-    return spawn_timed(argv, NULL, seconds, r);
+    return spawn_timed(argv, NULL, seconds, NULL, r);
+}
+
+int ky_test_cli_full(const char *const *args, const char *const *env, const char *stdin_path,
+                     double seconds, ky_cli_result *r) {
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = ky_test_cli_binary();
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    return spawn_timed(argv, env, seconds, stdin_path, r);
 }
 
 int ky_test_cli(const char *const *args, ky_cli_result *r) { return ky_test_cli_timed(args, 0, r); }

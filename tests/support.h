@@ -41,6 +41,10 @@ int ky_test_spawn(const char *const *argv, const char *const *env, ky_cli_result
 /* As ky_test_cli, but kills the process (SIGKILL) when it has not exited after seconds (> 0);
  * then r->timed_out is 1 and r->exit_code -1. */
 int ky_test_cli_timed(const char *const *args, double seconds, ky_cli_result *r);
+/* The CLI with args, extra environment env (as ky_test_spawn; may be NULL), stdin from the file
+ * stdin_path (NULL: /dev/null) and a time limit (seconds <= 0: none). Returns as ky_test_cli. */
+int ky_test_cli_full(const char *const *args, const char *const *env, const char *stdin_path,
+                     double seconds, ky_cli_result *r);
 void ky_test_cli_free(ky_cli_result *r);
 
 /* Appends to files[*n] (capacity cap) the paths of regular files under dir whose names end with

@@ -5,18 +5,33 @@
 #ifndef KY_BASE_LIMITS_H
 #define KY_BASE_LIMITS_H
 
-#define KY_MAX_DIMS 4                       /* tensor dimensions (GGUF) */
-#define KY_GGUF_MAX_ARRAY_DEPTH 8           /* nesting of arrays of arrays */
-#define KY_GGUF_MAX_KEY_LEN 65535           /* bytes in a metadata key */
-#define KY_GGUF_MAX_NAME_LEN 4096           /* bytes in a tensor name */
-#define KY_GGUF_MAX_ALIGNMENT (1u << 20)    /* general.alignment upper bound */
-#define KY_MAX_LAYERS 1024
-#define KY_MAX_EXPERTS 1024
-#define KY_MAX_SEQ 256                      /* sequences per context */
-#define KY_MAX_CTX (1 << 22)                /* positions per sequence */
-#define KY_MAX_VOCAB (1 << 24)
-#define KY_MAX_THREADS 256
-#define KY_MAX_TOKENIZE_BYTES (1u << 28) /* bytes of text in one tokenize call */
+#define KY_MAX_DIMS             4          /* tensor dimensions (GGUF) */
+#define KY_GGUF_MAX_ARRAY_DEPTH 8          /* nesting of arrays of arrays */
+#define KY_GGUF_MAX_KEY_LEN     65535      /* bytes in a metadata key */
+#define KY_GGUF_MAX_NAME_LEN    4096       /* bytes in a tensor name */
+#define KY_GGUF_MAX_ALIGNMENT   (1u << 20) /* general.alignment upper bound */
+#define KY_MAX_LAYERS           1024
+#define KY_MAX_EXPERTS          1024
+#define KY_MAX_SEQ              256       /* sequences per context */
+#define KY_MAX_CTX              (1 << 22) /* positions per sequence */
+#define KY_MAX_VOCAB            (1 << 24)
+#define KY_MAX_THREADS          256
+#define KY_MAX_TOKENIZE_BYTES   (1u << 28) /* bytes of text in one tokenize call */
+
+/* Model store (src/store/): bounds on what a hub, a manifest or a REF may ask for. */
+#define KY_STORE_MAX_LISTING     (32u << 20)  /* bytes of a repository listing response */
+#define KY_STORE_MAX_FILES       100000       /* entries of a repository listing */
+#define KY_STORE_MAX_REPO_PATH   1024         /* bytes of a file path inside a repository */
+#define KY_STORE_MAX_PARTS       512          /* parts of a split GGUF model */
+#define KY_STORE_MAX_FILE_BYTES  (1ull << 42) /* 4 TiB: larger listed sizes are rejected */
+#define KY_STORE_MAX_MANIFEST    (1u << 20)   /* bytes of a manifest file (ours or ollama's) */
+#define KY_STORE_MAX_MODELS      100000       /* models `list` reads */
+#define KY_STORE_MAX_REF_LEN     512          /* bytes of a REF argument */
+#define KY_STORE_CONNECT_TIMEOUT 10           /* seconds to connect before "cannot reach" */
+#define KY_STORE_STALL_SECONDS   60           /* a transfer below 1 byte/s this long is broken */
+#define KY_STORE_MAX_REDIRECTS   10
+#define KY_STORE_RETRY_DELAY_MS  1000 /* before an automatic resume */
+#define KY_GGUF_MAX_SPLITS       512  /* files of one split GGUF model */
 
 /* Chat templates (src/chat/): a template is untrusted input, so parsing and rendering are bounded. */
 #define KY_TMPL_MAX_SOURCE (1u << 20)      /* bytes of template source */
@@ -45,6 +60,7 @@
 #define KY_SRV_MAX_CACHE_SLOTS 64          /* --cache-slots */
 #define KY_SRV_MAX_QUEUE 4096              /* --queue */
 #define KY_SRV_OUTBOX_HIGH (256u << 10)    /* bytes queued for a client before its choices pause */
+#define KY_SRV_MAX_CORS 16                 /* --cors origins */
 #define KY_SRV_STALL_S 60                  /* a paused (unread) stream is cancelled after this */
 
 #endif

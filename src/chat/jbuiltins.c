@@ -594,7 +594,7 @@ jv jx_filter(jx_ctx *c, const jname *name, const jv *self, const jv *args, const
         else if (meth && STR_IS(meth->s, meth->n, "ceil"))
             r = __builtin_ceil(x * scale) / scale;
         else
-            r = __builtin_round(x * scale) / scale;
+            r = __builtin_rint(x * scale) / scale; /* Python round(): half to even */
         return jv_float(r);
     }
     if (self->t == JV_UNDEF &&

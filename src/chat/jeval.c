@@ -269,6 +269,9 @@ static jv arith(jx_ctx *c, uint8_t op, const jv *a, const jv *b) {
         ((a->t == JV_STR && b->t == JV_INT) || (a->t == JV_INT && b->t == JV_STR))) {
         const jv *s = a->t == JV_STR ? a : b;
         int64_t k = a->t == JV_INT ? a->u.i : b->u.i;
+        if (k > 0 && s->u.s->n && (uint64_t)k > KY_TMPL_MAX_OUTPUT / s->u.s->n)
+            jx_fail(c, KY_ERR_UNSUPPORTED, "string repetition longer than %u MiB",
+                    KY_TMPL_MAX_OUTPUT >> 20);
         jbuf o;
         jbuf_init(c, &o);
         for (int64_t i = 0; i < k; i++) {
@@ -609,16 +612,14 @@ static void exec_for(jx_ctx *c, const jnode *n) {
         }
         items = kept;
     }
-    int64_t depth0 = 0;
-    jv outer = jx_lookup(c, "loop", 4);
-    if (outer.t == JV_LOOP) depth0 = outer.u.lp->depth0 + 1;
     jloop *lp = jx_calloc(c, sizeof *lp);
-    lp->items = items;
-    lp->depth0 = depth0;
-    frame_set(c, c->frame, (jname){"loop", 4}, (jv){.t = JV_LOOP, .u.lp = lp});
+    lp->items = items; /* depth stays 1: recursive loops are not supported */
+    jframe *iter = c->frame;
     for (size_t i = 0; i < items->n; i++) {
         jx_step(c);
         lp->index0 = i;
+        iter->n = 0; /* each iteration starts from the outer values (nothing keeps a frame) */
+        frame_set(c, c->frame, (jname){"loop", 4}, (jv){.t = JV_LOOP, .u.lp = lp});
         assign(c, n, items->v[i]);
         exec_body(c, n->b);
         if (c->loop_ctl == 1) {

@@ -25,6 +25,8 @@ static void usage(FILE *f) {
             "  --max-body BYTES      largest request body (default %u; larger: 413)\n"
             "  --alias NAME          served model name; other names get 404 model_not_found\n"
             "  --cache-slots N       retired sequences kept for the prefix cache (default 4)\n"
+            "  --no-webui            do not serve the chat page at /\n"
+            "  --cors ORIGIN         also allow this origin cross-origin (repeatable)\n"
             "  --prefill-chunk N     prompt tokens per decode step (default 256)\n"
             "Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize;\n"
             "GET /v1/models, /health, /metrics. SIGTERM/SIGINT drain in-flight requests.\n",
@@ -54,6 +56,10 @@ int cmd_serve(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
+        if (!strcmp(a, "--no-webui")) {
+            c.no_webui = true;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "kaiyuan serve: unknown option or missing value: '%s'\n", a);
             return 2;
@@ -69,7 +75,19 @@ int cmd_serve(int argc, char **argv) {
             key_file = v;
         else if (!strcmp(a, "--alias"))
             c.alias = v;
-        else if (!strcmp(a, "--port") && (ok = cli_parse_int("serve", a, v, 0, 65535, &x)))
+        else if (!strcmp(a, "--cors")) {
+            if (c.n_cors == KY_SRV_MAX_CORS) {
+                fprintf(stderr, "kaiyuan serve: --cors: at most %d origins\n", KY_SRV_MAX_CORS);
+                return 2;
+            }
+            if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+                fprintf(stderr,
+                        "kaiyuan serve: --cors: '%s' is not an origin (http[s]://host[:port])\n",
+                        v);
+                return 2;
+            }
+            c.cors[c.n_cors++] = v;
+        } else if (!strcmp(a, "--port") && (ok = cli_parse_int("serve", a, v, 0, 65535, &x)))
             c.port = (int)x;
         else if (!strcmp(a, "--parallel") &&
                  (ok = cli_parse_int("serve", a, v, 1, KY_SRV_MAX_PARALLEL, &x)))

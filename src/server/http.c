@@ -28,6 +28,7 @@
 #include "base/strbuf.h"
 #include "server/api_response.h"
 #include "server/server_int.h"
+#include "server/webui.h"
 
 enum route {
     R_NONE,
@@ -38,6 +39,7 @@ enum route {
     R_CHAT,
     R_TOKENIZE,
     R_DETOKENIZE,
+    R_WEBUI,
 };
 
 typedef struct conn_state {
@@ -47,6 +49,7 @@ typedef struct conn_state {
     bool counted; /* requests_total counted for this request */
     srv_request *req;
     int fd;
+    const char *cors;               /* the allowed Origin of this request (from --cors), or NULL */
     struct conn_state *prev, *next; /* list of requests handed to the engine */
 } conn_state;
 
@@ -60,6 +63,13 @@ typedef struct srv_http {
 /* ------------------------------------------------------------------------------------------ */
 /* Responses */
 
+/* Cross-origin headers for a request whose Origin --cors allows. */
+static void add_cors(struct MHD_Response *resp, const conn_state *cs) {
+    if (!cs || !cs->cors) return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", cs->cors);
+    MHD_add_response_header(resp, "Vary", "Origin");
+}
+
 static enum MHD_Result send_body(srv_http *h, conn_state *cs, struct MHD_Connection *conn,
                                  int status, const char *type, char *body, size_t len,
                                  const char *extra_name, const char *extra_value) {
@@ -71,6 +81,7 @@ static enum MHD_Result send_body(srv_http *h, conn_state *cs, struct MHD_Connect
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (extra_name) MHD_add_response_header(resp, extra_name, extra_value);
+    add_cors(resp, cs);
     if (cs && !cs->counted && cs->route != R_HEALTH && cs->route != R_METRICS) {
         cs->counted = true;
         srv_metrics_request(&h->s->metrics, status);
@@ -174,6 +185,7 @@ static enum MHD_Result on_resumed(srv_http *h, conn_state *cs, struct MHD_Connec
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    add_cors(resp, cs);
     if (!cs->counted) {
         cs->counted = true;
         srv_metrics_request(&h->s->metrics, status);
@@ -196,7 +208,8 @@ static enum route route_of(const char *url) {
         {"/metrics", R_METRICS},         {"/v1/completions", R_COMPLETIONS},
         {"/completions", R_COMPLETIONS}, {"/v1/chat/completions", R_CHAT},
         {"/chat/completions", R_CHAT},   {"/tokenize", R_TOKENIZE},
-        {"/detokenize", R_DETOKENIZE},
+        {"/detokenize", R_DETOKENIZE},   {"/", R_WEBUI},
+        {"/index.html", R_WEBUI},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (!strcmp(url, k[i].path)) return k[i].r;
@@ -216,6 +229,65 @@ static bool authorized(srv_http *h, struct MHD_Connection *conn) {
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (!auth || strncmp(auth, "Bearer ", 7) != 0) return false;
     return key_matches(auth + 7, key);
+}
+
+/* The embedded chat page: gzip when the client accepts it, an ETag from the build's script hash
+ * (If-None-Match gives 304), a strict Content-Security-Policy. It holds no secret, so it needs
+ * no API key; every API call it makes does. */
+static enum MHD_Result send_webui(srv_http *h, conn_state *cs, struct MHD_Connection *conn) {
+    srv_webui_page p = srv_webui();
+    const char *hash = strstr(p.csp, "sha256-");
+    char etag[64];
+    snprintf(etag, sizeof etag, "\"%.20s\"", hash ? hash + 7 : "kaiyuan");
+    const char *inm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
+    const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
+    bool gz = ae && strstr(ae, "gzip") != NULL;
+    bool fresh = inm && !strcmp(inm, etag);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(fresh ? 0
+                                        : gz  ? p.gz_len
+                                              : p.html_len,
+                                        (void *)(fresh ? ""
+                                                 : gz  ? (const void *)p.gz
+                                                       : (const void *)p.html),
+                                        MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    if (gz && !fresh) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    MHD_add_response_header(resp, "Content-Security-Policy", p.csp);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    (void)h;
+    cs->counted = true; /* page loads are not API requests */
+    enum MHD_Result ret = MHD_queue_response(conn, fresh ? 304 : 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* A CORS preflight (OPTIONS) for an API route: 204 with the allowed methods and headers when
+ * the Origin is one --cors allows, 403 otherwise. */
+static enum MHD_Result send_preflight(srv_http *h, conn_state *cs, struct MHD_Connection *conn,
+                                      bool is_get) {
+    if (!cs->cors)
+        return fail(
+            h, cs, conn, 403, "invalid_request_error", "cors_origin_not_allowed",
+            "Cross-origin requests from this origin are not allowed (kaiyuan serve --cors ORIGIN)");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    add_cors(resp, cs);
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                            is_get ? "GET, OPTIONS" : "POST, OPTIONS");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    cs->counted = true;
+    enum MHD_Result ret = MHD_queue_response(conn, 204, resp);
+    MHD_destroy_response(resp);
+    return ret;
 }
 
 static enum MHD_Result handle_get(srv_http *h, conn_state *cs, struct MHD_Connection *conn) {
@@ -343,13 +415,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                        "More than %d request headers", KY_SRV_MAX_HEADERS);
             return send_error(h, cs, conn, &e, MHD_HTTP_HEADER_CONNECTION, "close");
         }
+        const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+        for (int i = 0; origin && i < h->s->cfg.n_cors; i++)
+            if (!strcmp(origin, h->s->cfg.cors[i])) cs->cors = h->s->cfg.cors[i];
+        if (cs->route == R_WEBUI && h->s->cfg.no_webui) cs->route = R_NONE;
         if (cs->route == R_NONE) {
             api_error e;
             api_errorf(&e, 404, "invalid_request_error", NULL, "not_found", "Unknown URL %.200s",
                        url);
             return send_error(h, cs, conn, &e, NULL, NULL);
         }
-        bool is_get = cs->route == R_HEALTH || cs->route == R_MODELS || cs->route == R_METRICS;
+        bool is_get = cs->route == R_HEALTH || cs->route == R_MODELS || cs->route == R_METRICS ||
+                      cs->route == R_WEBUI;
+        if (!strcmp(method, "OPTIONS") && cs->route != R_WEBUI)
+            return send_preflight(h, cs, conn, is_get);
+        if (cs->route == R_WEBUI && !strcmp(method, "HEAD")) method = "GET";
         if (strcmp(method, is_get ? "GET" : "POST") != 0) {
             api_error e;
             api_errorf(&e, 405, "invalid_request_error", NULL, "method_not_allowed",
@@ -357,6 +437,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                        is_get ? "GET" : "POST");
             return send_error(h, cs, conn, &e, MHD_HTTP_HEADER_ALLOW, is_get ? "GET" : "POST");
         }
+        if (cs->route == R_WEBUI) return send_webui(h, cs, conn);
         if (cs->route != R_HEALTH && !authorized(h, conn))
             return fail(h, cs, conn, 401, "invalid_request_error", "invalid_api_key",
                         "Incorrect API key provided (Authorization: Bearer KEY)");

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "base/limits.h"
 
 typedef struct srv_config {
     const char *model_path; /* GGUF file (required) */
@@ -22,6 +23,9 @@ typedef struct srv_config {
     const char *alias;      /* served model name; NULL: the file's base name, any name accepted */
     int cache_slots;        /* retired sequences kept for the prefix cache */
     int prefill_chunk;      /* prompt tokens per decode step */
+    bool no_webui;          /* do not serve the chat page at / */
+    const char *cors[KY_SRV_MAX_CORS]; /* origins allowed cross-origin (besides the same origin) */
+    int n_cors;
 } srv_config;
 
 /* Defaults: 127.0.0.1:8080, parallel 4, n_ctx 0, queue 64, max_body 8 MiB, cache_slots 4,

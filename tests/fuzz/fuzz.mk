@@ -3,6 +3,10 @@
 #   build-fuzz/fuzz_tokenize  tokenizers (tests/fuzz/fuzz_tokenize.c), corpus tests/fuzz/corpus/tokenize
 #   build-fuzz/fuzz_inspect   `kaiyuan inspect` printing (tests/fuzz/fuzz_inspect.c), corpus
 #                             tests/fuzz/corpus/inspect
+#   build-fuzz/fuzz_template  chat-template parser + renderer (tests/fuzz/fuzz_template.c), corpus
+#                             tests/fuzz/corpus/template (scripts/test.sh adds ../shared/templates)
+#   build-fuzz/fuzz_store     model REFs and hub listings (tests/fuzz/fuzz_store.c), corpus
+#                             tests/fuzz/corpus/store
 #   build-fuzz/fuzz_request   server request path: body → JSON → validated request → response
 #                             JSON (tests/fuzz/fuzz_request.c), corpus tests/fuzz/corpus/request
 # Library sources are compiled with -fsanitize=fuzzer-no-link,address,undefined (coverage without
@@ -30,9 +34,13 @@ FUZZ_TOKENIZE_SRC := src/base/status.c src/os/file.c src/tensor/types.c src/gguf
                      $(wildcard src/tokenizer/*.c)
 FUZZ_INSPECT_SRC := src/base/status.c src/base/strbuf.c src/os/file.c src/tensor/types.c \
                     src/gguf/gguf_read.c src/cli/cli_util.c src/cli/cmd_inspect.c
+FUZZ_TEMPLATE_SRC := src/base/status.c $(wildcard src/chat/*.c)
+FUZZ_STORE_SRC := src/base/status.c src/store/ref.c src/store/hub.c
+FUZZ_GGUF_OBJ := $(FUZZ_GGUF_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_TEMPLATE_OBJ := $(FUZZ_TEMPLATE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_STORE_OBJ := $(FUZZ_STORE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_REQUEST_SRC := src/base/status.c src/base/strbuf.c src/server/api_request.c \
                     src/server/api_response.c
-FUZZ_GGUF_OBJ := $(FUZZ_GGUF_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_REQUEST_OBJ := $(FUZZ_REQUEST_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TOKENIZE_OBJ := $(FUZZ_TOKENIZE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_INSPECT_OBJ := $(FUZZ_INSPECT_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
@@ -40,7 +48,7 @@ FUZZ_TOKENIZE_LIBS := $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 .PHONY: all
 all: $(FUZZ_BUILD)/fuzz_gguf $(FUZZ_BUILD)/fuzz_tokenize $(FUZZ_BUILD)/fuzz_inspect \
-     $(FUZZ_BUILD)/fuzz_request
+     $(FUZZ_BUILD)/fuzz_template $(FUZZ_BUILD)/fuzz_store $(FUZZ_BUILD)/fuzz_request
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,6 +69,17 @@ $(FUZZ_BUILD)/fuzz_inspect: tests/fuzz/fuzz_inspect.c $(FUZZ_INSPECT_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_inspect.d $(FUZZ_BIN_SAN) $< \
 	    $(FUZZ_INSPECT_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
 
+$(FUZZ_BUILD)/fuzz_template: tests/fuzz/fuzz_template.c $(FUZZ_TEMPLATE_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_template.d $(FUZZ_BIN_SAN) $< \
+	    $(FUZZ_TEMPLATE_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
+
+-include $(FUZZ_TEMPLATE_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_template.d
+$(FUZZ_BUILD)/fuzz_store: tests/fuzz/fuzz_store.c $(FUZZ_STORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_store.d $(FUZZ_BIN_SAN) $< \
+	    $(FUZZ_STORE_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
+
 $(FUZZ_BUILD)/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_REQUEST_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_request.d $(FUZZ_BIN_SAN) $< \
@@ -68,5 +87,6 @@ $(FUZZ_BUILD)/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_REQUEST_OBJ)
 
 -include $(FUZZ_REQUEST_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_request.d
 -include $(FUZZ_GGUF_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_gguf.d
+-include $(FUZZ_STORE_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_store.d
 -include $(FUZZ_TOKENIZE_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_tokenize.d
 -include $(FUZZ_INSPECT_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_inspect.d
