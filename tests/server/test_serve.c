@@ -458,9 +458,52 @@ static void test_errors(void) {
            "%s", r.body ? r.body : "");
     http_resp_free(&r);
     free(ids);
-    /* The server is still fine. */
+    /* A slowloris client (headers never finished) does not hold up others. */
+    int slow = tsrv_connect(A.port);
+    REQUIRE(slow >= 0);
+    tsrv_send_all(slow, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-A: ", 44);
+    double t0 = tsrv_now();
     CHECK(http_do(A.port, "GET", "/health", NULL, NULL, &r) == 200);
+    CHECK(tsrv_now() - t0 < 5);
     http_resp_free(&r);
+    close(slow);
+}
+
+/* A client that does not read: its choices pause once its outbox and the socket buffers are
+ * full (memory stays bounded), and the other requests go on. */
+static void test_slow_reader(void) {
+    double g0 = tsrv_metric(A.port, "kaiyuan:generation_tokens_total");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)A.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"Talk\"}],\"n\":2,"
+                       "\"max_tokens\":3000,\"temperature\":0,\"logprobs\":true,"
+                       "\"top_logprobs\":20,\"stream\":true}";
+    tsrv_send_request(fd, "POST", "/v1/chat/completions", NULL, body, strlen(body));
+    /* Wait until generation stops growing while the request is still running. */
+    double end = tsrv_now() + 240, g1 = g0, g2 = -1;
+    while (tsrv_now() < end) {
+        tsrv_sleep(0.5);
+        g2 = tsrv_metric(A.port, "kaiyuan:generation_tokens_total");
+        if (g2 == g1 && g2 > g0) break;
+        g1 = g2;
+    }
+    printf("# slow reader: paused after %.0f tokens\n", g2 - g0);
+    CHECKF(g2 == g1 && g2 > g0, "generation did not pause (%.0f tokens)", g2 - g0);
+    CHECK(g2 - g0 < 2 * 3000);
+    CHECK(tsrv_metric(A.port, "kaiyuan:requests_running") == 1);
+    char *t =
+        complete_text(A.port, NULL, "{\"prompt\":\"Other\",\"max_tokens\":8,\"temperature\":0}");
+    CHECK(t != NULL);
+    free(t);
+    close(fd);
+    end = tsrv_now() + 30;
+    while (tsrv_now() < end && tsrv_metric(A.port, "kaiyuan:requests_running") != 0)
+        tsrv_sleep(0.05);
+    CHECK(tsrv_metric(A.port, "kaiyuan:requests_running") == 0);
 }
 
 static double bmetric(const char *name) { return tsrv_metric_h(B.port, AUTH, name); }
@@ -710,6 +753,7 @@ int main(void) {
     RUN(test_n_choices);
     RUN(test_errors);
     RUN(test_capacity_and_disconnect);
+    RUN(test_slow_reader);
     RUN(test_batch_invariance_greedy);
     RUN(test_batch_invariance_seeded);
     RUN(test_prefix_cache);
