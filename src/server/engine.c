@@ -519,11 +519,19 @@ static bool admit_one(engine *e) {
     int32_t want = (int32_t)a->n_prompt - 1, lcp = 0;
     int32_t best = want > 0 ? prefix_best(&e->pool, a->prompt, (size_t)want, &lcp) : -1;
     choice *c0 = &a->ch[0];
-    if (best >= 0 && !e->pool.busy[best]) {
+    /* An idle match is reused in place when that loses nothing (its cached tokens are all a
+     * prefix of the prompt) or no other sequence is free; else its prefix is copied into the
+     * least recently used sequence, so the longer conversation it holds stays cached. */
+    bool in_place = best >= 0 && !e->pool.busy[best] &&
+                    (e->pool.len[best] <= lcp || prefix_n_idle(&e->pool) < n + 1);
+    if (in_place) {
         prefix_claim(&e->pool, best);
         c0->seq = best;
     } else {
+        bool shield = best >= 0 && !e->pool.busy[best];
+        if (shield) prefix_claim(&e->pool, best); /* not the copy's destination */
         c0->seq = prefix_take(&e->pool);
+        if (shield) prefix_release(&e->pool, best);
         ky_kv_seq_keep(e->ctx, c0->seq, 0);
         prefix_keep(&e->pool, c0->seq, 0);
         if (best >= 0 && lcp > 0) {
