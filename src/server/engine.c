@@ -39,8 +39,9 @@ typedef struct choice {
     int32_t n_prefill; /* prompt tokens of this choice in the batch being decoded */
     ky_sampler *smp;
     ky_detok_stream *detok;
-    ky_strbuf text; /* emitted text (whole response for non-streams) */
-    ky_strbuf held; /* detokenized text not yet emitted (may start a stop string) */
+    ky_strbuf text;   /* emitted text (non-streams: the whole response; streams: unused) */
+    size_t n_emitted; /* bytes of text emitted so far (completions' text_offset) */
+    ky_strbuf held;   /* detokenized text not yet emitted (may start a stop string) */
     api_lp_entry *lp;
     size_t n_lp, cap_lp, lp_sent;
     const char *finish;
@@ -174,15 +175,15 @@ static void complete(engine *e, active *a) {
         static const char done[] = "data: [DONE]\n\n";
         srv_push(e->s, r, 200, true, done, sizeof done - 1);
     } else {
+        static const api_lp_entry no_lp; /* logprobs requested, no token: "content": [] */
         api_choice cs[KY_SRV_MAX_N];
         for (int32_t i = 0; i < a->n_choices; i++) {
             choice *c = &a->ch[i];
-            cs[i] =
-                (api_choice){.text = c->text.data ? c->text.data : "",
-                             .len = c->text.len,
-                             .finish_reason = c->finish ? c->finish : "stop",
-                             .lp = r->api.logprobs ? (c->lp ? c->lp : (api_lp_entry *)cs) : NULL,
-                             .n_lp = c->n_lp};
+            cs[i] = (api_choice){.text = c->text.data ? c->text.data : "",
+                                 .len = c->text.len,
+                                 .finish_reason = c->finish ? c->finish : "stop",
+                                 .lp = r->api.logprobs ? (c->lp ? c->lp : &no_lp) : NULL,
+                                 .n_lp = c->n_lp};
         }
         char *body = api_response_final(&m, cs, (size_t)a->n_choices, &u);
         if (body) srv_push(e->s, r, 200, false, body, strlen(body));
@@ -241,7 +242,7 @@ static bool emit(engine *e, active *a, choice *c, size_t n, bool final) {
         ky_strbuf_append(&c->text, clean, len);
         ok = !c->text.failed;
     }
-    if (r->api.stream) c->text.len += len; /* only the length matters (text_offset) */
+    c->n_emitted += len;
     free(clean);
     return ok;
 }
@@ -317,7 +318,7 @@ static void record_logprobs(engine *e, active *a, choice *c, const float *logits
     memset(en, 0, sizeof *en);
     en->token = tok;
     en->logprob = logits[tok] - lse;
-    en->text_offset = (uint32_t)(c->text.len + c->held.len);
+    en->text_offset = (uint32_t)(c->n_emitted + c->held.len);
     int32_t k = a->req->api.top_logprobs;
     for (int32_t i = 0; i < e->n_vocab && k > 0; i++) {
         float v = logits[i];
@@ -518,11 +519,19 @@ static bool admit_one(engine *e) {
     int32_t want = (int32_t)a->n_prompt - 1, lcp = 0;
     int32_t best = want > 0 ? prefix_best(&e->pool, a->prompt, (size_t)want, &lcp) : -1;
     choice *c0 = &a->ch[0];
-    if (best >= 0 && !e->pool.busy[best]) {
+    /* An idle match is reused in place when that loses nothing (its cached tokens are all a
+     * prefix of the prompt) or no other sequence is free; else its prefix is copied into the
+     * least recently used sequence, so the longer conversation it holds stays cached. */
+    bool in_place = best >= 0 && !e->pool.busy[best] &&
+                    (e->pool.len[best] <= lcp || prefix_n_idle(&e->pool) < n + 1);
+    if (in_place) {
         prefix_claim(&e->pool, best);
         c0->seq = best;
     } else {
+        bool shield = best >= 0 && !e->pool.busy[best];
+        if (shield) prefix_claim(&e->pool, best); /* not the copy's destination */
         c0->seq = prefix_take(&e->pool);
+        if (shield) prefix_release(&e->pool, best);
         ky_kv_seq_keep(e->ctx, c0->seq, 0);
         prefix_keep(&e->pool, c0->seq, 0);
         if (best >= 0 && lcp > 0) {

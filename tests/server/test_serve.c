@@ -458,9 +458,52 @@ static void test_errors(void) {
            "%s", r.body ? r.body : "");
     http_resp_free(&r);
     free(ids);
-    /* The server is still fine. */
+    /* A slowloris client (headers never finished) does not hold up others. */
+    int slow = tsrv_connect(A.port);
+    REQUIRE(slow >= 0);
+    tsrv_send_all(slow, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-A: ", 44);
+    double t0 = tsrv_now();
     CHECK(http_do(A.port, "GET", "/health", NULL, NULL, &r) == 200);
+    CHECK(tsrv_now() - t0 < 5);
     http_resp_free(&r);
+    close(slow);
+}
+
+/* A client that does not read: its choices pause once its outbox and the socket buffers are
+ * full (memory stays bounded), and the other requests go on. */
+static void test_slow_reader(void) {
+    double g0 = tsrv_metric(A.port, "kaiyuan:generation_tokens_total");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)A.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"Talk\"}],\"n\":2,"
+                       "\"max_tokens\":3000,\"temperature\":0,\"logprobs\":true,"
+                       "\"top_logprobs\":20,\"stream\":true}";
+    tsrv_send_request(fd, "POST", "/v1/chat/completions", NULL, body, strlen(body));
+    /* Wait until generation stops growing while the request is still running. */
+    double end = tsrv_now() + 240, g1 = g0, g2 = -1;
+    while (tsrv_now() < end) {
+        tsrv_sleep(0.5);
+        g2 = tsrv_metric(A.port, "kaiyuan:generation_tokens_total");
+        if (g2 == g1 && g2 > g0) break;
+        g1 = g2;
+    }
+    printf("# slow reader: paused after %.0f tokens\n", g2 - g0);
+    CHECKF(g2 == g1 && g2 > g0, "generation did not pause (%.0f tokens)", g2 - g0);
+    CHECK(g2 - g0 < 2 * 3000);
+    CHECK(tsrv_metric(A.port, "kaiyuan:requests_running") == 1);
+    char *t =
+        complete_text(A.port, NULL, "{\"prompt\":\"Other\",\"max_tokens\":8,\"temperature\":0}");
+    CHECK(t != NULL);
+    free(t);
+    close(fd);
+    end = tsrv_now() + 30;
+    while (tsrv_now() < end && tsrv_metric(A.port, "kaiyuan:requests_running") != 0)
+        tsrv_sleep(0.05);
+    CHECK(tsrv_metric(A.port, "kaiyuan:requests_running") == 0);
 }
 
 static double bmetric(const char *name) { return tsrv_metric_h(B.port, AUTH, name); }
@@ -602,7 +645,8 @@ static void test_batch_invariance_seeded(void) { batch_invariance(true); }
 /* Prefix cache */
 
 /* Streams a chat request; returns seconds to the first content delta, and cached tokens. */
-static double chat_ttft(const char *system, const char *question, json_int_t *cached, char **text) {
+static double chat_ttft(const char *system, const char *question, json_int_t *cached, char **text,
+                        json_int_t *prompt_tokens) {
     json_t *bj =
         json_pack("{s:[{s:s,s:s},{s:s,s:s}],s:i,s:i,s:b,s:{s:b}}", "messages", "role", "system",
                   "content", system, "role", "user", "content", question, "max_tokens", 8,
@@ -634,6 +678,9 @@ static double chat_ttft(const char *system, const char *question, json_int_t *ca
                              json_object_get(si.usage, "prompt_tokens_details"), "cached_tokens"))
                        : -1;
     *text = strdup(si.text ? si.text : "");
+    if (prompt_tokens)
+        *prompt_tokens =
+            si.usage ? json_integer_value(json_object_get(si.usage, "prompt_tokens")) : -1;
     free_stream(&si);
     http_resp_free(&r);
     return ttft;
@@ -657,8 +704,9 @@ static void test_prefix_cache(void) {
     CHECK(n_sys >= 1400 && n_sys <= 1700);
     json_int_t c1, c2;
     char *t1, *t2, *t3;
-    double ttft1 = chat_ttft(sys, "Where is my parcel?", &c1, &t1);
-    double ttft2 = chat_ttft(sys, "Can I return a lamp?", &c2, &t2);
+    json_int_t p1;
+    double ttft1 = chat_ttft(sys, "Where is my parcel?", &c1, &t1, &p1);
+    double ttft2 = chat_ttft(sys, "Can I return a lamp?", &c2, &t2, NULL);
     printf("# prefix cache: first TTFT %.1f ms (cached %lld), second TTFT %.1f ms (cached %lld)\n",
            ttft1 * 1e3, (long long)c1, ttft2 * 1e3, (long long)c2);
     CHECK(c1 < 100);
@@ -666,8 +714,10 @@ static void test_prefix_cache(void) {
     CHECKF(ttft2 < 0.2 * ttft1, "second TTFT %.4f s is not under 20%% of %.4f s", ttft2, ttft1);
     /* The cached answer is the cold one: ask the first question again (cached) and compare. */
     json_int_t c3;
-    chat_ttft(sys, "Where is my parcel?", &c3, &t3);
-    CHECK(c3 >= 1400);
+    chat_ttft(sys, "Where is my parcel?", &c3, &t3, NULL);
+    /* The second request copied the shared prefix, so the first conversation stayed whole:
+     * everything but the last prompt token (always recomputed) comes from the cache. */
+    CHECKF(c3 == p1 - 1, "cached %lld of %lld", (long long)c3, (long long)p1);
     CHECKF(!strcmp(t1, t3), "cold '%s' cached '%s'", t1, t3);
     free(t1);
     free(t2);
@@ -710,6 +760,7 @@ int main(void) {
     RUN(test_n_choices);
     RUN(test_errors);
     RUN(test_capacity_and_disconnect);
+    RUN(test_slow_reader);
     RUN(test_batch_invariance_greedy);
     RUN(test_batch_invariance_seeded);
     RUN(test_prefix_cache);
