@@ -101,7 +101,7 @@ static void emit_any(ky_strbuf *o, int depth) {
 }
 
 static void emit_base(ky_strbuf *o) {
-    ky_strbuf_printf(o, "ws ::= ( [ \\t\\n] [ \\t]{0,%d} )?\n", KY_GRAMMAR_WS_MAX);
+    ky_strbuf_printf(o, "ws ::= ( \" \" | \"\\n\" [ ]{0,%d} )?\n", KY_GRAMMAR_WS_MAX);
     ky_strbuf_printf(o, "j-str ::= \"\\\"\" %s* \"\\\"\"\n", CHAR_RULE);
     ky_strbuf_printf(o, "j-int ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,%d} )\n", NUM_DIGITS - 1);
     ky_strbuf_printf(o, "j-num ::= j-int ( \".\" [0-9]{1,%d} )? ( [eE] [-+]? [0-9]{1,3} )?\n",
@@ -130,7 +130,7 @@ static void emit_formats(schema_ctx *c) {
 }
 
 void schema_json_object_gbnf(ky_strbuf *out) {
-    ky_strbuf_printf(out, "root ::= j-o%d ws\n", KY_GRAMMAR_JSON_MAX_DEPTH);
+    ky_strbuf_printf(out, "root ::= j-o%d\n", KY_GRAMMAR_JSON_MAX_DEPTH);
     emit_base(out);
     emit_any(out, KY_GRAMMAR_JSON_MAX_DEPTH);
 }
