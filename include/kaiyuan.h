@@ -602,6 +602,92 @@ bool ky_grammar_matcher_is_active(const ky_grammar_matcher *matcher);
 /* Seconds ky_grammar_matcher_create spent precomputing (benchmarks). */
 double ky_grammar_matcher_build_seconds(const ky_grammar_matcher *matcher);
 
+/* Tool-call formats of chat models. */
+typedef enum ky_tool_format {
+    KY_TOOL_FORMAT_NONE = 0,   /* no tool calls: content and reasoning only */
+    KY_TOOL_FORMAT_HERMES = 1, /* Qwen2.5/3, QwQ: <tool_call>{"name", "arguments"}</tool_call> */
+    KY_TOOL_FORMAT_QWEN3_CODER = 2, /* <tool_call><function=NAME><parameter=K>V</parameter>... */
+    KY_TOOL_FORMAT_DEEPSEEK_R1 =
+        3, /* <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME
+                                       ```json ARGS ```<｜tool▁call▁end｜>...<｜tool▁calls▁end｜> */
+    KY_TOOL_FORMAT_LLAMA3 = 4, /* Llama 3.1/3.2: the message is {"name", "parameters"} (optionally
+                                       after <|python_tag|>, several separated by ';') */
+} ky_tool_format;
+
+/* The format a chat template's source uses (KY_TOOL_FORMAT_NONE when it has no tool markup). */
+ky_tool_format ky_tool_format_detect(const char *template_source);
+/* The text that opens a tool call in format f (the lazy-grammar trigger), or NULL. Static. */
+const char *ky_tool_format_trigger(ky_tool_format f);
+
+typedef enum ky_chat_event_type {
+    KY_CHAT_EVENT_CONTENT = 0,   /* text / len: a piece of the answer */
+    KY_CHAT_EVENT_REASONING = 1, /* text / len: a piece of the <think> block */
+    KY_CHAT_EVENT_TOOL_CALL = 2, /* index, name, arguments (compact JSON object text) */
+} ky_chat_event_type;
+
+typedef struct ky_chat_event {
+    ky_chat_event_type type;
+    const char *text; /* views valid during the callback only; not NUL-terminated */
+    size_t len;
+    int32_t index; /* 0-based tool-call number in this output; -1 for text */
+    const char *name;
+    size_t name_len;
+    const char *arguments;
+    size_t arguments_len;
+} ky_chat_event;
+
+typedef void (*ky_chat_event_fn)(void *user, const ky_chat_event *event);
+
+typedef struct ky_chat_parser_params {
+    ky_tool_format format;
+    bool reasoning;      /* split <think>...</think> into reasoning events */
+    bool reasoning_open; /* the prompt already opened <think> (output starts inside it) */
+} ky_chat_parser_params;
+
+typedef struct ky_chat_parser ky_chat_parser;
+
+/* A streaming parser of model output (the detokenized text). Feeding the same text split in any
+ * way gives the same concatenated content, reasoning and calls; markup never reaches content,
+ * except that a tool call that does not parse is returned as content exactly as generated.
+ * Content and reasoning are trimmed of leading and trailing whitespace. Errors:
+ * KY_ERR_INVALID_ARG. The caller owns *out (ky_chat_parser_free). */
+ky_status ky_chat_parser_create(const ky_chat_parser_params *params, ky_chat_parser **out,
+                                ky_error *err);
+void ky_chat_parser_free(ky_chat_parser *parser);
+/* Back to the start of an output. */
+void ky_chat_parser_reset(ky_chat_parser *parser);
+/* Feeds len bytes; fn is called for each event decided so far (text that could still be markup
+ * is held). KY_ERR_INVALID_ARG, KY_ERR_NOMEM. */
+ky_status ky_chat_parser_feed(ky_chat_parser *parser, const char *text, size_t len,
+                              ky_chat_event_fn fn, void *user);
+/* Ends the output: held text and an unclosed call are decided (a complete call parses, anything
+ * else becomes content). Statuses as feed. */
+ky_status ky_chat_parser_finish(ky_chat_parser *parser, ky_chat_event_fn fn, void *user);
+/* Tool calls emitted so far (for finish_reason "tool_calls"). */
+int32_t ky_chat_parser_n_tool_calls(const ky_chat_parser *parser);
+/* Text is held because it is or may be tool-call markup (stream nothing yet). */
+bool ky_chat_parser_in_markup(const ky_chat_parser *parser);
+
+typedef struct ky_tool_grammar_params {
+    ky_tool_format format; /* KY_TOOL_FORMAT_NONE is taken as HERMES */
+    const char *name;      /* only this function (tool_choice naming one); NULL: any listed */
+    bool parallel;         /* one or more calls (parallel_tool_calls) instead of exactly one */
+    const char *prefix;    /* literal text before the calls (e.g. "</think>"), or NULL */
+} ky_tool_grammar_params;
+
+/* GBNF of "valid calls of these tools" in the given format: each call names a listed function
+ * and its arguments match that function's parameters schema (OpenAI tools array: [{"type":
+ * "function", "function": {"name", "parameters"}}]). *gbnf is malloc'ed (caller frees). Use
+ * with ky_grammar_from_gbnf; for tool_choice "auto", create the matcher lazily with
+ * ky_tool_format_trigger as trigger. Errors: the schema compiler's (message prefixed with the
+ * tool's path), KY_ERR_NOT_FOUND (params->name not listed), KY_ERR_FORMAT, KY_ERR_NOMEM. */
+ky_status ky_grammar_tools_gbnf(const char *tools_json, size_t len,
+                                const ky_tool_grammar_params *params, char **gbnf, ky_error *err);
+/* ky_grammar_tools_gbnf parsed into a grammar. The caller owns *out. */
+ky_status ky_grammar_from_tools(const char *tools_json, size_t len,
+                                const ky_tool_grammar_params *params, ky_grammar **out,
+                                ky_error *err);
+
 /* As ky_sampler_sample, but tokens whose bit is clear in mask (a ky_grammar_matcher_fill_mask
  * mask over n_vocab) are banned; no copy of the logits is made. mask NULL: ky_sampler_sample. */
 ky_token ky_sampler_sample_masked(ky_sampler *sampler, const float *logits, const uint32_t *mask);

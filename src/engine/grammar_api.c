@@ -115,6 +115,18 @@ ky_status ky_grammar_json(ky_grammar **out, ky_error *err) {
     return from_strbuf(&sb, KY_OK, out, err);
 }
 
+ky_status ky_grammar_from_tools(const char *tools_json, size_t len,
+                                const ky_tool_grammar_params *params, ky_grammar **out,
+                                ky_error *err) {
+    if (!out) return ky_errf(err, KY_ERR_INVALID_ARG, "tools: NULL out");
+    char *text = NULL;
+    ky_status st = ky_grammar_tools_gbnf(tools_json, len, params, &text, err);
+    if (st != KY_OK) return st;
+    st = ky_grammar_from_gbnf(text, strlen(text), out, err);
+    free(text);
+    return st;
+}
+
 void ky_grammar_free(ky_grammar *gr) {
     if (!gr) return;
     gram_free(gr->g);
