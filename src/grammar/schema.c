@@ -64,8 +64,8 @@ void schema_gbnf_literal(ky_strbuf *sb, const char *s, size_t n) {
 static ky_status fail(schema_ctx *c, ky_status st, const char *path, const char *msg,
                       const char *kw) {
     if (c->st == KY_OK)
-        c->st = ky_errf(c->err, st, "%s%s%s at %s", msg, kw ? " '" : "", kw ? kw : "",
-                        *path ? path : "/");
+        c->st = ky_errf(c->err, st, "%s%s%s%s at %s", msg, kw ? " '" : "", kw ? kw : "",
+                        kw ? "'" : "", *path ? path : "/");
     /* message shape: "unsupported JSON Schema keyword 'not' at /properties/a" */
     return c->st;
 }
