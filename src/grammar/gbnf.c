@@ -458,7 +458,7 @@ static int cmp_range(const void *a, const void *b) {
 /* Sorts and merges r, negates it when neg, removes surrogates. Returns the new count; *r may be
  * reallocated (capacity *cap). */
 static uint32_t normalize_ranges(gbuild *b, cprange **r, uint32_t n, uint32_t *cap, bool neg) {
-    qsort(*r, n, sizeof **r, cmp_range);
+    if (n) qsort(*r, n, sizeof **r, cmp_range);
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (m && (*r)[i].lo <= (*r)[m - 1].hi + 1) {

@@ -450,10 +450,10 @@ static ky_status walk_position(gmask *m, gmask_scratch *sc, walk_buf *wb, uint32
         pc->acc_off = (uint32_t)m->n_bits++;
         pc->acc_n = UINT32_MAX;
     } else {
-        if (!reserve((void **)&m->acc_ids, &m->cap_acc_ids, m->n_acc_ids + wb->n_acc,
+        if (!reserve((void **)&m->acc_ids, &m->cap_acc_ids, m->n_acc_ids + wb->n_acc + 1,
                      sizeof *m->acc_ids))
             goto nomem;
-        memcpy(m->acc_ids + m->n_acc_ids, wb->acc, wb->n_acc * sizeof *wb->acc);
+        if (wb->n_acc) memcpy(m->acc_ids + m->n_acc_ids, wb->acc, wb->n_acc * sizeof *wb->acc);
         pc->acc_off = (uint32_t)m->n_acc_ids;
         pc->acc_n = (uint32_t)wb->n_acc;
         m->n_acc_ids += wb->n_acc;
