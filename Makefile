@@ -2,7 +2,8 @@
 #   make                 build/kaiyuan (CLI) and build/libkaiyuan.a
 #   make test            install missing packages, build, run every test (plain + ASan/UBSan) and
 #                        the GGUF fuzzer; ends with "N passed, N failed"
-#   make run MODEL=f.gguf [PROMPT="..."]   build and stream a generation
+#   make run [MODEL=f.gguf|REF] [PROMPT="..."]   build and chat (default model qwen2.5:0.5b,
+#                        pulled on first use); with PROMPT, stream one generation
 #   make fuzz            build the libFuzzer targets (clang) into build-fuzz/
 #   make format-check    clang-format check of every C file
 #   make bench-kernels   kernel micro-benchmark (JSON lines; BENCH_ARGS="--tier best --type q8_0")
@@ -13,7 +14,7 @@ CC ?= cc
 BUILD ?= build
 OPT ?= -O2
 ARCH := $(shell uname -m)
-PKGS := libpcre2-8 libutf8proc jansson libedit
+PKGS := libpcre2-8 libutf8proc jansson libedit libcurl libmicrohttpd
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
 CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread -MMD -MP \
@@ -31,10 +32,13 @@ ISA_EXCLUDE := src/kernels/x86/%
 else
 ISA_EXCLUDE := src/kernels/arm/%
 endif
-LIB_SRC := $(filter-out src/cli/% $(ISA_EXCLUDE),$(ALL_SRC))
+LIB_SRC := $(filter-out src/cli/% src/server/% $(ISA_EXCLUDE),$(ALL_SRC))
 CLI_SRC := $(filter src/cli/%,$(ALL_SRC))
+# The HTTP server (a client of kaiyuan.h, like the CLI) is its own archive.
+SRV_SRC := $(filter src/server/%,$(ALL_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+SRV_OBJ := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(shell find tests -maxdepth 1 -name '*.c'))
@@ -45,6 +49,8 @@ $(BUILD)/obj/%_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq
 $(BUILD)/obj/%_vnni.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
+# The chat page is embedded with .incbin (src/server/webui.c).
+$(BUILD)/obj/src/server/webui.o: web/dist/index.html web/dist/index.html.gz web/dist/csp.txt
 
 .PHONY: all lib cli test check run deps fuzz fuzz-run format format-check clean tests bench-kernels membw
 all: cli
@@ -66,14 +72,20 @@ $(BUILD)/libkaiyuan.a: $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/kaiyuan: $(CLI_OBJ) $(BUILD)/libkaiyuan.a
-	@$(if $(Q),echo "  LD      $@",true)
-	$(Q)$(CC) $(CLI_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+$(BUILD)/libkyserver.a: $(SRV_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
 
-$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a
+$(BUILD)/kaiyuan: $(CLI_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a
+	@$(if $(Q),echo "  LD      $@",true)
+	$(Q)$(CC) $(CLI_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@",true)
-	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests $< $(TEST_SUPPORT_OBJ) $(BUILD)/libkyserver.a \
+	    $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -lutil -o $@
 
 # Kernel micro-benchmark (not part of `make test`): make bench-kernels [BENCH_ARGS="--tier best"]
 bench-kernels: $(BUILD)/bench/kernels_bench
@@ -118,4 +130,4 @@ format-check:
 clean:
 	rm -rf build build-asan build-clang build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d)

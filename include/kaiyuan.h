@@ -5,7 +5,8 @@
  * sampling. Handles are opaque. Functions return a ky_status; results are written through
  * out-parameters only on success. Error messages come from exactly two places:
  *   - functions that take a ky_error* (may be NULL): ky_gguf_open, ky_model_load,
- *     ky_context_create, ky_sampler_create, ky_synth_plan and ky_synth_write. On failure it
+ *     ky_context_create, ky_sampler_create, ky_synth_plan, ky_synth_write and the model store
+ *     functions (ky_model_ref_parse, ky_store_*, ky_pull). On failure it
  *     receives the status and a message naming the file/tensor/key/field at fault.
  *   - a ky_context keeps the message of its last failed call (ky_context_last_error): ky_decode,
  *     ky_kv_seq_keep, ky_kv_seq_copy.
@@ -45,6 +46,9 @@ typedef enum ky_status {
     KY_ERR_TYPE = 7,         /* a metadata value has another type than asked for */
     KY_ERR_CONTEXT_FULL = 8, /* the KV cache cannot hold the tokens */
     KY_ERR_INTERNAL = 9,     /* a bug: please report */
+    KY_ERR_NETWORK = 10,     /* a host cannot be reached, or a transfer broke off */
+    KY_ERR_DENIED = 11,      /* the server refused access (HTTP 401/403: token needed) */
+    KY_ERR_CANCELLED = 12,   /* the caller's progress callback asked to stop */
 } ky_status;
 
 /* Short stable name of a status ("ok", "format", ...). Never NULL. */
@@ -202,7 +206,9 @@ typedef struct ky_model_params {
 ky_model_params ky_model_default_params(void);
 
 /* Loads a model (llama, qwen2, qwen3, qwen3moe) from a GGUF file. Weights stay in the mapping in
- * their file type. On failure err names the file and the missing/mis-shaped tensor, unsupported
+ * their file type. A split model (llama.cpp's gguf-split: PREFIX-00001-of-0000N.gguf and its
+ * sibling parts, split.count > 1) loads as one model from the path of its first part;
+ * file_bytes then counts every part. On failure err names the file and the missing/mis-shaped tensor, unsupported
  * architecture or type: ky_gguf_open's statuses, KY_ERR_NOT_FOUND (missing key or tensor),
  * KY_ERR_FORMAT (bad shape or value), KY_ERR_UNSUPPORTED (architecture, tensor type, tokenizer),
  * KY_ERR_NOMEM. The caller owns *out (ky_model_free). */
@@ -443,6 +449,21 @@ ky_token ky_sampler_sample(ky_sampler *sampler, const float *logits);
 void ky_sampler_accept(ky_sampler *sampler, ky_token token);
 /* Clears the history and reseeds the generator with the creation seed. */
 void ky_sampler_reset(ky_sampler *sampler);
+
+/* Speculative decoding: samples from the same distribution as ky_sampler_sample, given a drafted
+ * token. Greedy (temperature 0): returns the argmax, *accepted = (argmax == draft), so output is
+ * identical to decoding without drafts. Otherwise it uses the speculative-sampling rule for a
+ * point-mass draft: accept the draft with its target probability p(draft), else draw from p with
+ * the draft removed and renormalised; the result is distributed exactly as p. Consumes two
+ * uniform draws per call. Does not accept the token. accepted may be NULL. */
+ky_token ky_sampler_sample_draft(ky_sampler *sampler, const float *logits, ky_token draft,
+                                 bool *accepted);
+
+/* Prompt-lookup drafting: finds the most recent earlier occurrence in hist[0..n) of its longest
+ * suffix of n_max down to n_min tokens and copies up to cap of the tokens that followed it into
+ * out. Returns their count (0: no match, or bad arguments). O(n · n_max). */
+size_t ky_draft_ngram(const ky_token *hist, size_t n, int32_t n_min, int32_t n_max, ky_token *out,
+                      size_t cap);
 
 /* ---------------------------------------------------------------------------------------------
  * Chat templates: the model's own Jinja template (tokenizer.chat_template) rendered exactly as
@@ -760,6 +781,144 @@ const ky_synth_tensor *ky_synth_tensor_at(const ky_synth *synth, int64_t i);
  * so multi-GB files take seconds and little memory; norms are near 1, so forward passes give
  * finite logits. Errors: KY_ERR_IO naming the path, KY_ERR_NOMEM. May be called again. */
 ky_status ky_synth_write(ky_synth *synth, const char *path, ky_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Model store: models by name. A REF names a GGUF model on a hub or in ollama's store:
+ *   hf.co/OWNER/REPO[:QUANT]  or  OWNER/REPO[:QUANT]          Hugging Face
+ *   ms://OWNER/REPO[:QUANT]   or  modelscope.cn/OWNER/REPO[:QUANT]   ModelScope
+ *   NAME:SIZE[:QUANT]         a short name of the built-in catalogue ("qwen2.5:0.5b", "qwen3:4b")
+ *   ollama:NAME[:TAG]         a model ollama already downloaded (read-only)
+ * ky_pull lists the repository through the hub's API, picks the GGUF file(s) of QUANT (Q4_K_M by
+ * default; split files -00001-of-0000N.gguf are fetched whole), downloads them with resume and
+ * verifies size and SHA-256 before an atomic rename into the store ($KAIYUAN_HOME, default
+ * ~/.cache/kaiyuan), and writes a manifest per model. The store layout:
+ *   HOME/models/<hf.co|modelscope.cn>/OWNER/REPO/FILE      downloaded files (FILE.partial while
+ *                                                           incomplete, FILE.lock while pulled)
+ *   HOME/manifests/<hf.co|modelscope.cn>/OWNER/REPO/QUANT.json
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum ky_source {
+    KY_SOURCE_NONE = 0, /* not a valid source (an unknown KAIYUAN_SOURCE value) */
+    KY_SOURCE_HF = 1,
+    KY_SOURCE_MODELSCOPE = 2,
+    KY_SOURCE_OLLAMA = 3,
+} ky_source;
+
+/* Short stable name of a source ("huggingface", "modelscope", "ollama", "none"). */
+const char *ky_source_name(ky_source source);
+
+#define KY_REF_PART_MAX   97 /* owner, repository (96 bytes + NUL) */
+#define KY_REF_QUANT_MAX  33
+#define KY_REF_NAME_MAX   256
+#define KY_STORE_PATH_MAX 4096
+
+typedef struct ky_model_ref {
+    ky_source source;
+    char owner[KY_REF_PART_MAX];  /* ollama: namespace ("library") */
+    char repo[KY_REF_PART_MAX];   /* ollama: model name */
+    char quant[KY_REF_QUANT_MAX]; /* upper case ("Q4_K_M"), "" = the default; ollama: the tag */
+    char host[KY_REF_PART_MAX];   /* ollama: registry host ("registry.ollama.ai"), else "" */
+    char alias[KY_REF_PART_MAX];  /* the catalogue short name it was given as, or "" */
+} ky_model_ref;
+
+/* Progress of one file of a pull (see ky_store_params.progress). */
+typedef enum ky_pull_event {
+    KY_PULL_LISTING = 0, /* listing the repository (file is the repository) */
+    KY_PULL_START = 1,   /* a transfer starts (resumed_from > 0: resuming) */
+    KY_PULL_DATA = 2,    /* bytes arrived */
+    KY_PULL_WAIT = 3,    /* another process holds the file's lock; waiting for it */
+    KY_PULL_DONE = 4,    /* the file is verified and in place */
+} ky_pull_event;
+
+typedef struct ky_pull_progress {
+    ky_pull_event event;
+    const char *file;      /* path of the file in the repository (NUL-terminated) */
+    int32_t index, count;  /* file index (1-based) of count files */
+    uint64_t done, total;  /* bytes of this file on disk / its size */
+    uint64_t resumed_from; /* bytes already on disk when this transfer started */
+    double seconds;        /* since this transfer started */
+} ky_pull_progress;
+
+/* Returns false to cancel the pull (it then fails with KY_ERR_CANCELLED, keeping the partial
+ * file for a later resume). Called from the pulling thread. */
+typedef bool (*ky_pull_progress_fn)(void *user, const ky_pull_progress *p);
+
+typedef struct ky_store_params {
+    const char *home;        /* store root */
+    const char *hf_endpoint; /* "https://huggingface.co" or a mirror, no trailing slash needed */
+    const char *hf_token;    /* NULL: none */
+    const char *ms_endpoint; /* "https://www.modelscope.cn" */
+    const char *ms_token;    /* NULL: none */
+    const char *ollama_dir;  /* ollama's models directory (manifests/, blobs/) */
+    ky_source short_source;  /* where catalogue short names resolve (HF or MODELSCOPE) */
+    int32_t n_retries;       /* automatic resumes after a broken transfer (default 2) */
+    ky_pull_progress_fn progress; /* may be NULL */
+    void *progress_user;
+} ky_store_params;
+
+/* Defaults from the environment: KAIYUAN_HOME (else $XDG_CACHE_HOME/kaiyuan, else
+ * $HOME/.cache/kaiyuan), HF_ENDPOINT, HF_TOKEN, MODELSCOPE_ENDPOINT, MODELSCOPE_API_TOKEN,
+ * OLLAMA_MODELS (else $HOME/.ollama/models) and KAIYUAN_SOURCE ("huggingface"/"hf" or
+ * "modelscope"/"ms"; any other value gives KY_SOURCE_NONE, which short names then report).
+ * Strings point into the environment or a static buffer overwritten by the next call. */
+ky_store_params ky_store_default_params(void);
+
+/* Parses a REF (forms above). Short names resolve through the catalogue to short_source's
+ * repository (alias keeps the short name). Errors: KY_ERR_INVALID_ARG with a message naming the
+ * REF and what is wrong (bad character, unknown short name with the catalogue's names, bad
+ * quant, KAIYUAN_SOURCE unknown). Writes *out only on success. */
+ky_status ky_model_ref_parse(const char *text, ky_source short_source, ky_model_ref *out,
+                             ky_error *err);
+/* Formats ref canonically ("hf.co/Qwen/Qwen3-4B-GGUF:Q4_K_M", "ms://O/R", "ollama:qwen3:4b")
+ * into buf (cap bytes, truncated). Returns buf. */
+const char *ky_model_ref_format(const ky_model_ref *ref, char *buf, size_t cap);
+/* Catalogue entry i ("qwen2.5:0.5b", ...) or NULL past the end. Static strings. */
+const char *ky_catalog_name(int32_t i);
+
+/* A model in the store (or in ollama's). */
+typedef struct ky_store_entry {
+    char name[KY_REF_NAME_MAX];  /* canonical REF */
+    char alias[KY_REF_PART_MAX]; /* short name it was pulled as, or "" */
+    ky_source source;
+    char quant[KY_REF_QUANT_MAX];
+    char path[KY_STORE_PATH_MAX];   /* the file to load (the first part of a split model) */
+    char origin[KY_STORE_PATH_MAX]; /* URL it came from (ollama: the manifest file) */
+    char sha256[65];                /* of the file at path ("" when unknown) */
+    uint64_t size;                  /* bytes of all its files */
+    int32_t n_files;
+    int64_t pulled_at; /* Unix time of the pull; 0 for ollama models */
+} ky_store_entry;
+
+/* Looks a REF up locally (no network): the store's manifest, or ollama's for ollama: refs; a REF
+ * without quant finds Q4_K_M or the repository's only pulled quant. Every file must be present
+ * with its recorded size. Errors: ky_model_ref_parse's, KY_ERR_NOT_FOUND ("not in the store"),
+ * KY_ERR_FORMAT (a corrupt manifest, naming it), KY_ERR_IO. */
+ky_status ky_store_find(const ky_store_params *params, const char *ref, ky_store_entry *out,
+                        ky_error *err);
+
+/* Pulls a REF into the store (see the top of this section) and describes it in *out. A model
+ * already complete in the store is returned without network access. Errors, each message saying
+ * what to do: KY_ERR_NETWORK (host unreachable or DNS failure, naming the host and the mirror
+ * variables; a transfer cut off: the partial file is kept and rerunning resumes), KY_ERR_DENIED
+ * (401/403: set HF_TOKEN / MODELSCOPE_API_TOKEN), KY_ERR_NOT_FOUND (no such repository, or no
+ * GGUF of QUANT: the message lists the quants there are), KY_ERR_FORMAT (a bad listing, or a
+ * size or SHA-256 mismatch: the file is deleted and a retry suggested), KY_ERR_IO (the store is
+ * not writable or the disk is full: nothing half-written is left), KY_ERR_CANCELLED,
+ * KY_ERR_UNSUPPORTED (ollama refs: they are never written to), KY_ERR_NOMEM. */
+ky_status ky_pull(const ky_store_params *params, const char *ref, ky_store_entry *out,
+                  ky_error *err);
+
+/* Every model of the store plus every model in ollama's store, sorted by name, as a malloc'd
+ * array (*out, caller frees; NULL when *n is 0). Unreadable manifests are skipped. Errors:
+ * KY_ERR_NOMEM, KY_ERR_IO. */
+ky_status ky_store_list(const ky_store_params *params, ky_store_entry **out, size_t *n,
+                        ky_error *err);
+
+/* Removes a model from the store: its manifest and the files no other manifest uses (and its
+ * partial downloads). *removed (may be NULL) receives what was removed. Errors: ky_store_find's,
+ * KY_ERR_UNSUPPORTED for ollama refs, KY_ERR_IO. */
+ky_status ky_store_remove(const ky_store_params *params, const char *ref, ky_store_entry *removed,
+                          ky_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Misc

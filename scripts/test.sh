@@ -41,6 +41,7 @@ rm -f build-asan.log
 
 step "clang build (warnings as errors)" make -s -j"$jobs" CC=clang BUILD=build-clang cli tests
 if command -v clang-format >/dev/null; then step "clang-format check" make -s format-check; fi
+step "web/dist is the build of web/src (pinned lock file)" node web/build.mjs --check
 
 secs=${FUZZ_SECONDS:-$([ "${CI:-}" = "true" ] && echo 60 || echo 15)}
 echo "== fuzzers (${secs}s each)"

@@ -8,6 +8,7 @@
 //   tokenize-bench  --model F --file P [--reps R]
 //   greedy          --model F --ids 1,2,3 -n N [--threads N]
 //   bench           --model F [-p 512] [-n 128] [-t THREADS] [-r REPS] [--seed S]
+//   parallel        --model F [--seqs 8] [-p 16] [-n 64] [-t THREADS] [--seed S]
 //   info            --model F
 import fs from "node:fs";
 import os from "node:os";
@@ -20,6 +21,7 @@ const USAGE = `usage: peer.mjs COMMAND --model FILE [options]
   tokenize-bench  --file P [--reps R]                    tokenizer throughput
   greedy          --ids 1,2,3 -n N [--threads N]         greedy continuation
   bench           [-p 512] [-n 128] [-t T] [-r R] [--seed S]   llama-bench style pp / tg tok/s
+  parallel        [--seqs 8] [-p 16] [-n 64] [-t T] [--seed S]  N sequences decoded in one context
   info                                                   model and llama.cpp build facts`;
 
 function fail(msg) {
@@ -296,6 +298,51 @@ async function cmdBench(args) {
     return res;
 }
 
+// Aggregate decode rate of N sequences in ONE context (what a llama.cpp server does with
+// --parallel N): one batch prefills every sequence's p-token prompt, then n steps each decode one
+// token of every sequence in one llama_decode (logits of each). F16 KV cache (llama.cpp's
+// default), no sampling: the fed tokens are seeded random ids.
+async function cmdParallel(args) {
+    const seqs = intArg(args, "seqs", 8, 1);
+    const p = intArg(args, "p", 16, 1);
+    const n = intArg(args, "n", 64, 1);
+    const threads = intArg(args, "threads", 2, 1);
+    const seed = intArg(args, "seed", 1234, 0);
+    const model = await loadModel(args.model);
+    const nVocab = vocabSize(model);
+    const ctx = await model.createContext({
+        contextSize: seqs * (p + n + 8),
+        batchSize: Math.max(p * seqs, seqs),
+        sequences: seqs,
+        threads,
+        flashAttention: false,
+        ignoreMemorySafetyChecks: true,
+        failedCreationRemedy: false,
+    });
+    const addon = ctx._ctx;
+    const bos = model.tokens.bos ?? null;
+    addon.initBatch(p * seqs);
+    for (let s = 0; s < seqs; s++) addon.addToBatch(s, 0, randomIds(p, nVocab, seed + s, bos), Uint32Array.of(p - 1));
+    const t0 = process.hrtime.bigint();
+    await addon.decodeBatch();
+    const prefill = Number(process.hrtime.bigint() - t0) / 1e9;
+    const feed = randomIds(n * seqs, nVocab, seed + 7919, null);
+    const t1 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+        addon.initBatch(seqs);
+        for (let s = 0; s < seqs; s++) addon.addToBatch(s, p + i, feed.subarray(i * seqs + s, i * seqs + s + 1), Uint32Array.of(0));
+        await addon.decodeBatch();
+    }
+    const secs = Number(process.hrtime.bigint() - t1) / 1e9;
+    const res = {
+        model: args.model, llama_cpp: (await llama()).llamaCppRelease?.release ?? null,
+        threads: addon.getThreads(), seqs, p, n, prefill_s: prefill, decode_s: secs,
+        tok_s: (seqs * n) / secs, loadavg_1m: os.loadavg()[0],
+    };
+    await ctx.dispose();
+    return res;
+}
+
 async function cmdInfo(args) {
     const model = await loadModel(args.model);
     const l = await llama();
@@ -317,6 +364,7 @@ const commands = {
     tokenize: cmdTokenize,
     "tokenize-bench": cmdTokenizeBench,
     bench: cmdBench,
+    parallel: cmdParallel,
     info: cmdInfo,
 };
 

@@ -16,6 +16,9 @@ const char *ky_status_name(ky_status status) {
     case KY_ERR_TYPE: return "type mismatch";
     case KY_ERR_CONTEXT_FULL: return "context full";
     case KY_ERR_INTERNAL: return "internal error";
+    case KY_ERR_NETWORK: return "network error";
+    case KY_ERR_DENIED: return "access denied";
+    case KY_ERR_CANCELLED: return "cancelled";
     }
     return "unknown status";
 }

@@ -115,23 +115,26 @@ static jv recase(jx_ctx *c, const jstr *s, int mode, int shape) {
 }
 
 /* Strips Python whitespace (chars NULL) or any of the code points in chars from the ends. */
+/* Is the code point cp at byte i of s stripped: Python whitespace (chars NULL) or one of the
+ * code points of chars (an invalid byte matches the same byte)? */
+static bool strip_hit(const jstr *s, const jstr *chars, size_t i, int32_t cp) {
+    if (!chars) return is_py_space(cp);
+    for (size_t k = 0; k < chars->n;) {
+        size_t l2;
+        int32_t q = cp_at(chars, k, &l2);
+        if (q == cp && (cp >= 0 || chars->s[k] == s->s[i])) return true;
+        k += l2;
+    }
+    return false;
+}
+
 static jv strip(jx_ctx *c, const jstr *s, const jstr *chars, bool left, bool right) {
     size_t a = 0, b = s->n;
     for (;;) {
         if (!left || a >= b) break;
         size_t len;
         int32_t cp = cp_at(s, a, &len);
-        bool hit = false;
-        if (!chars)
-            hit = is_py_space(cp);
-        else
-            for (size_t k = 0; k < chars->n && !hit;) {
-                size_t l2;
-                int32_t q = cp_at(chars, k, &l2);
-                if (q == cp && (cp >= 0 || chars->s[k] == s->s[a])) hit = true;
-                k += l2;
-            }
-        if (!hit) break;
+        if (!strip_hit(s, chars, a, cp)) break;
         a += len;
     }
     while (right && b > a) {
@@ -143,17 +146,7 @@ static jv strip(jx_ctx *c, const jstr *s, const jstr *chars, bool left, bool rig
             st = b - 1;
             cp = -1;
         }
-        bool hit = false;
-        if (!chars)
-            hit = is_py_space(cp);
-        else
-            for (size_t k = 0; k < chars->n && !hit;) {
-                size_t l2;
-                int32_t q = cp_at(chars, k, &l2);
-                if (q == cp && (cp >= 0 || chars->s[k] == s->s[st])) hit = true;
-                k += l2;
-            }
-        if (!hit) break;
+        if (!strip_hit(s, chars, st, cp)) break;
         b = st;
     }
     return jv_substr(c, s, a, b - a);

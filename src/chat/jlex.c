@@ -325,6 +325,23 @@ static size_t raw_tag(const lexer *L, size_t p, const char *word, char *end_sign
     return p + 2;
 }
 
+/* After a block or comment end tag at q: "-" eats all following whitespace, no sign eats one
+ * newline (trim_blocks). Returns the new position; *line_start says whether a newline was eaten
+ * last (Jinja's line_starting for lstrip_blocks). */
+static size_t after_end(lexer *L, size_t q, char sign, bool *line_start) {
+    *line_start = false;
+    if (sign == '-') {
+        while (q < L->n && is_space(L->s[q])) {
+            *line_start = L->s[q] == '\n';
+            if (*line_start) L->line++;
+            q++;
+        }
+    } else if (sign == 0 && q < L->n && L->s[q] == '\n') {
+        q++, L->line++, *line_start = true;
+    }
+    return q;
+}
+
 static bool lex_all(lexer *L) {
     bool line_start = true;
     while (L->pos < L->n && !L->st) {
@@ -353,18 +370,7 @@ static bool lex_all(lexer *L) {
             size_t q = (size_t)(e - L->s);
             char esign = q > body && (L->s[q - 1] == '-' || L->s[q - 1] == '+') ? L->s[q - 1] : 0;
             count_lines(L, L->s + body, q - body);
-            q += 2;
-            line_start = false;
-            if (esign == '-') {
-                while (q < L->n && is_space(L->s[q])) {
-                    line_start = L->s[q] == '\n';
-                    if (line_start) L->line++;
-                    q++;
-                }
-            } else if (esign == 0 && q < L->n && L->s[q] == '\n') {
-                q++, L->line++, line_start = true;
-            }
-            L->pos = q;
+            L->pos = after_end(L, q + 2, esign, &line_start);
             continue;
         }
         char esign;
@@ -391,17 +397,7 @@ static bool lex_all(lexer *L) {
                 }
                 emit_text(L, q, e, s2, true, false);
                 count_lines(L, L->s + e, after - e);
-                line_start = false;
-                if (es2 == '-') {
-                    while (after < L->n && is_space(L->s[after])) {
-                        line_start = L->s[after] == '\n';
-                        if (line_start) L->line++;
-                        after++;
-                    }
-                } else if (es2 == 0 && after < L->n && L->s[after] == '\n') {
-                    after++, L->line++, line_start = true;
-                }
-                L->pos = after;
+                L->pos = after_end(L, after, es2, &line_start);
                 break;
             }
             continue;

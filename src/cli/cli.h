@@ -25,8 +25,13 @@ int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 
 /* `kaiyuan inspect` without argument parsing: opens the GGUF file at path and prints its human
  * report (json false) or its JSON object (json true) to out. On a file the reader rejects, prints
@@ -56,9 +61,24 @@ char *cli_read_file(const char *cmd, const char *path, size_t *len);
 const char *cli_human_bytes(uint64_t n, char buf[32]);
 
 /* Model and context helpers (cli_model.c). */
-/* Loads a model, printing "kaiyuan CMD: <message>" on failure and, unless quiet, a summary line
- * (architecture, size, parameters, type) on stderr. */
-bool cli_load_model(const char *cmd, const char *path, bool vocab_only, bool quiet, ky_model **out);
+/* Resolves MODEL to a file path into path (cap bytes): an existing file, or anything that looks
+ * like a path (absolute, ./, ../, *.gguf), is taken as is; otherwise MODEL is a REF looked up in
+ * the store (and ollama's), and pulled with progress on stderr when missing. Prints
+ * "kaiyuan CMD: <message>" and returns false on failure. */
+bool cli_resolve_model(const char *cmd, const char *model, char *path, size_t cap, bool quiet);
+/* Loads a model given as a path or a REF (cli_resolve_model), printing "kaiyuan CMD: <message>"
+ * on failure and, unless quiet, a summary line (architecture, size, parameters, type) on
+ * stderr. */
+bool cli_load_model(const char *cmd, const char *model, bool vocab_only, bool quiet,
+                    ky_model **out);
+
+/* Pull helpers (cmd_pull.c). */
+/* Pulls one REF with the environment's store parameters, drawing progress on stderr (a bar on a
+ * terminal, periodic lines otherwise; nothing but errors when quiet). Ctrl-C stops it cleanly
+ * (the partial file is kept for a resume). Prints "kaiyuan CMD: <message>" on failure. */
+/* retries: automatic resumes of a broken transfer, -1 = the library's default. */
+bool cli_pull_one(const char *cmd, const char *ref, bool quiet, int retries,
+                  ky_store_entry *out);
 /* Creates a context, printing the error on failure and (unless quiet) KV cache and thread facts. */
 bool cli_create_context(const char *cmd, ky_model *model, const ky_context_params *p, bool quiet,
                         ky_context **out);

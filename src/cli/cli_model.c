@@ -1,11 +1,50 @@
 /* cli_model.c — loading a model and creating a context with the CLI's messages: errors and a
- * one-line summary on stderr (layer: cli; uses kaiyuan.h only). */
+ * one-line summary on stderr (layer: cli; uses kaiyuan.h only). MODEL arguments are paths or
+ * REFs of the model store (pulled on first use). */
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
-bool cli_load_model(const char *cmd, const char *path, bool vocab_only, bool quiet,
+/* A MODEL that names no existing file but looks like one is reported as a missing file, not
+ * parsed as a REF: absolute and ./ ../ paths, and names ending in .gguf. */
+static bool looks_like_path(const char *s) {
+    size_t n = strlen(s);
+    return s[0] == '/' || !strncmp(s, "./", 2) || !strncmp(s, "../", 3) ||
+           (n >= 5 && !strcasecmp(s + n - 5, ".gguf"));
+}
+
+bool cli_resolve_model(const char *cmd, const char *model, char *path, size_t cap, bool quiet) {
+    struct stat sb;
+    if (stat(model, &sb) == 0 || looks_like_path(model)) {
+        snprintf(path, cap, "%s", model);
+        return true;
+    }
+    ky_store_params sp = ky_store_default_params();
+    ky_store_entry e;
+    ky_error err;
+    if (ky_store_find(&sp, model, &e, &err) != KY_OK) {
+        if (err.status != KY_ERR_NOT_FOUND || !strncmp(model, "ollama:", 7)) {
+            fprintf(stderr, "kaiyuan %s: %s\n", cmd, err.message);
+            return false;
+        }
+        if (!quiet) fprintf(stderr, "kaiyuan: %s is not in the store yet: pulling it\n", model);
+        if (!cli_pull_one(cmd, model, quiet, -1, &e)) return false;
+    }
+    if (strlen(e.path) >= cap) {
+        fprintf(stderr, "kaiyuan %s: %s: path too long\n", cmd, e.path);
+        return false;
+    }
+    snprintf(path, cap, "%s", e.path);
+    return true;
+}
+
+bool cli_load_model(const char *cmd, const char *model, bool vocab_only, bool quiet,
                     ky_model **out) {
+    char path[KY_STORE_PATH_MAX];
+    if (!cli_resolve_model(cmd, model, path, sizeof path, quiet)) return false;
     ky_model_params mp = ky_model_default_params();
     mp.vocab_only = vocab_only;
     ky_error err;

@@ -44,6 +44,10 @@ static void usage(FILE *f) {
         "  --no-bos               do not prepend BOS to -p text\n"
         "  --special              parse special tokens (e.g. <|im_start|>) in -p text\n"
         "  --ignore-eos           keep generating after end-of-generation tokens\n"
+        "  --spec ngram|off       speculative decoding from the context: drafts copied from\n"
+        "                         earlier text are verified in one batch (default off; greedy\n"
+        "                         output is identical, sampling keeps the same distribution)\n"
+        "  --draft N              most drafted tokens per step (default 8)\n"
         "  --json                 print {\"prompt_ids\", \"ids\", \"text\"} instead of streaming;\n"
         "                         ids include the end-of-generation token that stopped the run,\n"
         "                         text (like the stream) never has end-of-generation pieces\n"
@@ -55,10 +59,10 @@ static void usage(FILE *f) {
 
 typedef struct run_opts {
     const char *model, *prompt, *ids, *grammar, *schema;
-    long long n_predict, threads, n_ctx, n_batch, seed, top_k, last_n;
+    long long n_predict, threads, n_ctx, n_batch, seed, top_k, last_n, draft;
     double temp, top_p, min_p, repeat, freq, presence;
     uint32_t kv_type;
-    bool json, quiet, no_bos, special, ignore_eos, seed_set, json_mode;
+    bool json, quiet, no_bos, special, ignore_eos, seed_set, spec, json_mode;
 } run_opts;
 
 /* Returns 0 on success, else the exit status. */
@@ -73,6 +77,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     o->min_p = 0.05;
     o->repeat = 1.0;
     o->kv_type = KY_TYPE_F16;
+    o->draft = 8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -134,7 +139,18 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                 ok = cli_parse_float("run", a, v, &o->freq);
             else if (!strcmp(a, "--presence-penalty"))
                 ok = cli_parse_float("run", a, v, &o->presence);
-            else if (!strcmp(a, "--kv-type"))
+            else if (!strcmp(a, "--draft"))
+                ok = cli_parse_int("run", a, v, 1, 64, &o->draft);
+            else if (!strcmp(a, "--spec")) {
+                if (!strcmp(v, "ngram"))
+                    o->spec = true;
+                else if (!strcmp(v, "off"))
+                    o->spec = false;
+                else {
+                    fprintf(stderr, "kaiyuan run: --spec: '%s' is not ngram or off\n", v);
+                    return 2;
+                }
+            } else if (!strcmp(a, "--kv-type"))
                 ok = cli_parse_kv_type("run", v, &o->kv_type);
             else {
                 fprintf(stderr, "kaiyuan run: unknown option '%s'\n", a);
@@ -146,6 +162,10 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     if (!o->model || (!o->prompt && !o->ids) || (o->prompt && o->ids)) {
         fprintf(stderr, "kaiyuan run: -m MODEL and exactly one of -p TEXT or --ids are required\n");
         usage(stderr);
+        return 2;
+    }
+    if (o->spec && (o->grammar || o->schema || o->json_mode)) {
+        fprintf(stderr, "kaiyuan run: --spec ngram cannot be combined with a grammar\n");
         return 2;
     }
     if ((o->grammar != NULL) + (o->schema != NULL) + o->json_mode > 1) {
@@ -268,6 +288,50 @@ static int make_matcher(const ky_model *model, const run_opts *o, ky_grammar **g
     return 0;
 }
 
+/* Streams one generated token: its text (end-of-generation tokens print nothing) or, for a model
+ * without a tokenizer, its id. */
+typedef struct emit_state {
+    const ky_model *model;
+    ky_detok_stream *stream;
+    bool has_vocab, json;
+    size_t n_emitted;
+} emit_state;
+
+static void emit(emit_state *es, ky_token tok, bool eog) {
+    es->n_emitted++;
+    if (es->stream && !eog) {
+        const char *piece;
+        size_t plen;
+        if (ky_detok_stream_push(es->stream, tok, &piece, &plen) == KY_OK && plen) {
+            fwrite(piece, 1, plen, stdout);
+            fflush(stdout);
+        }
+    } else if (!es->has_vocab && !es->json) {
+        printf("%s%d", es->n_emitted > 1 ? " " : "", tok);
+        fflush(stdout);
+    }
+}
+
+/* Samples from logits; with a matcher only grammar-allowed tokens, and the token advances it.
+ * KY_TOKEN_NULL (message printed) when the grammar leaves no token or exceeds its limits. */
+static ky_token sample_tok(ky_sampler *s, const float *lg, ky_grammar_matcher *m, uint32_t *mask,
+                           double *t_mask, size_t *n_mask) {
+    if (!m) return ky_sampler_sample(s, lg);
+    double t0 = ky_time_now();
+    if (ky_grammar_matcher_fill_mask(m, mask, ky_grammar_mask_words(m)) != KY_OK) {
+        fprintf(stderr, "\nkaiyuan run: the grammar exceeded the matcher's limits\n");
+        return KY_TOKEN_NULL;
+    }
+    *t_mask += ky_time_now() - t0;
+    (*n_mask)++;
+    ky_token t = ky_sampler_sample_masked(s, lg, mask);
+    if (t == KY_TOKEN_NULL || ky_grammar_matcher_accept_token(m, t) != KY_OK) {
+        fprintf(stderr, "\nkaiyuan run: no token satisfies the grammar\n");
+        return KY_TOKEN_NULL;
+    }
+    return t;
+}
+
 static void json_ids(ky_strbuf *sb, const ky_token *ids, size_t n) {
     ky_strbuf_puts(sb, "[");
     for (size_t i = 0; i < n; i++) ky_strbuf_printf(sb, "%s%d", i ? ", " : "", ids[i]);
@@ -291,7 +355,7 @@ int cmd_run(int argc, char **argv) {
     double t_mask = 0;
     size_t n_mask = 0;
     ky_batch batch = {0};
-    ky_token *prompt = NULL, *gen = NULL;
+    ky_token *prompt = NULL, *gen = NULL, *hist = NULL;
     size_t n_prompt = 0, n_gen = 0;
     char *text = NULL;
     ky_strbuf sb;
@@ -406,48 +470,85 @@ int cmd_run(int argc, char **argv) {
     double t1 = ky_time_now();
     const float *logits = ky_get_logits(ctx, batch.n_tokens - 1);
     int32_t pos = (int32_t)n_prompt;
-    while ((long long)n_gen < o.n_predict) {
-        ky_token tok;
-        if (matcher) {
-            double tm = ky_time_now();
-            if (ky_grammar_matcher_fill_mask(matcher, mask, ky_grammar_mask_words(matcher)) !=
-                KY_OK) {
-                fprintf(stderr, "\nkaiyuan run: the grammar exceeded the matcher's limits\n");
-                goto done;
-            }
-            t_mask += ky_time_now() - tm;
-            n_mask++;
-            tok = ky_sampler_sample_masked(smpl, logits, mask);
-            if (tok == KY_TOKEN_NULL || ky_grammar_matcher_accept_token(matcher, tok) != KY_OK) {
-                fprintf(stderr, "\nkaiyuan run: no token satisfies the grammar\n");
-                goto done;
-            }
-        } else {
-            tok = ky_sampler_sample(smpl, logits);
-        }
+    /* Generation. With --spec ngram, each step also verifies up to k tokens drafted from the
+     * text so far (prompt + generation): one batch carries the last token and the drafts, the
+     * batch-exact kernels make each position's logits equal to one-by-one decoding, and the
+     * sampler accepts drafts by the speculative rule, so the output is what plain decoding gives
+     * (greedy: the same tokens). Rejected drafts are dropped from the KV cache. */
+    hist = malloc((n_prompt + (size_t)o.n_predict + 1) * sizeof *hist);
+    if (!hist) {
+        fprintf(stderr, "kaiyuan run: out of memory\n");
+        goto done;
+    }
+    memcpy(hist, prompt, n_prompt * sizeof *hist);
+    size_t n_hist = n_prompt;
+    emit_state es = {model, stream, has_vocab, o.json, 0};
+    ky_token draft[64], tok = sample_tok(smpl, logits, matcher, mask, &t_mask, &n_mask);
+    if (tok == KY_TOKEN_NULL && matcher) goto done;
+    long long drafted = 0, accepted = 0, steps = 0;
+    int32_t k_cur = (int32_t)o.draft, backoff = 0, misses = 0;
+    for (;;) {
         ky_sampler_accept(smpl, tok);
         gen[n_gen++] = tok;
+        hist[n_hist++] = tok;
         bool eog = has_vocab && ky_vocab_is_eog(model, tok);
-        if (stream && !eog) {
-            const char *piece;
-            size_t plen;
-            if (ky_detok_stream_push(stream, tok, &piece, &plen) == KY_OK && plen) {
-                fwrite(piece, 1, plen, stdout);
-                fflush(stdout);
-            }
-        } else if (!has_vocab && !o.json) {
-            printf("%s%d", n_gen > 1 ? " " : "", tok);
-            fflush(stdout);
+        emit(&es, tok, eog);
+        if ((eog && !o.ignore_eos) || (long long)n_gen == o.n_predict) break;
+        size_t k = 0;
+        if (o.spec && backoff > 0) {
+            backoff--;
+        } else if (o.spec) {
+            long long room = o.n_predict - (long long)n_gen - 1;
+            if (room > k_cur) room = k_cur;
+            if (room > n_ctx - pos - 1) room = n_ctx - pos - 1;
+            if (room > n_batch - 1) room = n_batch - 1;
+            if (room > 0) k = ky_draft_ngram(hist, n_hist, 2, 5, draft, (size_t)room);
         }
-        if (eog && !o.ignore_eos) break;
-        if ((long long)n_gen == o.n_predict) break;
         ky_batch_clear(&batch);
-        ky_batch_add(&batch, tok, pos++, 0, true);
+        ky_batch_add(&batch, tok, pos, 0, true);
+        for (size_t i = 0; i < k; i++)
+            ky_batch_add(&batch, draft[i], pos + 1 + (int32_t)i, 0, true);
         if (ky_decode(ctx, &batch) != KY_OK) {
             fprintf(stderr, "\nkaiyuan run: %s\n", ky_context_last_error(ctx));
             goto done;
         }
-        logits = ky_get_logits(ctx, 0);
+        steps++;
+        size_t m = 0;
+        bool stop = false;
+        ky_token next = KY_TOKEN_NULL;
+        for (size_t i = 0;; i++) {
+            const float *lg = ky_get_logits(ctx, (int32_t)i);
+            if (i == k) {
+                next = sample_tok(smpl, lg, matcher, mask, &t_mask, &n_mask);
+                if (next == KY_TOKEN_NULL && matcher) goto done;
+                break;
+            }
+            bool ok = false;
+            next = ky_sampler_sample_draft(smpl, lg, draft[i], &ok);
+            if (!ok) break;
+            m++; /* an accepted draft is a generated token */
+            ky_sampler_accept(smpl, next);
+            gen[n_gen++] = next;
+            hist[n_hist++] = next;
+            bool e = has_vocab && ky_vocab_is_eog(model, next);
+            emit(&es, next, e);
+            if ((e && !o.ignore_eos) || (long long)n_gen == o.n_predict) {
+                stop = true;
+                break;
+            }
+        }
+        pos += 1 + (int32_t)m;
+        if (m < k && !stop) ky_kv_seq_keep(ctx, 0, pos);
+        drafted += (long long)k;
+        accepted += (long long)m;
+        if (k > 0) { /* adapt: grow after full acceptance, back off after repeated misses */
+            k_cur = m == k ? (k_cur + 2 < o.draft ? k_cur + 2 : (int32_t)o.draft)
+                           : (m + 1 > 2 ? (int32_t)m + 1 : 2);
+            misses = m == 0 ? misses + 1 : 0;
+            if (misses >= 2) backoff = misses * 4 < 64 ? misses * 4 : 64;
+        }
+        if (stop) break;
+        tok = next;
     }
     double t2 = ky_time_now();
     if (stream) {
@@ -497,6 +598,12 @@ int cmd_run(int argc, char **argv) {
                     ky_grammar_matcher_is_finished(matcher) || ky_grammar_matcher_can_end(matcher)
                         ? ""
                         : " (stopped before the grammar could end)");
+        if (o.spec)
+            fprintf(stderr,
+                    "kaiyuan: speculation: %lld drafted, %lld accepted (%.1f%%), %lld decode steps "
+                    "for %zu tokens\n",
+                    drafted, accepted, drafted ? 100.0 * (double)accepted / (double)drafted : 0.0,
+                    steps, n_gen);
     }
     rc = 0;
 done:
@@ -505,6 +612,7 @@ done:
     free(text);
     free(prompt);
     free(gen);
+    free(hist);
     ky_batch_free(&batch);
     ky_detok_stream_free(stream);
     free(mask);

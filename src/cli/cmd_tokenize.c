@@ -136,6 +136,12 @@ int cmd_tokenize(int argc, char **argv) {
     } else {
         len = strlen(text);
     }
+    char resolved[KY_STORE_PATH_MAX];
+    if (!cli_resolve_model("tokenize", model_path, resolved, sizeof resolved, false)) {
+        free(owned);
+        return 1;
+    }
+    model_path = resolved;
     ky_model_params params = ky_model_default_params();
     params.vocab_only = true;
     ky_model *model = NULL;

@@ -16,7 +16,12 @@ static const struct {
     {"bench", cmd_bench, "prompt and generation speed (tok/s) like llama-bench (--json)"},
     {"template", cmd_template, "render a chat template with a JSON context (--tokens: token ids)"},
     {"chat", cmd_chat, "chat with a model through its own template (piped: one message a line)"},
+    {"pull", cmd_pull, "download a model by name from Hugging Face or ModelScope"},
+    {"list", cmd_list, "list the models in the store (and ollama's) (--json)"},
+    {"show", cmd_show, "show a stored model: where it came from, and what inspect prints"},
+    {"rm", cmd_rm, "remove a model from the store"},
     {"synth", cmd_synth, "write a random-weight GGUF shaped like a real model (benchmarks)"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching"},
 };
 
 static void usage(FILE *f) {

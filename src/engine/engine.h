@@ -12,7 +12,10 @@ struct ky_vocab;   /* tokenizer/vocab.h */
 struct ky_weights; /* model/model.h */
 
 struct ky_model {
-    ky_gguf *gguf;              /* owns the mapping every weight and string points into */
+    ky_gguf *gguf;              /* the metadata file: parts[0] */
+    ky_gguf **parts;            /* [n_parts]: own the mappings every weight and string points into
+                                   (more than one for a split model) */
+    int n_parts;
     struct ky_vocab *vocab;     /* NULL when the file carries no tokenizer */
     struct ky_weights *weights; /* NULL when loaded with vocab_only */
     char *chat_template;        /* NUL-terminated copy or NULL */

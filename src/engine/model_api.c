@@ -24,8 +24,9 @@ ky_status ky_model_load(const char *path, const ky_model_params *params, ky_mode
     ky_model_params p = params ? *params : ky_model_default_params();
     ky_model *m = calloc(1, sizeof *m);
     if (!m) return ky_errf(err, KY_ERR_NOMEM, "%s: out of memory", path);
-    ky_status st = ky_gguf_open(path, &m->gguf, err);
+    ky_status st = gguf_split_open(path, &m->parts, &m->n_parts, err);
     if (st) goto fail;
+    m->gguf = m->parts[0];
     ky_error verr;
     st = ky_vocab_load(m->gguf, &m->vocab, &verr);
     if (st == KY_ERR_NOT_FOUND && !p.vocab_only) {
@@ -35,7 +36,7 @@ ky_status ky_model_load(const char *path, const ky_model_params *params, ky_mode
         goto fail;
     }
     if (!p.vocab_only) {
-        st = ky_weights_load(m->gguf, &m->weights, err);
+        st = ky_weights_load((const ky_gguf *const *)m->parts, m->n_parts, &m->weights, err);
         if (st) goto fail;
         if (m->vocab && m->vocab->n_tokens > m->weights->hp.n_vocab) {
             st = ky_errf(err, KY_ERR_FORMAT,
@@ -75,13 +76,13 @@ void ky_model_free(ky_model *m) {
     ky_weights_free(m->weights);
     ky_vocab_free(m->vocab);
     free(m->chat_template);
-    ky_gguf_close(m->gguf);
+    gguf_split_close(m->parts, m->n_parts);
     free(m);
 }
 
 void ky_model_get_info(const ky_model *m, ky_model_info *out) {
     memset(out, 0, sizeof *out);
-    out->file_bytes = ky_gguf_file_size(m->gguf);
+    for (int p = 0; p < m->n_parts; p++) out->file_bytes += ky_gguf_file_size(m->parts[p]);
     out->name = m->general_name;
     if (!m->weights) {
         out->arch = "";

@@ -71,6 +71,15 @@ void gguf_kv_raw(const ky_gguf *g, int64_t kv, const uint8_t **ptr, uint64_t *le
  * starts). */
 uint64_t gguf_header_end(const ky_gguf *g);
 
+/* Opens a model file that may be the first part of a split model (gguf_split.c): when its
+ * split.count is above 1, also its parts PREFIX-0000K-of-0000N.gguf beside it, each checked
+ * (split.no, split.count, the total split.tensors.count). *out receives a malloc'd array of *n
+ * handles (first the given file); free with gguf_split_close. Errors: ky_gguf_open's for any part
+ * (message naming the part), KY_ERR_INVALID_ARG when path is not the first part, KY_ERR_FORMAT
+ * for inconsistent split keys or a name that does not follow the pattern, KY_ERR_NOMEM. */
+ky_status gguf_split_open(const char *path, ky_gguf ***out, int *n, ky_error *err);
+void gguf_split_close(ky_gguf **parts, int n);
+
 /* Bytes of one element of a fixed-size GGUF type, 0 for string/array/unknown. */
 uint64_t gguf_type_size(uint32_t type);
 

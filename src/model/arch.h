@@ -13,7 +13,9 @@ struct ky_fwd; /* forward-pass state, blocks.h */
 
 /* Binding context while loading: the file, the weights being filled, and error reporting. */
 typedef struct ky_loader {
-    const ky_gguf *g;
+    const ky_gguf *g; /* the file holding the metadata (the first part of a split model) */
+    const ky_gguf *const *parts; /* [n_parts] every file whose tensors are bound; parts[0] == g */
+    int n_parts;
     const char *path;
     ky_weights *w;
     ky_error *err;

@@ -145,22 +145,27 @@ static ky_status read_common_hparams(ky_loader *ld, ky_hparams *hp) {
  * created by ky_weights_load), so the helpers below convert the pointer back (C11 6.7.2.1p15). */
 typedef struct load_state {
     ky_loader ld;
-    uint8_t *bound; /* [n_tensors]: 1 once bound */
+    uint8_t *bound; /* [total tensors of all parts]: 1 once bound */
+    int64_t *first; /* [n_parts]: index of each part's first tensor in bound */
     int64_t n_bound;
 } load_state;
 
 static int64_t find(ky_loader *ld, char *name, size_t cap, const char *fmt, int il,
                     ky_gguf_tensor_info *t) {
     snprintf(name, cap, fmt, il);
-    int64_t i = ky_gguf_find_tensor(ld->g, name);
-    if (i < 0) return i;
-    ky_gguf_tensor(ld->g, i, t);
     load_state *ls = (load_state *)ld;
-    if (!ls->bound[i]) {
-        ls->bound[i] = 1;
-        ls->n_bound++;
+    for (int p = 0; p < ld->n_parts; p++) {
+        int64_t i = ky_gguf_find_tensor(ld->parts[p], name);
+        if (i < 0) continue;
+        ky_gguf_tensor(ld->parts[p], i, t);
+        i += ls->first[p];
+        if (!ls->bound[i]) {
+            ls->bound[i] = 1;
+            ls->n_bound++;
+        }
+        return i;
     }
-    return i;
+    return -1;
 }
 
 static ky_status check_shape(ky_loader *ld, const char *name, const ky_gguf_tensor_info *t,
@@ -295,24 +300,27 @@ ky_status ky_bind_qk_norm(ky_loader *ld, int il, ky_layer *L) {
  * Whole model
  * ------------------------------------------------------------------------------------------- */
 
-static void summarize(const ky_gguf *g, ky_weights *w) {
+static void summarize(const ky_gguf *const *parts, int n_parts, ky_weights *w) {
     uint64_t bytes_by_type[KY_TYPE_COUNT] = {0};
     w->n_params = 0;
     w->weight_bytes = 0;
-    for (int64_t i = 0; i < ky_gguf_n_tensors(g); i++) {
-        ky_gguf_tensor_info t;
-        ky_gguf_tensor(g, i, &t);
-        w->n_params += (uint64_t)(t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3]);
-        w->weight_bytes += t.n_bytes;
-        if (t.n_dims >= 2 && t.type < KY_TYPE_COUNT) bytes_by_type[t.type] += t.n_bytes;
-    }
+    for (int p = 0; p < n_parts; p++)
+        for (int64_t i = 0; i < ky_gguf_n_tensors(parts[p]); i++) {
+            ky_gguf_tensor_info t;
+            ky_gguf_tensor(parts[p], i, &t);
+            w->n_params += (uint64_t)(t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3]);
+            w->weight_bytes += t.n_bytes;
+            if (t.n_dims >= 2 && t.type < KY_TYPE_COUNT) bytes_by_type[t.type] += t.n_bytes;
+        }
     uint32_t best = KY_TYPE_F32;
     for (uint32_t ty = 0; ty < KY_TYPE_COUNT; ty++)
         if (bytes_by_type[ty] > bytes_by_type[best]) best = ty;
     w->dominant_type = best;
 }
 
-ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err) {
+ky_status ky_weights_load(const ky_gguf *const *parts, int n_parts, ky_weights **out,
+                          ky_error *err) {
+    const ky_gguf *g = parts[0];
     const char *path = gguf_path(g);
     const char *arch;
     uint64_t arch_len;
@@ -330,11 +338,17 @@ ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err) {
                        path, (int)(arch_len > 64 ? 64 : arch_len), arch);
 
     ky_weights *w = calloc(1, sizeof *w);
-    int64_t n_tensors = ky_gguf_n_tensors(g);
-    load_state ls = {{g, path, w, err}, calloc((size_t)n_tensors + 1, 1), 0};
-    if (!w || !ls.bound) {
+    int64_t *first = calloc((size_t)n_parts, sizeof *first);
+    int64_t n_tensors = 0;
+    for (int p = 0; first && p < n_parts; p++) {
+        first[p] = n_tensors;
+        n_tensors += ky_gguf_n_tensors(parts[p]);
+    }
+    load_state ls = {{g, parts, n_parts, path, w, err}, calloc((size_t)n_tensors + 1, 1), first, 0};
+    if (!w || !ls.bound || !first) {
         free(w);
         free(ls.bound);
+        free(first);
         return ky_errf(err, KY_ERR_NOMEM, "%s: out of memory", path);
     }
     ky_hparams *hp = &w->hp;
@@ -381,10 +395,12 @@ ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err) {
     for (int il = 0; il < hp->n_layer; il++)
         if ((st = desc->load_layer(&ls.ld, il, &w->layers[il]))) goto fail;
     if (ls.n_bound != n_tensors) {
-        int64_t first = 0;
-        while (first < n_tensors && ls.bound[first]) first++;
+        int64_t un = 0;
+        while (un < n_tensors && ls.bound[un]) un++;
+        int p = n_parts - 1;
+        while (p > 0 && first[p] > un) p--;
         ky_gguf_tensor_info t;
-        ky_gguf_tensor(g, first, &t);
+        ky_gguf_tensor(parts[p], un - first[p], &t);
         st = ky_errf(err, KY_ERR_FORMAT,
                      "%s: wrong number of tensors: the file has %" PRId64 ", a %d-layer %s model "
                      "uses %" PRId64 "; tensor '%.*s' is not used (does %s.block_count match the "
@@ -393,12 +409,14 @@ ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err) {
                      desc->name);
         goto fail;
     }
-    summarize(g, w);
+    summarize(parts, n_parts, w);
     free(ls.bound);
+    free(first);
     *out = w;
     return KY_OK;
 fail:
     free(ls.bound);
+    free(first);
     ky_weights_free(w);
     return st;
 }

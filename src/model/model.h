@@ -72,10 +72,13 @@ typedef struct ky_weights {
     int n_owned;
 } ky_weights;
 
-/* Loads hyper-parameters and binds tensors of an open GGUF (which must outlive the weights).
- * Errors name the file and the key/tensor: unsupported architecture, missing tensor, wrong shape,
- * unsupported type. Caller owns *out (ky_weights_free). */
-ky_status ky_weights_load(const ky_gguf *g, ky_weights **out, ky_error *err);
+/* Loads hyper-parameters from parts[0] and binds tensors found in any of the n_parts open GGUF
+ * files (one file, or every part of a split model; they must outlive the weights). Every tensor
+ * of every part must be bound. Errors name the file and the key/tensor: unsupported
+ * architecture, missing tensor, wrong shape, unsupported type, a tensor left over. Caller owns
+ * *out (ky_weights_free). */
+ky_status ky_weights_load(const ky_gguf *const *parts, int n_parts, ky_weights **out,
+                          ky_error *err);
 void ky_weights_free(ky_weights *w);
 
 /* Returns the matrix of expert e inside a 3-D expert tensor bound as rows_per_expert-row blocks. */

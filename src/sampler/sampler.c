@@ -602,3 +602,57 @@ ky_status sampler_candidates(ky_sampler *s, const float *logits, ky_token *ids, 
     }
     return KY_OK;
 }
+
+ky_token ky_sampler_sample_draft(ky_sampler *s, const float *logits, ky_token draft,
+                                 bool *accepted) {
+    if (accepted) *accepted = false;
+    if (!s || !logits) return KY_TOKEN_NULL;
+    float max = apply_bias_penalties(s, logits, NULL);
+    if (s->params.temperature <= 0.0f) {
+        ky_token t = argmax(s, max);
+        if (accepted) *accepted = t != KY_TOKEN_NULL && t == draft;
+        return t;
+    }
+    double u = rng_uniform(s), v = rng_uniform(s); /* two draws per step, whatever happens */
+    if (!build_candidates(s, max)) return KY_TOKEN_NULL;
+    double total = to_weights(s), p_draft = 0.0;
+    for (size_t i = 0; i < s->n_cand; i++)
+        if (s->cand[i].id == draft) p_draft = s->cand[i].logit;
+    /* Accept with the target probability p(draft) (the draft distribution is a point mass). */
+    if (p_draft > 0.0 && u * total < p_draft) {
+        if (accepted) *accepted = true;
+        return draft;
+    }
+    /* Rejected: draw from p with the draft removed, renormalised — max(0, p - q) for point q. */
+    double rest = total - p_draft, target = v * rest, acc = 0.0;
+    ky_token last = KY_TOKEN_NULL;
+    for (size_t i = 0; i < s->n_cand; i++) {
+        if (s->cand[i].id == draft) continue;
+        last = s->cand[i].id;
+        acc += s->cand[i].logit;
+        if (acc > target) return last;
+    }
+    return last != KY_TOKEN_NULL ? last : draft; /* the draft was the only candidate */
+}
+
+size_t ky_draft_ngram(const ky_token *hist, size_t n, int32_t n_min, int32_t n_max, ky_token *out,
+                      size_t cap) {
+    if (!hist || !out || cap == 0 || n_min < 1 || n_max < n_min) return 0;
+    for (int32_t g = n_max; g >= n_min; g--) {
+        size_t gl = (size_t)g;
+        if (n <= gl) continue;
+        const ky_token *suffix = hist + n - gl;
+        /* most recent earlier occurrence whose continuation is in hist */
+        for (size_t start = n - gl; start-- > 0;) {
+            if (hist[start] != suffix[0] || memcmp(hist + start, suffix, gl * sizeof *hist) != 0)
+                continue;
+            size_t from = start + gl, k = 0;
+            while (k < cap && from + k < n) {
+                out[k] = hist[from + k];
+                k++;
+            }
+            if (k) return k;
+        }
+    }
+    return 0;
+}

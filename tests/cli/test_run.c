@@ -293,21 +293,28 @@ static void test_chat_model_text(void) {
     json_decref(ref);
 }
 
-/* `make run` is scripts/run.sh MODEL PROMPT: without a model it explains where to get one (exit 2),
- * a missing file exits 2, and with stories260K it streams the reference's greedy text for the
- * default prompt "Once upon a time". KY_KAIYUAN_BIN makes it run the binary under test without
- * building. */
+/* `make run` is scripts/run.sh MODEL PROMPT: without MODEL it pulls the default qwen2.5:0.5b, and
+ * offline it fails at once saying how to run a local file (exit 1); a missing file exits 2; with a
+ * PROMPT and stories260K it streams the reference's greedy text; without a PROMPT it starts
+ * `kaiyuan chat` (here on an empty stdin, so it ends at once). KY_KAIYUAN_BIN makes it run the
+ * binary under test without building. */
 static void test_make_run_script(void) {
-    char bin_env[600];
+    char bin_env[600], home_env[600];
     snprintf(bin_env, sizeof bin_env, "KY_KAIYUAN_BIN=%s", ky_test_cli_binary());
-    const char *env[] = {bin_env, "RUN_ARGS=-n 8 --temp 0 --quiet", NULL};
+    snprintf(home_env, sizeof home_env, "KAIYUAN_HOME=%s", ky_test_tmpfile("no-store"));
+    const char *env[] = {bin_env,           "RUN_ARGS=-n 8 --temp 0 --quiet",
+                         home_env,          "HF_ENDPOINT=http://127.0.0.1:1",
+                         "KAIYUAN_SOURCE=", NULL};
     ky_cli_result r;
     const char *no_model[] = {"scripts/run.sh", "", "", NULL};
+    double t0 = ky_time_now();
     REQUIRE(ky_test_spawn(no_model, env, &r) == 0);
-    CHECKF(r.exit_code == 2, "no MODEL: exit %d", r.exit_code);
-    CHECKF(strstr(r.err, "make run needs a GGUF model file") && strstr(r.err, "huggingface.co") &&
-               strstr(r.err, "MODEL=../shared/models/stories260K.gguf"),
-           "no MODEL: stderr: %s", r.err);
+    CHECKF(r.exit_code == 1, "offline: exit %d", r.exit_code);
+    CHECKF(strstr(r.err, "cannot get the model 'qwen2.5:0.5b'") && strstr(r.err, "cannot reach") &&
+               strstr(r.err, "make run MODEL=path/to/file.gguf") &&
+               strstr(r.err, "make run MODEL=../shared/models/chat-qwen3-q8_0.gguf"),
+           "offline: stderr: %s", r.err);
+    CHECKF(ky_time_now() - t0 < 10, "offline took %.1f s", ky_time_now() - t0);
     CHECK(r.n_out == 0);
     ky_test_cli_free(&r);
 
@@ -318,6 +325,15 @@ static void test_make_run_script(void) {
     CHECK(r.n_out == 0);
     ky_test_cli_free(&r);
 
+    char chat_model[600];
+    snprintf(chat_model, sizeof chat_model, "%s", ky_test_shared("models/chat-qwen3-q8_0.gguf"));
+    const char *chat_env[] = {bin_env, "RUN_ARGS=--quiet", home_env, NULL};
+    const char *chat[] = {"scripts/run.sh", chat_model, "", NULL};
+    REQUIRE(ky_test_spawn(chat, chat_env, &r) == 0);
+    CHECKF(r.exit_code == 0 && !strstr(r.err, "kaiyuan run"), "chat: exit %d: %s", r.exit_code,
+           r.err);
+    ky_test_cli_free(&r);
+
     json_error_t e;
     json_t *ref = json_load_file(ky_test_shared("models/stories260K.reference.json"), 0, &e);
     REQUIRE(ref);
@@ -325,7 +341,7 @@ static void test_make_run_script(void) {
     const char *want = json_string_value(json_object_get(run1, "generated_text"));
     REQUIRE(want);
     CHECK(!strcmp(json_string_value(json_object_get(run1, "prompt")), "Once upon a time"));
-    const char *stories[] = {"scripts/run.sh", g_stories, "", NULL};
+    const char *stories[] = {"scripts/run.sh", g_stories, "Once upon a time", NULL};
     REQUIRE(ky_test_spawn(stories, env, &r) == 0);
     CHECKF(r.exit_code == 0, "stories: exit %d: %s", r.exit_code, r.err);
     /* 8 tokens: ", there was a little girl" (432 383 286 261 376 298 315 421). */

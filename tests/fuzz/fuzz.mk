@@ -7,6 +7,10 @@
 #                             tests/fuzz/corpus/template (scripts/test.sh adds ../shared/templates)
 #   build-fuzz/fuzz_grammar   GBNF parser + masks, JSON Schema compiler, tool-call parser and
 #                             grammars (tests/fuzz/fuzz_grammar.c), corpus tests/fuzz/corpus/grammar
+#   build-fuzz/fuzz_store     model REFs and hub listings (tests/fuzz/fuzz_store.c), corpus
+#                             tests/fuzz/corpus/store
+#   build-fuzz/fuzz_request   server request path: body → JSON → validated request → response
+#                             JSON (tests/fuzz/fuzz_request.c), corpus tests/fuzz/corpus/request
 # Library sources are compiled with -fsanitize=fuzzer-no-link,address,undefined (coverage without
 # libFuzzer's main); each target links with -fsanitize=fuzzer,address,undefined.
 # Run one by hand from the repository root (vocabularies come from $KY_SHARED or ../shared):
@@ -35,15 +39,21 @@ FUZZ_INSPECT_SRC := src/base/status.c src/base/strbuf.c src/os/file.c src/tensor
 FUZZ_TEMPLATE_SRC := src/base/status.c $(wildcard src/chat/*.c)
 FUZZ_GRAMMAR_SRC := src/base/status.c src/base/strbuf.c $(wildcard src/grammar/*.c)
 FUZZ_GRAMMAR_OBJ := $(FUZZ_GRAMMAR_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_STORE_SRC := src/base/status.c src/store/ref.c src/store/hub.c
 FUZZ_GGUF_OBJ := $(FUZZ_GGUF_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TEMPLATE_OBJ := $(FUZZ_TEMPLATE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_STORE_OBJ := $(FUZZ_STORE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_REQUEST_SRC := src/base/status.c src/base/strbuf.c src/server/api_request.c \
+                    src/server/api_response.c
+FUZZ_REQUEST_OBJ := $(FUZZ_REQUEST_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TOKENIZE_OBJ := $(FUZZ_TOKENIZE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_INSPECT_OBJ := $(FUZZ_INSPECT_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TOKENIZE_LIBS := $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 .PHONY: all
 all: $(FUZZ_BUILD)/fuzz_gguf $(FUZZ_BUILD)/fuzz_tokenize $(FUZZ_BUILD)/fuzz_inspect \
-     $(FUZZ_BUILD)/fuzz_template $(FUZZ_BUILD)/fuzz_grammar
+     $(FUZZ_BUILD)/fuzz_template $(FUZZ_BUILD)/fuzz_store $(FUZZ_BUILD)/fuzz_request \
+     $(FUZZ_BUILD)/fuzz_grammar
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,6 +86,18 @@ $(FUZZ_BUILD)/fuzz_grammar: tests/fuzz/fuzz_grammar.c $(FUZZ_GRAMMAR_OBJ)
 
 -include $(FUZZ_GRAMMAR_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_grammar.d
 -include $(FUZZ_TEMPLATE_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_template.d
+$(FUZZ_BUILD)/fuzz_store: tests/fuzz/fuzz_store.c $(FUZZ_STORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_store.d $(FUZZ_BIN_SAN) $< \
+	    $(FUZZ_STORE_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
+
+$(FUZZ_BUILD)/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_REQUEST_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_request.d $(FUZZ_BIN_SAN) $< \
+	    $(FUZZ_REQUEST_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
+
+-include $(FUZZ_REQUEST_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_request.d
 -include $(FUZZ_GGUF_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_gguf.d
+-include $(FUZZ_STORE_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_store.d
 -include $(FUZZ_TOKENIZE_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_tokenize.d
 -include $(FUZZ_INSPECT_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_inspect.d

@@ -1,0 +1,787 @@
+/* engine.c — the engine thread: owns the model context and schedules every request
+ * (layer: server; uses kaiyuan.h only).
+ *
+ * Each step: reap cancelled requests, take new ones from the inbox (prompt preparation, or
+ * tokenize/detokenize answered at once), admit queued requests FIFO while sequences are free,
+ * then build ONE batch: one token for every generating choice plus up to prefill_chunk pending
+ * prompt tokens (oldest request first), decode it, and sample, detokenize and stream every choice.
+ * A choice whose client does not read (outbox above KY_SRV_OUTBOX_HIGH) skips steps; after
+ * KY_SRV_STALL_S it is cancelled. Each choice has its own sampler (seed + choice index) and its
+ * own sequence, so its text does not depend on what else is batched.
+ *
+ * Prompt flow of a request with n choices: choice 0 owns the sequence with the longest cached
+ * prefix (prefix.c) and prefills prompt[cached .. n_prompt-1); the others then copy those
+ * positions. Every choice feeds the last prompt token itself as its first generation step, so
+ * logits always come from a computed position.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/limits.h"
+#include "base/strbuf.h"
+#include "server/api_response.h"
+#include "server/prefix.h"
+#include "server/prep.h"
+#include "server/server_int.h"
+
+enum { CH_PREFILL, CH_WAITCOPY, CH_GEN, CH_DONE };
+
+typedef struct choice {
+    int32_t index, seq, state;
+    int32_t n_past;    /* positions decoded into seq */
+    ky_token next;     /* token to feed at n_past (CH_GEN) */
+    int32_t n_gen;     /* tokens sampled */
+    int32_t batch_i;   /* batch entry whose logits this choice samples, -1 */
+    int32_t n_prefill; /* prompt tokens of this choice in the batch being decoded */
+    ky_sampler *smp;
+    ky_detok_stream *detok;
+    ky_strbuf text; /* emitted text (whole response for non-streams) */
+    ky_strbuf held; /* detokenized text not yet emitted (may start a stop string) */
+    api_lp_entry *lp;
+    size_t n_lp, cap_lp, lp_sent;
+    const char *finish;
+    double t_last, paused_since;
+} choice;
+
+typedef struct active {
+    srv_request *req;
+    ky_token *prompt;
+    size_t n_prompt;
+    int32_t n_cached;
+    int32_t n_choices;
+    bool first_token;
+    choice ch[KY_SRV_MAX_N];
+    struct active *next;
+} active;
+
+typedef struct engine {
+    srv_server *s;
+    ky_model *model;
+    ky_context *ctx;
+    prep_state *prep;
+    prefix_pool pool;
+    ky_batch batch;
+    int32_t n_ctx, n_vocab, parallel, prefill_chunk;
+    int32_t running_choices;
+    struct pending *q_head, *q_tail; /* prepared, waiting for sequences (FIFO) */
+    active *act_head, *act_tail;     /* running, in admission order */
+    float *lp_scratch;               /* (n_vocab) */
+    uint64_t seed_counter;
+} engine;
+
+/* A queued request with its prepared prompt. */
+typedef struct pending {
+    srv_request *req;
+    ky_token *prompt;
+    size_t n_prompt;
+    struct pending *next;
+} pending;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Output helpers */
+
+static void push_error(engine *e, srv_request *r, const api_error *err) {
+    char *body = api_error_json(err);
+    if (!body) {
+        srv_finish(e->s, r);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    bool sse = r->status != 0 && r->sse;
+    pthread_mutex_unlock(&r->mu);
+    if (sse) {
+        ky_strbuf sb;
+        ky_strbuf_init(&sb);
+        ky_strbuf_printf(&sb, "data: %s\n\n", body);
+        if (!sb.failed) srv_push(e->s, r, err->status, false, sb.data, sb.len);
+        ky_strbuf_free(&sb);
+    } else {
+        srv_push(e->s, r, err->status, false, body, strlen(body));
+    }
+    free(body);
+    srv_finish(e->s, r);
+}
+
+static bool push_event(engine *e, srv_request *r, char *json) {
+    if (!json) return false;
+    ky_strbuf sb;
+    ky_strbuf_init(&sb);
+    ky_strbuf_printf(&sb, "data: %s\n\n", json);
+    free(json);
+    bool ok = !sb.failed && srv_push(e->s, r, 200, true, sb.data, sb.len);
+    ky_strbuf_free(&sb);
+    return ok;
+}
+
+static api_meta meta_of(engine *e, active *a) {
+    api_meta m = {.kind = a->req->api.kind,
+                  .id = a->req->id,
+                  .created = a->req->created,
+                  .model = e->s->model_name,
+                  .include_usage = a->req->api.include_usage,
+                  .piece = srv_piece,
+                  .piece_user = e->s};
+    return m;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Request end */
+
+static void free_active(engine *e, active *a) {
+    for (int32_t i = 0; i < a->n_choices; i++) {
+        choice *c = &a->ch[i];
+        if (c->seq >= 0) prefix_release(&e->pool, c->seq);
+        if (c->state != CH_DONE) e->running_choices--;
+        ky_sampler_free(c->smp);
+        ky_detok_stream_free(c->detok);
+        ky_strbuf_free(&c->text);
+        ky_strbuf_free(&c->held);
+        free(c->lp);
+    }
+    free(a->prompt);
+    atomic_fetch_sub(&e->s->inflight, 1);
+    atomic_fetch_sub(&e->s->metrics.running, 1);
+    srv_request_unref(a->req);
+    free(a);
+}
+
+static void unlink_active(engine *e, active *a) {
+    active **pp = &e->act_head;
+    while (*pp != a) pp = &(*pp)->next;
+    *pp = a->next;
+    if (e->act_tail == a) {
+        e->act_tail = NULL;
+        for (active *x = e->act_head; x; x = x->next) e->act_tail = x;
+    }
+}
+
+static api_usage usage_of(active *a) {
+    api_usage u = {.prompt_tokens = (int64_t)a->n_prompt, .cached_tokens = a->n_cached};
+    for (int32_t i = 0; i < a->n_choices; i++) u.completion_tokens += a->ch[i].n_gen;
+    return u;
+}
+
+static void complete(engine *e, active *a) {
+    srv_request *r = a->req;
+    api_meta m = meta_of(e, a);
+    api_usage u = usage_of(a);
+    if (r->api.stream) {
+        if (r->api.include_usage) push_event(e, r, api_chunk_usage(&m, &u));
+        static const char done[] = "data: [DONE]\n\n";
+        srv_push(e->s, r, 200, true, done, sizeof done - 1);
+    } else {
+        api_choice cs[KY_SRV_MAX_N];
+        for (int32_t i = 0; i < a->n_choices; i++) {
+            choice *c = &a->ch[i];
+            cs[i] =
+                (api_choice){.text = c->text.data ? c->text.data : "",
+                             .len = c->text.len,
+                             .finish_reason = c->finish ? c->finish : "stop",
+                             .lp = r->api.logprobs ? (c->lp ? c->lp : (api_lp_entry *)cs) : NULL,
+                             .n_lp = c->n_lp};
+        }
+        char *body = api_response_final(&m, cs, (size_t)a->n_choices, &u);
+        if (body) srv_push(e->s, r, 200, false, body, strlen(body));
+        free(body);
+    }
+    srv_finish(e->s, r);
+    unlink_active(e, a);
+    free_active(e, a);
+}
+
+static void fail_active(engine *e, active *a, int status, const char *msg) {
+    api_error err;
+    api_errorf(&err, status, "server_error", NULL, NULL, "%s", msg);
+    push_error(e, a->req, &err);
+    unlink_active(e, a);
+    free_active(e, a);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Text, stop strings, logprobs */
+
+/* Length of the longest suffix of s[0..n) that is a proper prefix of a stop string. */
+static size_t stop_holdback(const api_request *r, const char *s, size_t n) {
+    size_t keep = 0;
+    for (size_t i = 0; i < r->n_stop; i++) {
+        size_t sl = strlen(r->stop[i]);
+        size_t k = sl - 1 < n ? sl - 1 : n;
+        for (; k > keep; k--)
+            if (!memcmp(s + n - k, r->stop[i], k)) break;
+        if (k > keep) keep = k;
+    }
+    return keep;
+}
+
+/* Emits held[0..n) as text (stream: one chunk with any pending logprobs). */
+static bool emit(engine *e, active *a, choice *c, size_t n, bool final) {
+    srv_request *r = a->req;
+    char *clean = NULL;
+    size_t len = 0;
+    if (!api_utf8_sanitize(c->held.data ? c->held.data : "", n, &clean, &len)) return false;
+    memmove(c->held.data, c->held.data + n, c->held.len - n);
+    c->held.len -= n;
+    if (c->held.data) c->held.data[c->held.len] = 0;
+    bool ok = true;
+    if (r->api.stream) {
+        bool lp_due = r->api.logprobs && c->lp_sent < c->n_lp && (len > 0 || final);
+        if (len > 0 || lp_due) {
+            api_meta m = meta_of(e, a);
+            ok = push_event(e, r,
+                            api_chunk_text(&m, c->index, clean, len,
+                                           lp_due ? c->lp + c->lp_sent : NULL,
+                                           lp_due ? c->n_lp - c->lp_sent : 0));
+            if (lp_due) c->lp_sent = c->n_lp;
+        }
+    } else {
+        ky_strbuf_append(&c->text, clean, len);
+        ok = !c->text.failed;
+    }
+    if (r->api.stream) c->text.len += len; /* only the length matters (text_offset) */
+    free(clean);
+    return ok;
+}
+
+static void finish_choice(engine *e, active *a, choice *c, const char *reason) {
+    const char *t;
+    size_t n;
+    if (reason[0] == 'l' && ky_detok_stream_flush(c->detok, &t, &n) == KY_OK && n)
+        ky_strbuf_append(&c->held, t, n);
+    if (c->held.len)
+        emit(e, a, c, c->held.len, true);
+    else if (a->req->api.stream && a->req->api.logprobs && c->lp_sent < c->n_lp)
+        emit(e, a, c, 0, true);
+    c->finish = reason;
+    c->state = CH_DONE;
+    e->running_choices--;
+    if (a->req->api.stream) {
+        api_meta m = meta_of(e, a);
+        push_event(e, a->req, api_chunk_finish(&m, c->index, reason));
+    }
+}
+
+/* Appends new text; emits what cannot start a stop string; finishes on a stop string. */
+static void on_text(engine *e, active *a, choice *c, const char *t, size_t n) {
+    const api_request *r = &a->req->api;
+    size_t before = c->held.len;
+    ky_strbuf_append(&c->held, t, n);
+    if (!r->n_stop) {
+        emit(e, a, c, c->held.len, false);
+        return;
+    }
+    /* A stop string can only end inside the new bytes: search from where one could start. */
+    size_t from = 0;
+    for (size_t i = 0; i < r->n_stop; i++) {
+        size_t sl = strlen(r->stop[i]);
+        size_t f = before + 1 > sl ? before + 1 - sl : 0;
+        if (i == 0 || f < from) from = f;
+    }
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < r->n_stop; i++) {
+        size_t sl = strlen(r->stop[i]);
+        for (size_t p = from; p + sl <= c->held.len && p < best; p++)
+            if (!memcmp(c->held.data + p, r->stop[i], sl)) {
+                best = p;
+                break;
+            }
+    }
+    if (best != SIZE_MAX) {
+        c->held.len = best;
+        finish_choice(e, a, c, "stop");
+        return;
+    }
+    size_t keep = stop_holdback(r, c->held.data, c->held.len);
+    if (c->held.len > keep) emit(e, a, c, c->held.len - keep, false);
+}
+
+static void record_logprobs(engine *e, active *a, choice *c, const float *logits, ky_token tok) {
+    if (c->n_lp == c->cap_lp) {
+        size_t cap = c->cap_lp ? c->cap_lp * 2 : 16;
+        api_lp_entry *lp = realloc(c->lp, cap * sizeof *lp);
+        if (!lp) return;
+        c->lp = lp;
+        c->cap_lp = cap;
+    }
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < e->n_vocab; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int32_t i = 0; i < e->n_vocab; i++)
+        if (logits[i] == logits[i]) sum += exp((double)(logits[i] - mx));
+    float lse = mx + (float)log(sum);
+    api_lp_entry *en = &c->lp[c->n_lp++];
+    memset(en, 0, sizeof *en);
+    en->token = tok;
+    en->logprob = logits[tok] - lse;
+    en->text_offset = (uint32_t)(c->text.len + c->held.len);
+    int32_t k = a->req->api.top_logprobs;
+    for (int32_t i = 0; i < e->n_vocab && k > 0; i++) {
+        float v = logits[i];
+        if (!(v == v)) continue;
+        int32_t j = en->n_top < k ? en->n_top++ : k;
+        if (j == k) {
+            if (v <= en->top[k - 1].logprob) continue;
+            j = k - 1;
+        }
+        while (j > 0 && en->top[j - 1].logprob < v) {
+            en->top[j] = en->top[j - 1];
+            j--;
+        }
+        en->top[j] = (api_lp_top){.token = i, .logprob = v};
+    }
+    for (int32_t j = 0; j < en->n_top; j++) en->top[j].logprob -= lse;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Inbox, queue and admission */
+
+static void answer_tokenize(engine *e, srv_request *r) {
+    api_error err;
+    char *body = NULL;
+    if (r->api.kind == API_TOKENIZE) {
+        ky_token *ids;
+        size_t n;
+        if (!prep_tokenize(e->model, r->api.prompt_text, r->api.prompt_len, r->api.add_special,
+                           &ids, &n, &err)) {
+            push_error(e, r, &err);
+            return;
+        }
+        body = api_tokenize_json(ids, n, r->api.with_pieces, srv_piece, e->s);
+        free(ids);
+    } else {
+        size_t n = 0;
+        ky_detokenize(e->model, r->api.prompt_ids, r->api.n_prompt_ids, 0, NULL, 0, &n);
+        char *text = malloc(n + 1);
+        if (text && ky_detokenize(e->model, r->api.prompt_ids, r->api.n_prompt_ids, 0, text, n,
+                                  &n) == KY_OK)
+            body = api_detokenize_json(text, n);
+        free(text);
+    }
+    if (!body) {
+        api_errorf(&err, 500, "server_error", NULL, NULL, "out of memory");
+        push_error(e, r, &err);
+        return;
+    }
+    srv_push(e->s, r, 200, false, body, strlen(body));
+    free(body);
+    srv_finish(e->s, r);
+}
+
+static void drop_request(engine *e, srv_request *r) {
+    atomic_fetch_sub(&e->s->inflight, 1);
+    srv_finish(e->s, r);
+    srv_request_unref(r);
+}
+
+static void take_inbox(engine *e) {
+    pthread_mutex_lock(&e->s->in_mu);
+    srv_request *list = e->s->in_head;
+    e->s->in_head = e->s->in_tail = NULL;
+    pthread_mutex_unlock(&e->s->in_mu);
+    for (srv_request *r = list, *next; r; r = next) {
+        next = r->next_in;
+        if (atomic_load(&r->cancelled)) {
+            drop_request(e, r);
+            continue;
+        }
+        if (r->api.kind == API_TOKENIZE || r->api.kind == API_DETOKENIZE) {
+            answer_tokenize(e, r);
+            atomic_fetch_sub(&e->s->inflight, 1);
+            srv_request_unref(r);
+            continue;
+        }
+        api_error err;
+        pending *p = calloc(1, sizeof *p);
+        if (!p) {
+            api_errorf(&err, 500, "server_error", NULL, NULL, "out of memory");
+        } else if (r->api.n > e->parallel) {
+            api_errorf(&err, 400, "invalid_request_error", "n", NULL,
+                       "'n' is %d but the server decodes at most %d sequences (--parallel)",
+                       r->api.n, e->parallel);
+        } else if (prep_prompt(e->prep, e->model, &r->api, e->n_ctx, &p->prompt, &p->n_prompt,
+                               &err)) {
+            p->req = r;
+            if (e->q_tail)
+                e->q_tail->next = p;
+            else
+                e->q_head = p;
+            e->q_tail = p;
+            atomic_fetch_add(&e->s->metrics.waiting, 1);
+            continue;
+        }
+        free(p);
+        push_error(e, r, &err);
+        atomic_fetch_sub(&e->s->inflight, 1);
+        srv_request_unref(r);
+    }
+}
+
+static void reap(engine *e) {
+    for (pending **pp = &e->q_head; *pp;) {
+        pending *p = *pp;
+        if (atomic_load(&p->req->cancelled)) {
+            *pp = p->next;
+            if (e->q_tail == p) e->q_tail = NULL;
+            atomic_fetch_sub(&e->s->metrics.waiting, 1);
+            free(p->prompt);
+            drop_request(e, p->req);
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+    if (!e->q_tail)
+        for (pending *p = e->q_head; p; p = p->next) e->q_tail = p;
+    for (active *a = e->act_head, *next; a; a = next) {
+        next = a->next;
+        if (!atomic_load(&a->req->cancelled)) continue;
+        srv_finish(e->s, a->req);
+        unlink_active(e, a);
+        free_active(e, a);
+    }
+}
+
+static bool init_choice(engine *e, active *a, choice *c, int32_t index) {
+    const api_request *r = &a->req->api;
+    memset(c, 0, sizeof *c);
+    c->index = index;
+    c->seq = -1;
+    c->batch_i = -1;
+    ky_sampler_params sp = ky_sampler_default_params();
+    sp.temperature = (float)r->temperature;
+    sp.top_k = r->top_p <= 0 ? 1 : r->top_k;
+    sp.top_p = r->top_p <= 0 ? 1.0f : (float)r->top_p;
+    sp.min_p = (float)r->min_p;
+    sp.repeat_penalty = (float)r->repetition_penalty;
+    sp.frequency_penalty = (float)r->frequency_penalty;
+    sp.presence_penalty = (float)r->presence_penalty;
+    sp.penalty_last_n = -1;
+    uint64_t seed = r->has_seed ? r->seed : ((uint64_t)time(NULL) << 20) ^ ++e->seed_counter;
+    sp.seed = seed + (uint64_t)index;
+    sp.logit_bias = r->logit_bias;
+    sp.n_logit_bias = r->n_logit_bias;
+    if (ky_sampler_create(&sp, e->n_vocab, &c->smp, NULL) != KY_OK) return false;
+    if (ky_detok_stream_create(e->model, 0, &c->detok) != KY_OK) return false;
+    return true;
+}
+
+static void start_generation(engine *e, active *a);
+
+/* Starts the request at the head of the queue when enough sequences are free. */
+static bool admit_one(engine *e) {
+    pending *p = e->q_head;
+    if (!p) return false;
+    srv_request *r = p->req;
+    int32_t n = r->api.n;
+    if (e->running_choices + n > e->parallel || prefix_n_idle(&e->pool) < n) return false;
+    e->q_head = p->next;
+    if (!e->q_head) e->q_tail = NULL;
+    atomic_fetch_sub(&e->s->metrics.waiting, 1);
+    atomic_fetch_add(&e->s->metrics.running, 1);
+    active *a = calloc(1, sizeof *a);
+    if (!a) {
+        api_error err;
+        api_errorf(&err, 500, "server_error", NULL, NULL, "out of memory");
+        push_error(e, r, &err);
+        atomic_fetch_sub(&e->s->metrics.running, 1);
+        free(p->prompt);
+        free(p);
+        atomic_fetch_sub(&e->s->inflight, 1);
+        srv_request_unref(r);
+        return true;
+    }
+    a->req = r;
+    a->prompt = p->prompt;
+    a->n_prompt = p->n_prompt;
+    free(p);
+    a->n_choices = n;
+    if (e->act_tail)
+        e->act_tail->next = a;
+    else
+        e->act_head = a;
+    e->act_tail = a;
+    bool ok = true;
+    for (int32_t i = 0; i < n; i++) {
+        ok = ok && init_choice(e, a, &a->ch[i], i);
+        a->ch[i].state = CH_WAITCOPY;
+        e->running_choices++;
+    }
+    if (!ok) {
+        fail_active(e, a, 500, "cannot create a sampler");
+        return true;
+    }
+    /* Choice 0: the sequence with the longest cached prefix of prompt[0 .. n_prompt-1). */
+    int32_t want = (int32_t)a->n_prompt - 1, lcp = 0;
+    int32_t best = want > 0 ? prefix_best(&e->pool, a->prompt, (size_t)want, &lcp) : -1;
+    choice *c0 = &a->ch[0];
+    if (best >= 0 && !e->pool.busy[best]) {
+        prefix_claim(&e->pool, best);
+        c0->seq = best;
+    } else {
+        c0->seq = prefix_take(&e->pool);
+        ky_kv_seq_keep(e->ctx, c0->seq, 0);
+        prefix_keep(&e->pool, c0->seq, 0);
+        if (best >= 0 && lcp > 0) {
+            if (ky_kv_seq_copy(e->ctx, best, c0->seq, lcp) == KY_OK)
+                prefix_copy(&e->pool, best, c0->seq, lcp);
+            else
+                lcp = 0;
+        }
+    }
+    ky_kv_seq_keep(e->ctx, c0->seq, lcp);
+    prefix_keep(&e->pool, c0->seq, lcp);
+    c0->n_past = lcp;
+    a->n_cached = lcp;
+    c0->state = CH_PREFILL;
+    for (int32_t i = 1; i < n; i++) a->ch[i].seq = prefix_take(&e->pool);
+    atomic_fetch_add_explicit(&e->s->metrics.prompt_tokens, a->n_prompt, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->s->metrics.prompt_tokens_cached, (uint64_t)lcp,
+                              memory_order_relaxed);
+    if (r->api.stream && r->api.kind == API_CHAT) {
+        api_meta m = meta_of(e, a);
+        for (int32_t i = 0; i < n; i++) push_event(e, r, api_chunk_role(&m, i));
+    }
+    if (c0->n_past >= want) start_generation(e, a);
+    return true;
+}
+
+/* Choice 0 finished the shared prompt part: every choice starts generating. */
+static void start_generation(engine *e, active *a) {
+    int32_t np = (int32_t)a->n_prompt - 1;
+    for (int32_t i = 0; i < a->n_choices; i++) {
+        choice *c = &a->ch[i];
+        if (i > 0) {
+            if (ky_kv_seq_copy(e->ctx, a->ch[0].seq, c->seq, np) != KY_OK) {
+                fail_active(e, a, 500, ky_context_last_error(e->ctx));
+                return;
+            }
+            prefix_copy(&e->pool, a->ch[0].seq, c->seq, np);
+        }
+        c->n_past = np;
+        c->next = a->prompt[np];
+        c->state = CH_GEN;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One step */
+
+static bool paused(active *a, choice *c, double now) {
+    if (atomic_load(&a->req->out_bytes) <= KY_SRV_OUTBOX_HIGH) {
+        c->paused_since = 0;
+        return false;
+    }
+    if (c->paused_since == 0) c->paused_since = now;
+    if (now - c->paused_since > KY_SRV_STALL_S) atomic_store(&a->req->cancelled, true);
+    return true;
+}
+
+static void sample_choice(engine *e, active *a, choice *c, double now) {
+    const api_request *r = &a->req->api;
+    prefix_append(&e->pool, c->seq, c->next);
+    c->n_past++;
+    const float *logits = ky_get_logits(e->ctx, c->batch_i);
+    c->batch_i = -1;
+    ky_token tok = logits ? ky_sampler_sample(c->smp, logits) : KY_TOKEN_NULL;
+    if (tok == KY_TOKEN_NULL) {
+        finish_choice(e, a, c, "stop");
+        return;
+    }
+    ky_sampler_accept(c->smp, tok);
+    if (r->logprobs) record_logprobs(e, a, c, logits, tok);
+    c->n_gen++;
+    atomic_fetch_add_explicit(&e->s->metrics.generation_tokens, 1, memory_order_relaxed);
+    if (!a->first_token) {
+        a->first_token = true;
+        srv_metrics_observe(&e->s->metrics.ttft, now - a->req->t_arrival);
+    } else if (c->t_last > 0) {
+        srv_metrics_observe(&e->s->metrics.itl, now - c->t_last);
+    }
+    c->t_last = now;
+    if (prep_is_end(e->prep, r->kind, tok)) {
+        finish_choice(e, a, c, "stop");
+        return;
+    }
+    const char *t;
+    size_t n;
+    if (ky_detok_stream_push(c->detok, tok, &t, &n) == KY_OK && n) on_text(e, a, c, t, n);
+    if (c->state == CH_DONE) return;
+    if ((r->max_tokens > 0 && c->n_gen >= r->max_tokens) || c->n_past >= e->n_ctx) {
+        finish_choice(e, a, c, "length");
+        return;
+    }
+    c->next = tok;
+}
+
+/* Builds and decodes one batch. Returns false when there was nothing to decode. */
+static bool step(engine *e) {
+    ky_batch *b = &e->batch;
+    ky_batch_clear(b);
+    double now = ky_time_now();
+    for (active *a = e->act_head; a; a = a->next)
+        for (int32_t i = 0; i < a->n_choices; i++) {
+            choice *c = &a->ch[i];
+            if (c->state != CH_GEN || paused(a, c, now)) continue;
+            c->batch_i = b->n_tokens;
+            ky_batch_add(b, c->next, c->n_past, c->seq, true);
+        }
+    int32_t budget = e->prefill_chunk;
+    for (active *a = e->act_head; a && budget > 0; a = a->next) {
+        choice *c = &a->ch[0];
+        if (c->state != CH_PREFILL) continue;
+        int32_t end = (int32_t)a->n_prompt - 1;
+        int32_t k = end - c->n_past;
+        if (k > budget) k = budget;
+        for (int32_t j = 0; j < k; j++)
+            ky_batch_add(b, a->prompt[c->n_past + j], c->n_past + j, c->seq, false);
+        c->n_prefill = k;
+        budget -= k;
+    }
+    if (b->n_tokens == 0) return false;
+    ky_status st = ky_decode(e->ctx, b);
+    atomic_fetch_add_explicit(&e->s->metrics.decode_steps, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->s->metrics.batch_tokens, (uint64_t)b->n_tokens,
+                              memory_order_relaxed);
+    if (st != KY_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "decode failed: %s", ky_context_last_error(e->ctx));
+        while (e->act_head) fail_active(e, e->act_head, 500, msg);
+        return true;
+    }
+    now = ky_time_now();
+    for (active *a = e->act_head, *next; a; a = next) {
+        next = a->next;
+        choice *c0 = &a->ch[0];
+        if (c0->state == CH_PREFILL) {
+            for (int32_t j = 0; j < c0->n_prefill; j++)
+                prefix_append(&e->pool, c0->seq, a->prompt[c0->n_past + j]);
+            c0->n_past += c0->n_prefill;
+            c0->n_prefill = 0;
+            if (c0->n_past >= (int32_t)a->n_prompt - 1) start_generation(e, a);
+            continue;
+        }
+        bool all_done = true;
+        for (int32_t i = 0; i < a->n_choices; i++) {
+            choice *c = &a->ch[i];
+            if (c->state == CH_GEN && c->batch_i >= 0) sample_choice(e, a, c, now);
+            all_done = all_done && c->state == CH_DONE;
+        }
+        if (all_done) complete(e, a);
+    }
+    return true;
+}
+
+static void update_gauges(engine *e) {
+    atomic_store_explicit(&e->s->metrics.kv_used, prefix_used(&e->pool), memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static bool setup(engine *e) {
+    srv_server *s = e->s;
+    const srv_config *cfg = &s->cfg;
+    ky_error err = {0};
+    ky_model_params mp = ky_model_default_params();
+    if (ky_model_load(cfg->model_path, &mp, &e->model, &err) != KY_OK) {
+        snprintf(s->load_error, sizeof s->load_error, "%s", err.message);
+        return false;
+    }
+    ky_context_params cp = ky_context_default_params();
+    cp.n_ctx = cfg->n_ctx;
+    cp.n_seq_max = cfg->parallel + cfg->cache_slots;
+    cp.n_batch = cfg->prefill_chunk + cfg->parallel;
+    cp.n_threads = cfg->threads;
+    if (ky_context_create(e->model, &cp, &e->ctx, &err) != KY_OK) {
+        snprintf(s->load_error, sizeof s->load_error, "%s", err.message);
+        return false;
+    }
+    e->n_ctx = ky_context_n_ctx(e->ctx);
+    e->n_vocab = ky_vocab_n_tokens(e->model);
+    e->parallel = cfg->parallel;
+    e->prefill_chunk = cfg->prefill_chunk;
+    e->prep = prep_create(e->model);
+    if (!e->prep || !prefix_pool_init(&e->pool, cp.n_seq_max, e->n_ctx) ||
+        ky_batch_init(&e->batch, cp.n_batch) != KY_OK) {
+        snprintf(s->load_error, sizeof s->load_error, "out of memory");
+        return false;
+    }
+    uint64_t kv = ky_context_kv_bytes(e->ctx);
+    fprintf(stderr,
+            "kaiyuan serve: %s: %d sequences (%d parallel + %d cache slots) x %d positions, "
+            "KV cache %.1f MiB, %d threads, kernels %s\n",
+            cfg->model_path, cp.n_seq_max, cfg->parallel, cfg->cache_slots, e->n_ctx,
+            (double)kv / (1024.0 * 1024.0), ky_context_n_threads(e->ctx), ky_kernels_name());
+    atomic_store(&s->metrics.kv_total, (uint64_t)cp.n_seq_max * (uint64_t)e->n_ctx);
+    s->model = e->model;
+    atomic_store(&s->n_vocab, e->n_vocab);
+    return true;
+}
+
+void *srv_engine_main(void *arg) {
+    engine e = {.s = arg};
+    srv_server *s = e.s;
+    if (!setup(&e)) {
+        atomic_store(&s->state, SRV_FAILED);
+        uint64_t one = 1;
+        if (write(s->event_fd, &one, sizeof one) < 0) {
+        }
+    } else {
+        int expected = SRV_LOADING;
+        atomic_compare_exchange_strong(&s->state, &expected, SRV_READY);
+        for (;;) {
+            pthread_mutex_lock(&s->in_mu);
+            bool stop = s->stop;
+            pthread_mutex_unlock(&s->in_mu);
+            if (stop) break;
+            take_inbox(&e);
+            reap(&e);
+            while (admit_one(&e)) {
+            }
+            bool worked = step(&e);
+            update_gauges(&e);
+            if (worked) continue;
+            pthread_mutex_lock(&s->in_mu);
+            if (!s->stop && !s->in_head) {
+                if (e.act_head || e.q_head) {
+                    struct timespec ts;
+                    clock_gettime(CLOCK_REALTIME, &ts);
+                    ts.tv_nsec += 50 * 1000000L;
+                    if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                    }
+                    pthread_cond_timedwait(&s->in_cv, &s->in_mu, &ts);
+                } else {
+                    pthread_cond_wait(&s->in_cv, &s->in_mu);
+                }
+            }
+            pthread_mutex_unlock(&s->in_mu);
+        }
+    }
+    /* Shutdown: end everything still held. */
+    while (e.act_head) {
+        active *a = e.act_head;
+        srv_finish(s, a->req);
+        unlink_active(&e, a);
+        free_active(&e, a);
+    }
+    take_inbox(&e);
+    while (e.q_head) {
+        pending *p = e.q_head;
+        e.q_head = p->next;
+        free(p->prompt);
+        drop_request(&e, p->req);
+        free(p);
+    }
+    prefix_pool_free(&e.pool);
+    ky_batch_free(&e.batch);
+    prep_free(e.prep);
+    ky_context_free(e.ctx);
+    s->model = NULL;
+    ky_model_free(e.model);
+    return NULL;
+}

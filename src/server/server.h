@@ -1,0 +1,42 @@
+/* server.h — entry point of the OpenAI-compatible HTTP server (layer: server).
+ *
+ * The CLI's `kaiyuan serve` fills a srv_config and calls srv_run. Like kaiyuan.h, this header
+ * exposes no engine internals: the server is a client of kaiyuan.h only.
+ */
+#ifndef KY_SERVER_SERVER_H
+#define KY_SERVER_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "base/limits.h"
+
+typedef struct srv_config {
+    const char *model_path; /* GGUF file (required) */
+    const char *host;       /* IPv4 address to bind, default "127.0.0.1" */
+    int port;               /* 0: any free port (printed) */
+    int parallel;           /* sequences decoding together */
+    int n_ctx;              /* positions of each sequence; 0: the model's (at most 4096) */
+    const char *api_key;    /* NULL: no authentication */
+    int threads;            /* 0: physical cores */
+    int queue;              /* requests waiting beyond --parallel before 429 */
+    size_t max_body;        /* bytes of a request body before 413 */
+    const char *alias;      /* served model name; NULL: the file's base name, any name accepted */
+    int cache_slots;        /* retired sequences kept for the prefix cache */
+    int prefill_chunk;      /* prompt tokens per decode step */
+    bool no_webui;          /* do not serve the chat page at / */
+    const char *cors[KY_SRV_MAX_CORS]; /* origins allowed cross-origin (besides the same origin) */
+    int n_cors;
+} srv_config;
+
+/* Defaults: 127.0.0.1:8080, parallel 4, n_ctx 0, queue 64, max_body 8 MiB, cache_slots 4,
+ * prefill_chunk 256. */
+void srv_config_default(srv_config *c);
+
+/* Loads the model (on the engine thread), serves until SIGTERM/SIGINT, drains in-flight requests
+ * (at most KY_SRV_DRAIN_S seconds) and returns the process exit status: 0 after a signal, 1 when
+ * the model cannot be loaded or the socket cannot be bound (message on stderr). Prints the
+ * listening address ("kaiyuan serve: listening on http://HOST:PORT") and the KV cache size on
+ * stderr. Blocks SIGTERM, SIGINT and SIGPIPE in the calling thread. */
+int srv_run(const srv_config *c);
+
+#endif
