@@ -566,6 +566,8 @@ ky_status ky_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf, si
 /* Any JSON object (OpenAI's response_format json_object), nesting bounded by
  * KY_GRAMMAR_JSON_MAX_DEPTH. The caller owns *out. */
 ky_status ky_grammar_json(ky_grammar **out, ky_error *err);
+/* ky_grammar_json's grammar as GBNF text (*gbnf malloc'ed, caller frees). KY_ERR_NOMEM. */
+ky_status ky_json_object_gbnf(char **gbnf);
 void ky_grammar_free(ky_grammar *grammar);
 
 /* The byte trie of a model's token pieces (ky_token_to_piece without flags), built once per model

@@ -75,22 +75,6 @@ ky_status ky_grammar_from_gbnf(const char *text, size_t len, ky_grammar **out, k
     return KY_OK;
 }
 
-ky_status ky_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf, size_t *gbnf_len,
-                                 ky_error *err) {
-    if (!gbnf || (!schema && len)) return ky_errf(err, KY_ERR_INVALID_ARG, "schema: NULL argument");
-    ky_strbuf sb;
-    ky_strbuf_init(&sb);
-    ky_status st = schema_to_gbnf(schema, len, &sb, err);
-    if (st == KY_OK && sb.failed) st = ky_errf(err, KY_ERR_NOMEM, "schema: out of memory");
-    if (st != KY_OK) {
-        ky_strbuf_free(&sb);
-        return st;
-    }
-    if (gbnf_len) *gbnf_len = sb.len;
-    *gbnf = sb.data;
-    return KY_OK;
-}
-
 static ky_status from_strbuf(ky_strbuf *sb, ky_status st, ky_grammar **out, ky_error *err) {
     if (st == KY_OK && sb->failed) st = ky_errf(err, KY_ERR_NOMEM, "schema: out of memory");
     if (st == KY_OK) st = ky_grammar_from_gbnf(sb->data, sb->len, out, err);

@@ -1043,3 +1043,34 @@ ky_status schema_to_gbnf(const char *json, size_t len, ky_strbuf *out, ky_error 
     json_decref(root);
     return st;
 }
+
+/* The public kaiyuan.h entry points that need no model. */
+
+ky_status ky_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf, size_t *gbnf_len,
+                                 ky_error *err) {
+    if (!gbnf || (!schema && len)) return ky_errf(err, KY_ERR_INVALID_ARG, "schema: NULL argument");
+    ky_strbuf sb;
+    ky_strbuf_init(&sb);
+    ky_status st = schema_to_gbnf(schema, len, &sb, err);
+    if (st == KY_OK && sb.failed) st = ky_errf(err, KY_ERR_NOMEM, "schema: out of memory");
+    if (st != KY_OK) {
+        ky_strbuf_free(&sb);
+        return st;
+    }
+    if (gbnf_len) *gbnf_len = sb.len;
+    *gbnf = sb.data;
+    return KY_OK;
+}
+
+ky_status ky_json_object_gbnf(char **gbnf) {
+    if (!gbnf) return KY_ERR_INVALID_ARG;
+    ky_strbuf sb;
+    ky_strbuf_init(&sb);
+    schema_json_object_gbnf(&sb);
+    if (sb.failed) {
+        ky_strbuf_free(&sb);
+        return KY_ERR_NOMEM;
+    }
+    *gbnf = sb.data;
+    return KY_OK;
+}

@@ -44,7 +44,7 @@ FUZZ_GGUF_OBJ := $(FUZZ_GGUF_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TEMPLATE_OBJ := $(FUZZ_TEMPLATE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_STORE_OBJ := $(FUZZ_STORE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_REQUEST_SRC := src/base/status.c src/base/strbuf.c src/server/api_request.c \
-                    src/server/api_response.c
+                    src/server/api_response.c $(wildcard src/grammar/*.c)
 FUZZ_REQUEST_OBJ := $(FUZZ_REQUEST_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TOKENIZE_OBJ := $(FUZZ_TOKENIZE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_INSPECT_OBJ := $(FUZZ_INSPECT_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
