@@ -597,6 +597,12 @@ typedef struct ky_grammar_matcher_params {
 ky_status ky_grammar_matcher_create(const ky_grammar *grammar, const ky_grammar_vocab *vocab,
                                     const ky_grammar_matcher_params *params,
                                     ky_grammar_matcher **out, ky_error *err);
+/* A new matcher at the start of the same grammar, vocabulary and triggers that shares the
+ * precomputed token sets of src (no precomputation: the cost of sizing its buffers). src may be
+ * freed before the clone; the grammar and vocabulary must outlive both. Matchers sharing tables
+ * may be used from different threads. Errors: KY_ERR_INVALID_ARG, KY_ERR_NOMEM. */
+ky_status ky_grammar_matcher_clone(const ky_grammar_matcher *src, ky_grammar_matcher **out,
+                                   ky_error *err);
 void ky_grammar_matcher_free(ky_grammar_matcher *matcher);
 /* Back to the start of the grammar (lazy mode: waiting for a trigger). */
 void ky_grammar_matcher_reset(ky_grammar_matcher *matcher);

@@ -8,6 +8,7 @@
  * state repeats token after token. Nothing here allocates after ky_grammar_matcher_create.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,12 @@ struct ky_grammar_vocab {
 
 #define CACHE_KEY_WORDS 1024u
 
+/* Precomputed token sets, shared (read-only) by a matcher and its clones. */
+typedef struct shared_mask {
+    gmask *gm;
+    atomic_int refs;
+} shared_mask;
+
 typedef struct mcache {
     uint64_t hash, last;
     uint32_t n_words, n_stacks;
@@ -36,7 +43,8 @@ typedef struct mcache {
 struct ky_grammar_matcher {
     const gram *g;
     const gvocab *v;
-    gmask *gm;
+    shared_mask *sm;
+    gmask *gm; /* sm->gm */
     gmask_scratch *sc;
     gadv adv;
     uint32_t *buf[3]; /* [KY_GRAMMAR_MAX_STATE_WORDS] each */
@@ -200,7 +208,10 @@ static void set_start(ky_grammar_matcher *m) {
 
 void ky_grammar_matcher_free(ky_grammar_matcher *m) {
     if (!m) return;
-    gmask_free(m->gm);
+    if (m->sm && atomic_fetch_sub(&m->sm->refs, 1) == 1) {
+        gmask_free(m->sm->gm);
+        free(m->sm);
+    }
     gmask_scratch_free(m->sc);
     gadv_free(&m->adv);
     for (int i = 0; i < 3; i++) free(m->buf[i]);
@@ -212,23 +223,10 @@ void ky_grammar_matcher_free(ky_grammar_matcher *m) {
     free(m);
 }
 
-ky_status ky_grammar_matcher_create(const ky_grammar *grammar, const ky_grammar_vocab *vocab,
-                                    const ky_grammar_matcher_params *params,
-                                    ky_grammar_matcher **out, ky_error *err) {
-    if (!grammar || !vocab || !out)
-        return ky_errf(err, KY_ERR_INVALID_ARG, "grammar matcher: NULL argument");
-    if (params && params->n_triggers > KY_TOOLCALL_MAX_TRIGGERS)
-        return ky_errf(err, KY_ERR_UNSUPPORTED, "grammar matcher: %zu triggers (limit %d)",
-                       params->n_triggers, KY_TOOLCALL_MAX_TRIGGERS);
-    ky_grammar_matcher *m = calloc(1, sizeof *m);
-    if (!m) return ky_errf(err, KY_ERR_NOMEM, "grammar matcher: out of memory");
-    m->g = grammar->g;
-    m->v = vocab->v;
-    ky_status st = gmask_build(m->g, m->v, &m->gm, err);
-    if (st != KY_OK) {
-        ky_grammar_matcher_free(m);
-        return st;
-    }
+/* Everything of a matcher but its shared mask tables (m->g, m->v, m->sm set). */
+static ky_status matcher_init(ky_grammar_matcher *m, const char *const *triggers, size_t n_trig,
+                              ky_error *err) {
+    m->gm = m->sm->gm;
     m->n_words = (uint32_t)(((uint32_t)m->v->n_vocab + 31) / 32);
     bool ok = gmask_scratch_create(m->gm, &m->sc) == KY_OK && gadv_init(&m->adv, m->g) == KY_OK;
     for (int i = 0; i < 3; i++)
@@ -239,34 +237,70 @@ ky_status ky_grammar_matcher_create(const ky_grammar *grammar, const ky_grammar_
                                        sizeof *m->cache_keys));
     ok = ok && (m->cache_masks =
                     malloc((size_t)KY_GRAMMAR_MASK_CACHE * m->n_words * sizeof *m->cache_masks));
-    if (ok && params && params->n_triggers) {
+    if (ok && n_trig) {
         m->lazy = true;
-        for (size_t i = 0; ok && i < params->n_triggers; i++) {
-            const char *t = params->triggers[i];
+        for (size_t i = 0; ok && i < n_trig; i++) {
+            const char *t = triggers[i];
             size_t n = t ? strlen(t) : 0;
-            if (!n || n > 256) {
-                ky_grammar_matcher_free(m);
+            if (!n || n > 256)
                 return ky_errf(err, KY_ERR_INVALID_ARG,
-                               "grammar matcher: trigger %zu is empty or "
-                               "longer than 256 bytes",
-                               i);
-            }
-            ok = (m->trig[i] = malloc(n)) != NULL;
-            if (ok) memcpy(m->trig[i], t, n);
+                               "grammar matcher: trigger %zu is empty or longer than 256 bytes", i);
+            ok = (m->trig[i] = malloc(n + 1)) != NULL;
+            if (ok) memcpy(m->trig[i], t, n + 1);
             m->trig_len[i] = n;
             m->n_trig = i + 1;
             if (n > m->max_trig) m->max_trig = n;
         }
         ok = ok && (m->tail = malloc(m->max_trig + KY_GRAMMAR_MAX_TOKEN_BYTES));
     }
-    if (!ok) {
-        ky_grammar_matcher_free(m);
+    if (!ok) return ky_errf(err, KY_ERR_NOMEM, "grammar matcher: out of memory");
+    ky_grammar_matcher_reset(m);
+    if (m->state.n_stacks == 0 && !m->state.can_end)
+        return ky_errf(err, KY_ERR_UNSUPPORTED, "grammar matcher: the start state exceeds limits");
+    return KY_OK;
+}
+
+ky_status ky_grammar_matcher_create(const ky_grammar *grammar, const ky_grammar_vocab *vocab,
+                                    const ky_grammar_matcher_params *params,
+                                    ky_grammar_matcher **out, ky_error *err) {
+    if (!grammar || !vocab || !out)
+        return ky_errf(err, KY_ERR_INVALID_ARG, "grammar matcher: NULL argument");
+    if (params && params->n_triggers > KY_TOOLCALL_MAX_TRIGGERS)
+        return ky_errf(err, KY_ERR_UNSUPPORTED, "grammar matcher: %zu triggers (limit %d)",
+                       params->n_triggers, KY_TOOLCALL_MAX_TRIGGERS);
+    ky_grammar_matcher *m = calloc(1, sizeof *m);
+    if (!m || !(m->sm = calloc(1, sizeof *m->sm))) {
+        free(m);
         return ky_errf(err, KY_ERR_NOMEM, "grammar matcher: out of memory");
     }
-    ky_grammar_matcher_reset(m);
-    if (m->state.n_stacks == 0 && !m->state.can_end) {
+    atomic_init(&m->sm->refs, 1);
+    m->g = grammar->g;
+    m->v = vocab->v;
+    ky_status st = gmask_build(m->g, m->v, &m->sm->gm, err);
+    if (st == KY_OK)
+        st =
+            matcher_init(m, params ? params->triggers : NULL, params ? params->n_triggers : 0, err);
+    if (st != KY_OK) {
         ky_grammar_matcher_free(m);
-        return ky_errf(err, KY_ERR_UNSUPPORTED, "grammar matcher: the start state exceeds limits");
+        return st;
+    }
+    *out = m;
+    return KY_OK;
+}
+
+ky_status ky_grammar_matcher_clone(const ky_grammar_matcher *src, ky_grammar_matcher **out,
+                                   ky_error *err) {
+    if (!src || !out) return ky_errf(err, KY_ERR_INVALID_ARG, "grammar matcher: NULL argument");
+    ky_grammar_matcher *m = calloc(1, sizeof *m);
+    if (!m) return ky_errf(err, KY_ERR_NOMEM, "grammar matcher: out of memory");
+    m->g = src->g;
+    m->v = src->v;
+    m->sm = src->sm;
+    atomic_fetch_add(&m->sm->refs, 1);
+    ky_status st = matcher_init(m, (const char *const *)src->trig, src->n_trig, err);
+    if (st != KY_OK) {
+        ky_grammar_matcher_free(m);
+        return st;
     }
     *out = m;
     return KY_OK;

@@ -61,13 +61,24 @@ typedef struct active {
     int32_t n_cached;
     int32_t n_choices;
     bool first_token;
-    ky_grammar *grammar;           /* response_format or tool-call grammar, NULL: free */
-    bool lazy;                     /* tool_choice auto: the grammar engages at the call's trigger */
-    bool lazy_think;               /* the lazy trigger is the end of the reasoning block */
+    struct gcache_entry *ge;       /* response_format or tool-call grammar, NULL: free */
     bool think_open, think_closed; /* the prompt ends inside / after a <think> block */
     choice ch[KY_SRV_MAX_N];
     struct active *next;
 } active;
+
+/* A compiled grammar with a prototype matcher (its precomputed token sets): requests with the
+ * same grammar text clone the prototype instead of precomputing again. */
+typedef struct gcache_entry {
+    char *key; /* trigger + "\n" + GBNF text */
+    ky_grammar *g;
+    ky_grammar_matcher *proto;
+    int users;   /* active requests using it */
+    bool cached; /* in engine.gcache (else freed by its last user) */
+    uint64_t last;
+} gcache_entry;
+
+#define GCACHE_N 8
 
 typedef struct engine {
     srv_server *s;
@@ -85,7 +96,22 @@ typedef struct engine {
     ky_grammar_vocab *gvocab; /* token trie for grammars (NULL: model without tokenizer) */
     ky_tool_format tool_fmt;  /* from the chat template */
     bool think;               /* the template knows <think> */
+    gcache_entry *gcache[GCACHE_N];
+    uint64_t gcache_tick;
 } engine;
+
+static void gcache_entry_free(gcache_entry *g) {
+    if (!g) return;
+    ky_grammar_matcher_free(g->proto);
+    ky_grammar_free(g->g);
+    free(g->key);
+    free(g);
+}
+
+/* Drops a request's use of g (frees an uncached entry with its last user). */
+static void gcache_release(gcache_entry *g) {
+    if (g && --g->users == 0 && !g->cached) gcache_entry_free(g);
+}
 
 /* A queued request with its prepared prompt. */
 typedef struct pending {
@@ -161,7 +187,7 @@ static void free_active(engine *e, active *a) {
         ky_strbuf_free(&c->reasoning);
         free(c->calls);
     }
-    ky_grammar_free(a->grammar);
+    gcache_release(a->ge);
     free(a->prompt);
     atomic_fetch_sub(&e->s->inflight, 1);
     atomic_fetch_sub(&e->s->metrics.running, 1);
@@ -571,14 +597,8 @@ static bool init_choice(engine *e, active *a, choice *c, int32_t index) {
     sp.n_logit_bias = r->n_logit_bias;
     if (ky_sampler_create(&sp, e->n_vocab, &c->smp, NULL) != KY_OK) return false;
     if (ky_detok_stream_create(e->model, 0, &c->detok) != KY_OK) return false;
-    if (a->grammar) {
-        const char *trig =
-            a->lazy_think
-                ? "</think>"
-                : ky_tool_format_trigger(e->tool_fmt ? e->tool_fmt : KY_TOOL_FORMAT_HERMES);
-        ky_grammar_matcher_params gp = {&trig, a->lazy ? 1 : 0};
-        if (ky_grammar_matcher_create(a->grammar, e->gvocab, &gp, &c->gm, NULL) != KY_OK)
-            return false;
+    if (a->ge) {
+        if (ky_grammar_matcher_clone(a->ge->proto, &c->gm, NULL) != KY_OK) return false;
         if (!(c->mask = malloc(ky_grammar_mask_words(c->gm) * sizeof *c->mask))) return false;
     }
     if (r->kind == API_CHAT) {
@@ -591,38 +611,87 @@ static bool init_choice(engine *e, active *a, choice *c, int32_t index) {
     return true;
 }
 
-/* The request's grammar: response_format, or the tool-call grammar (required / named:
- * from the first token; auto: lazy). Returns false with err set on failure. */
+/* The request's grammar: response_format, or the tool-call grammar (required / named: from the
+ * first token; auto: lazy, engaged by the call's opening text), from the engine's cache or
+ * compiled here (on the engine thread: ~0.1-4 s for a new schema on a 150k vocabulary).
+ * Returns false with err set on failure. */
 static bool make_grammar(engine *e, active *a, api_error *err) {
     const api_request *r = &a->req->api;
-    ky_error ke;
+    ky_error ke = {0};
     ky_status st = KY_OK;
-    if (!e->gvocab && (r->grammar || r->tools_json)) {
+    char *text = NULL;
+    const char *trig = NULL;
+    if (!r->grammar && !(r->kind == API_CHAT && r->tools_json && r->tool_choice != API_TOOLS_NONE))
+        return true;
+    if (!e->gvocab) {
         api_errorf(err, 400, "invalid_request_error", "response_format", NULL,
                    "constrained output needs a model with a tokenizer");
         return false;
     }
     if (r->grammar) {
-        st = ky_grammar_from_gbnf(r->grammar, strlen(r->grammar), &a->grammar, &ke);
-    } else if (r->kind == API_CHAT && r->tools_json && r->tool_choice != API_TOOLS_NONE) {
-        ky_tool_grammar_params tp = {e->tool_fmt ? e->tool_fmt : KY_TOOL_FORMAT_HERMES,
-                                     r->tool_choice == API_TOOLS_NAMED ? r->tool_name : NULL,
+        text = strdup(r->grammar);
+        if (!text) st = KY_ERR_NOMEM;
+    } else {
+        ky_tool_format fmt = e->tool_fmt ? e->tool_fmt : KY_TOOL_FORMAT_HERMES;
+        ky_tool_grammar_params tp = {fmt, r->tool_choice == API_TOOLS_NAMED ? r->tool_name : NULL,
                                      r->parallel_tool_calls, NULL};
-        a->lazy = r->tool_choice == API_TOOLS_AUTO;
-        if (!a->lazy && e->think && !a->think_closed) {
+        if (r->tool_choice == API_TOOLS_AUTO) {
+            trig = ky_tool_format_trigger(fmt);
+        } else if (e->think && !a->think_closed) {
             /* the model thinks first: constrain from the end of the reasoning block on */
             tp.prefix = "</think>";
-            a->lazy = true;
-            a->lazy_think = true;
+            trig = "</think>";
         }
-        st = ky_grammar_from_tools(r->tools_json, strlen(r->tools_json), &tp, &a->grammar, &ke);
+        st = ky_grammar_tools_gbnf(r->tools_json, strlen(r->tools_json), &tp, &text, &ke);
     }
+    ky_strbuf key;
+    ky_strbuf_init(&key);
+    if (st == KY_OK) {
+        ky_strbuf_printf(&key, "%s\n%s", trig ? trig : "", text);
+        if (key.failed) st = KY_ERR_NOMEM;
+    }
+    free(text);
+    gcache_entry *g = NULL;
+    for (int i = 0; st == KY_OK && i < GCACHE_N; i++)
+        if (e->gcache[i] && !strcmp(e->gcache[i]->key, key.data)) g = e->gcache[i];
+    if (st == KY_OK && !g) {
+        g = calloc(1, sizeof *g);
+        if (!g) st = KY_ERR_NOMEM;
+    }
+    if (st == KY_OK && !g->key) {
+        g->key = key.data;
+        key.data = NULL;
+        const char *body = strchr(g->key, '\n') + 1;
+        ky_grammar_matcher_params gp = {&trig, trig ? 1 : 0};
+        st = ky_grammar_from_gbnf(body, strlen(body), &g->g, &ke);
+        if (st == KY_OK) st = ky_grammar_matcher_create(g->g, e->gvocab, &gp, &g->proto, &ke);
+        if (st != KY_OK) {
+            gcache_entry_free(g);
+            g = NULL;
+        } else { /* cache it: a free slot, else the least recently used idle entry */
+            int slot = -1;
+            for (int i = 0; i < GCACHE_N && (slot < 0 || e->gcache[slot]); i++)
+                if (!e->gcache[i] || (e->gcache[i]->users == 0 &&
+                                      (slot < 0 || e->gcache[i]->last < e->gcache[slot]->last)))
+                    slot = i;
+            if (slot >= 0) {
+                gcache_entry_free(e->gcache[slot]);
+                e->gcache[slot] = g;
+                g->cached = true;
+            }
+        }
+    }
+    ky_strbuf_free(&key);
     if (st != KY_OK) {
-        api_errorf(err, st == KY_ERR_NOMEM ? 500 : 400,
-                   st == KY_ERR_NOMEM ? "server_error" : "invalid_request_error", NULL, NULL, "%s",
-                   ke.message);
+        if (st == KY_ERR_NOMEM)
+            api_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
+        else
+            api_errorf(err, 400, "invalid_request_error", NULL, NULL, "%s", ke.message);
         return false;
     }
+    g->users++;
+    g->last = ++e->gcache_tick;
+    a->ge = g;
     return true;
 }
 
@@ -966,6 +1035,7 @@ void *srv_engine_main(void *arg) {
     prefix_pool_free(&e.pool);
     ky_batch_free(&e.batch);
     prep_free(e.prep);
+    for (int i = 0; i < GCACHE_N; i++) gcache_entry_free(e.gcache[i]);
     ky_grammar_vocab_free(e.gvocab);
     ky_context_free(e.ctx);
     s->model = NULL;
