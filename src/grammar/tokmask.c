@@ -309,7 +309,29 @@ static int cmp_unc(const void *ctx, uint64_t a, uint64_t b) {
     return c ? c : (a < b ? -1 : a > b);
 }
 
+/* Transition memo of a precompute walk: (state, byte) → state. Many trie nodes reach the same
+ * state (after any complete character inside a string, say), so most steps become a lookup. */
+#define MEMO_CAP   (1u << 16)
+#define MEMO_WORDS (1u << 21)
+
+typedef struct memo_ent {
+    uint64_t key, child_hash;
+    uint32_t stamp, par_off, par_n, ch_off, ch_n, ch_stacks;
+    uint8_t byte, can_end, hit;
+} memo_ent;
+
+static uint64_t state_hash(const gstate *s) {
+    uint64_t h = 0xCBF29CE484222325ull ^ s->can_end;
+    for (uint32_t i = 0; i < s->n_words; i++) h = (h ^ s->w[i]) * 0x100000001B3ull;
+    return h ^ (h >> 31);
+}
+
 typedef struct walk_buf {
+    memo_ent *memo;
+    uint32_t *marena;
+    size_t mtop;
+    uint32_t mstamp;
+    uint64_t *sh; /* [depth] hash of each depth's state */
     uint64_t *unc, *tmp;
     size_t n_unc, cap_unc, cap_tmp;
     uint32_t *acc;
@@ -393,6 +415,12 @@ static ky_status walk_position(gmask *m, gmask_scratch *sc, walk_buf *wb, uint32
     a0[1 + n_ctx] = p;
     sc->st[0] = (gstate){a0, n_ctx + 2, 1, false};
     sc->top[0] = n_ctx + 2;
+    wb->sh[0] = state_hash(&sc->st[0]);
+    if (++wb->mstamp == 0) {
+        memset(wb->memo, 0, MEMO_CAP * sizeof *wb->memo);
+        wb->mstamp = 1;
+    }
+    wb->mtop = 0;
     sc->hit[0] = false;
     sc->cnt[0] = 0;
     wb->n_unc = 0;
@@ -403,17 +431,58 @@ static ky_status walk_position(gmask *m, gmask_scratch *sc, walk_buf *wb, uint32
         uint32_t d = v->ndepth[i];
         const gstate *par = &sc->st[d - 1];
         uint32_t base = sc->top[d - 1];
-        gadv_begin(a, sc->arena + base, KY_GRAMMAR_WALK_WORDS - base);
-        if (par->n_stacks) gadv_step(a, par, v->nbyte[i]);
-        if (a->overflow) {
-            a->boundary_mode = false;
-            return ky_errf(err, KY_ERR_UNSUPPORTED,
-                           "grammar: too ambiguous for the matcher limits in rule '%s'",
-                           g->rule_name[g->elem_rule[p]]);
+        uint8_t byte = v->nbyte[i];
+        uint64_t key =
+            (wb->sh[d - 1] ^ ((uint64_t)byte * 0x9E3779B97F4A7C15ull)) * 0xD6E8FEB86659FD93ull;
+        uint32_t slot = (uint32_t)(key >> 40) & (MEMO_CAP - 1);
+        memo_ent *me = NULL;
+        for (int probe = 0; probe < 8; probe++, slot = (slot + 1) & (MEMO_CAP - 1)) {
+            memo_ent *x = &wb->memo[slot];
+            if (x->stamp != wb->mstamp) break;
+            if (x->key == key && x->byte == byte && x->par_n == par->n_words &&
+                !memcmp(wb->marena + x->par_off, par->w, par->n_words * sizeof *par->w)) {
+                me = x;
+                break;
+            }
         }
-        sc->st[d] = gadv_end(a);
-        sc->hit[d] = a->hit_boundary;
-        sc->top[d] = base + sc->st[d].n_words;
+        if (me) {
+            sc->st[d] = (gstate){wb->marena + me->ch_off, me->ch_n, me->ch_stacks, me->can_end};
+            sc->hit[d] = me->hit;
+            sc->top[d] = base;
+            wb->sh[d] = me->child_hash;
+        } else {
+            gadv_begin(a, sc->arena + base, KY_GRAMMAR_WALK_WORDS - base);
+            if (par->n_stacks) gadv_step(a, par, byte);
+            if (a->overflow) {
+                a->boundary_mode = false;
+                return ky_errf(err, KY_ERR_UNSUPPORTED,
+                               "grammar: too ambiguous for the matcher limits in rule '%s'",
+                               g->rule_name[g->elem_rule[p]]);
+            }
+            sc->st[d] = gadv_end(a);
+            sc->hit[d] = a->hit_boundary;
+            sc->top[d] = base + sc->st[d].n_words;
+            wb->sh[d] = state_hash(&sc->st[d]);
+            size_t need = (size_t)par->n_words + sc->st[d].n_words;
+            memo_ent *x = &wb->memo[slot];
+            if (x->stamp != wb->mstamp && wb->mtop + need <= MEMO_WORDS) {
+                *x = (memo_ent){key,
+                                wb->sh[d],
+                                wb->mstamp,
+                                (uint32_t)wb->mtop,
+                                par->n_words,
+                                (uint32_t)wb->mtop + par->n_words,
+                                sc->st[d].n_words,
+                                sc->st[d].n_stacks,
+                                byte,
+                                sc->st[d].can_end,
+                                sc->hit[d]};
+                memcpy(wb->marena + wb->mtop, par->w, par->n_words * sizeof *par->w);
+                memcpy(wb->marena + wb->mtop + par->n_words, sc->st[d].w,
+                       sc->st[d].n_words * sizeof *par->w);
+                wb->mtop += need;
+            }
+        }
         uint32_t nl = sc->cnt[d - 1];
         if (d >= 2 && sc->hit[d - 1] && gset_has(follow, v->nbyte[i]))
             sc->lks[nl++] = (uint16_t)(d - 1);
@@ -478,7 +547,10 @@ ky_status gmask_build(const gram *g, const gvocab *v, gmask **out, ky_error *err
     walk_buf wb;
     memset(&wb, 0, sizeof wb);
     ky_status st = KY_OK;
-    if (!m->pc || gmask_scratch_create(m, &sc) != KY_OK) {
+    wb.memo = calloc(MEMO_CAP, sizeof *wb.memo);
+    wb.marena = malloc(MEMO_WORDS * sizeof *wb.marena);
+    wb.sh = malloc(((size_t)v->max_len + 2) * sizeof *wb.sh);
+    if (!m->pc || !wb.memo || !wb.marena || !wb.sh || gmask_scratch_create(m, &sc) != KY_OK) {
         st = ky_errf(err, KY_ERR_NOMEM, "grammar: out of memory");
         goto done;
     }
@@ -488,6 +560,9 @@ ky_status gmask_build(const gram *g, const gvocab *v, gmask **out, ky_error *err
     }
 done:
     gmask_scratch_free(sc);
+    free(wb.memo);
+    free(wb.marena);
+    free(wb.sh);
     free(wb.unc);
     free(wb.tmp);
     free(wb.acc);
