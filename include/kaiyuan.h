@@ -530,6 +530,198 @@ void ky_chat_prompt_free(ky_chat_prompt *prompt);
 size_t ky_chat_stop_tokens(const ky_model *model, ky_token *out, size_t cap);
 
 /* ---------------------------------------------------------------------------------------------
+ * Constrained decoding: grammars over bytes (GBNF text, JSON Schema, any JSON), a matcher bound
+ * to a model's vocabulary that masks every token whose bytes would leave the grammar (a token may
+ * end mid-character), and parsers that split model output into content, reasoning and tool
+ * calls. Grammars, schemas and model output are untrusted: sizes, nesting and matcher states are
+ * bounded (base/limits.h), and a bound turns into an error, never a crash.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct ky_grammar ky_grammar;
+typedef struct ky_grammar_vocab ky_grammar_vocab;
+typedef struct ky_grammar_matcher ky_grammar_matcher;
+
+/* Parses a GBNF grammar (llama.cpp syntax; the start rule is `root`). Errors (message
+ * "grammar:LINE:COL: ..." for syntax): KY_ERR_FORMAT (syntax, undefined rule, left recursion, a
+ * rule that can never finish), KY_ERR_UNSUPPORTED (a size limit), KY_ERR_INVALID_ARG,
+ * KY_ERR_NOMEM. The caller owns *out (ky_grammar_free). */
+ky_status ky_grammar_from_gbnf(const char *text, size_t len, ky_grammar **out, ky_error *err);
+/* Compiles a JSON Schema (len bytes of JSON) to a grammar of the JSON texts it accepts, with
+ * properties in the schema's order and bounded whitespace. Supported: type (also lists), const,
+ * enum, properties, required, additionalProperties (false, true, schema; absent means false),
+ * items, prefixItems, minItems, maxItems, anyOf, oneOf (as anyOf), allOf (of objects), local
+ * $ref with $defs/definitions, minLength, maxLength, pattern (a regex subset without lookaround;
+ * unanchored ends match any text), format (date, time, date-time, uuid, email), minimum,
+ * maximum, exclusiveMinimum, exclusiveMaximum (integer bounds for numbers). Annotations (title,
+ * description, default, examples, $schema, $id, $comment, ...) are ignored. Errors:
+ * KY_ERR_UNSUPPORTED whose message names the unsupported keyword and its JSON pointer
+ * ("unsupported JSON Schema keyword 'not' at /properties/a"), KY_ERR_FORMAT (not JSON, bad
+ * values, unknown $ref), KY_ERR_NOMEM. The caller owns *out. */
+ky_status ky_grammar_from_json_schema(const char *schema, size_t len, ky_grammar **out,
+                                      ky_error *err);
+/* The JSON Schema's grammar as GBNF text (what ky_grammar_from_json_schema parses); *gbnf is
+ * malloc'ed and NUL-terminated (caller frees), *gbnf_len may be NULL. Errors as above. */
+ky_status ky_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf, size_t *gbnf_len,
+                                 ky_error *err);
+/* Any JSON object (OpenAI's response_format json_object), nesting bounded by
+ * KY_GRAMMAR_JSON_MAX_DEPTH. The caller owns *out. */
+ky_status ky_grammar_json(ky_grammar **out, ky_error *err);
+/* ky_grammar_json's grammar as GBNF text (*gbnf malloc'ed, caller frees). KY_ERR_NOMEM. */
+ky_status ky_json_object_gbnf(char **gbnf);
+void ky_grammar_free(ky_grammar *grammar);
+
+/* The byte trie of a model's token pieces (ky_token_to_piece without flags), built once per model
+ * (~0.1 s for 150k tokens) and shared read-only by any number of matchers, also across threads.
+ * Tokens with empty pieces (control tokens) are never allowed by a matcher; end-of-generation
+ * tokens (ky_vocab_is_eog and ky_chat_stop_tokens) are allowed exactly where the grammar may end.
+ * Errors: KY_ERR_UNSUPPORTED (no tokenizer), KY_ERR_INVALID_ARG, KY_ERR_NOMEM. The model must
+ * outlive *out (ky_grammar_vocab_free). */
+ky_status ky_grammar_vocab_create(const ky_model *model, ky_grammar_vocab **out, ky_error *err);
+void ky_grammar_vocab_free(ky_grammar_vocab *vocab);
+
+typedef struct ky_grammar_matcher_params {
+    /* Lazy mode when n_triggers > 0: every token is allowed until the generated text contains a
+     * trigger (e.g. "<tool_call>"); from the trigger's first byte on, the grammar constrains
+     * the output (so the grammar must start with the trigger). When the grammar has finished
+     * (nothing may follow), the matcher waits for a trigger again. Strings are copied. */
+    const char *const *triggers;
+    size_t n_triggers;
+} ky_grammar_matcher_params;
+
+/* Binds a grammar to a vocabulary: precomputes per grammar position which tokens are valid
+ * whatever the surrounding context is (the cost grows with the grammar; ~10-300 ms on a 150k
+ * vocabulary) and sizes every buffer, so accepting tokens and computing masks allocate nothing.
+ * grammar and vocab must outlive the matcher; params may be NULL. Errors: KY_ERR_UNSUPPORTED (the
+ * grammar is too ambiguous for the matcher limits, more than KY_TOOLCALL_MAX_TRIGGERS
+ * triggers), KY_ERR_INVALID_ARG, KY_ERR_NOMEM. The caller owns *out. */
+ky_status ky_grammar_matcher_create(const ky_grammar *grammar, const ky_grammar_vocab *vocab,
+                                    const ky_grammar_matcher_params *params,
+                                    ky_grammar_matcher **out, ky_error *err);
+/* A new matcher at the start of the same grammar, vocabulary and triggers that shares the
+ * precomputed token sets of src (no precomputation: the cost of sizing its buffers). src may be
+ * freed before the clone; the grammar and vocabulary must outlive both. Matchers sharing tables
+ * may be used from different threads. Errors: KY_ERR_INVALID_ARG, KY_ERR_NOMEM. */
+ky_status ky_grammar_matcher_clone(const ky_grammar_matcher *src, ky_grammar_matcher **out,
+                                   ky_error *err);
+void ky_grammar_matcher_free(ky_grammar_matcher *matcher);
+/* Back to the start of the grammar (lazy mode: waiting for a trigger). */
+void ky_grammar_matcher_reset(ky_grammar_matcher *matcher);
+/* Advances by token t. KY_OK; KY_ERR_INVALID_ARG when the grammar does not allow t here (the
+ * state is then unchanged) or t is out of range; KY_ERR_UNSUPPORTED when a matcher limit was
+ * hit. An end-of-generation token is allowed only where the grammar may end and finishes it. */
+ky_status ky_grammar_matcher_accept_token(ky_grammar_matcher *matcher, ky_token t);
+/* Advances by n raw bytes (for text forced into the output, tests). Statuses as above. */
+ky_status ky_grammar_matcher_accept_bytes(ky_grammar_matcher *matcher, const char *bytes, size_t n);
+/* Number of 32-bit words of a mask: ceil(n_vocab / 32). */
+size_t ky_grammar_mask_words(const ky_grammar_matcher *matcher);
+/* Writes the allowed tokens as a bit mask (bit t%32 of word t/32; n_words >= mask words).
+ * Lazy mode before a trigger: every token. KY_ERR_INVALID_ARG (small buffer, NULL),
+ * KY_ERR_UNSUPPORTED when a limit was hit (only tokens proven valid are set). */
+ky_status ky_grammar_matcher_fill_mask(ky_grammar_matcher *matcher, uint32_t *mask, size_t n_words);
+/* Sets logits[t] = -INFINITY for every token the grammar does not allow (n_vocab logits, in
+ * place: pass a copy when the context's logits must stay intact). Statuses as fill_mask. */
+ky_status ky_grammar_matcher_apply(ky_grammar_matcher *matcher, float *logits, int32_t n_vocab);
+/* The grammar may end here (end-of-generation tokens are allowed). */
+bool ky_grammar_matcher_can_end(const ky_grammar_matcher *matcher);
+/* The grammar has ended: an end-of-generation token was accepted, or nothing may follow. */
+bool ky_grammar_matcher_is_finished(const ky_grammar_matcher *matcher);
+/* Lazy mode: a trigger was seen and the grammar constrains the output now (always true
+ * without triggers). */
+bool ky_grammar_matcher_is_active(const ky_grammar_matcher *matcher);
+/* Seconds ky_grammar_matcher_create spent precomputing (benchmarks). */
+double ky_grammar_matcher_build_seconds(const ky_grammar_matcher *matcher);
+
+/* Tool-call formats of chat models. */
+typedef enum ky_tool_format {
+    KY_TOOL_FORMAT_NONE = 0,   /* no tool calls: content and reasoning only */
+    KY_TOOL_FORMAT_HERMES = 1, /* Qwen2.5/3, QwQ: <tool_call>{"name", "arguments"}</tool_call> */
+    KY_TOOL_FORMAT_QWEN3_CODER = 2, /* <tool_call><function=NAME><parameter=K>V</parameter>... */
+    KY_TOOL_FORMAT_DEEPSEEK_R1 =
+        3, /* <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME
+                                       ```json ARGS ```<｜tool▁call▁end｜>...<｜tool▁calls▁end｜> */
+    KY_TOOL_FORMAT_LLAMA3 = 4, /* Llama 3.1/3.2: the message is {"name", "parameters"} (optionally
+                                       after <|python_tag|>, several separated by ';') */
+} ky_tool_format;
+
+/* The format a chat template's source uses (KY_TOOL_FORMAT_NONE when it has no tool markup). */
+ky_tool_format ky_tool_format_detect(const char *template_source);
+/* The text that opens a tool call in format f (the lazy-grammar trigger), or NULL. Static. */
+const char *ky_tool_format_trigger(ky_tool_format f);
+
+typedef enum ky_chat_event_type {
+    KY_CHAT_EVENT_CONTENT = 0,   /* text / len: a piece of the answer */
+    KY_CHAT_EVENT_REASONING = 1, /* text / len: a piece of the <think> block */
+    KY_CHAT_EVENT_TOOL_CALL = 2, /* index, name, arguments (compact JSON object text) */
+} ky_chat_event_type;
+
+typedef struct ky_chat_event {
+    ky_chat_event_type type;
+    const char *text; /* views valid during the callback only; not NUL-terminated */
+    size_t len;
+    int32_t index; /* 0-based tool-call number in this output; -1 for text */
+    const char *name;
+    size_t name_len;
+    const char *arguments;
+    size_t arguments_len;
+} ky_chat_event;
+
+typedef void (*ky_chat_event_fn)(void *user, const ky_chat_event *event);
+
+typedef struct ky_chat_parser_params {
+    ky_tool_format format;
+    bool reasoning;      /* split <think>...</think> into reasoning events */
+    bool reasoning_open; /* the prompt already opened <think> (output starts inside it) */
+} ky_chat_parser_params;
+
+typedef struct ky_chat_parser ky_chat_parser;
+
+/* A streaming parser of model output (the detokenized text). Feeding the same text split in any
+ * way gives the same concatenated content, reasoning and calls; markup never reaches content,
+ * except that a tool call that does not parse is returned as content exactly as generated.
+ * Content and reasoning are trimmed of leading and trailing whitespace. Errors:
+ * KY_ERR_INVALID_ARG. The caller owns *out (ky_chat_parser_free). */
+ky_status ky_chat_parser_create(const ky_chat_parser_params *params, ky_chat_parser **out,
+                                ky_error *err);
+void ky_chat_parser_free(ky_chat_parser *parser);
+/* Back to the start of an output. */
+void ky_chat_parser_reset(ky_chat_parser *parser);
+/* Feeds len bytes; fn is called for each event decided so far (text that could still be markup
+ * is held). KY_ERR_INVALID_ARG, KY_ERR_NOMEM. */
+ky_status ky_chat_parser_feed(ky_chat_parser *parser, const char *text, size_t len,
+                              ky_chat_event_fn fn, void *user);
+/* Ends the output: held text and an unclosed call are decided (a complete call parses, anything
+ * else becomes content). Statuses as feed. */
+ky_status ky_chat_parser_finish(ky_chat_parser *parser, ky_chat_event_fn fn, void *user);
+/* Tool calls emitted so far (for finish_reason "tool_calls"). */
+int32_t ky_chat_parser_n_tool_calls(const ky_chat_parser *parser);
+/* Text is held because it is or may be tool-call markup (stream nothing yet). */
+bool ky_chat_parser_in_markup(const ky_chat_parser *parser);
+
+typedef struct ky_tool_grammar_params {
+    ky_tool_format format; /* KY_TOOL_FORMAT_NONE is taken as HERMES */
+    const char *name;      /* only this function (tool_choice naming one); NULL: any listed */
+    bool parallel;         /* one or more calls (parallel_tool_calls) instead of exactly one */
+    const char *prefix;    /* literal text before the calls (e.g. "</think>"), or NULL */
+} ky_tool_grammar_params;
+
+/* GBNF of "valid calls of these tools" in the given format: each call names a listed function
+ * and its arguments match that function's parameters schema (OpenAI tools array: [{"type":
+ * "function", "function": {"name", "parameters"}}]). *gbnf is malloc'ed (caller frees). Use
+ * with ky_grammar_from_gbnf; for tool_choice "auto", create the matcher lazily with
+ * ky_tool_format_trigger as trigger. Errors: the schema compiler's (message prefixed with the
+ * tool's path), KY_ERR_NOT_FOUND (params->name not listed), KY_ERR_FORMAT, KY_ERR_NOMEM. */
+ky_status ky_grammar_tools_gbnf(const char *tools_json, size_t len,
+                                const ky_tool_grammar_params *params, char **gbnf, ky_error *err);
+/* ky_grammar_tools_gbnf parsed into a grammar. The caller owns *out. */
+ky_status ky_grammar_from_tools(const char *tools_json, size_t len,
+                                const ky_tool_grammar_params *params, ky_grammar **out,
+                                ky_error *err);
+
+/* As ky_sampler_sample, but tokens whose bit is clear in mask (a ky_grammar_matcher_fill_mask
+ * mask over n_vocab) are banned; no copy of the logits is made. mask NULL: ky_sampler_sample. */
+ky_token ky_sampler_sample_masked(ky_sampler *sampler, const float *logits, const uint32_t *mask);
+
+/* ---------------------------------------------------------------------------------------------
  * Synthetic models: random weights with the exact tensor shapes, vocabulary size and per-tensor
  * type mixture of real models (llama.cpp's quantizer rules, including its fallbacks for rows not
  * divisible by 256), for benchmarks that need no download. The files load in llama.cpp too.

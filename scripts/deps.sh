@@ -3,14 +3,15 @@
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 PKGS=(make gcc clang clang-format libclang-rt-14-dev pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libedit-dev
-      libcurl4-openssl-dev libmicrohttpd-dev chromium)
+      libcurl4-openssl-dev libmicrohttpd-dev chromium nodejs)
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$p")
     fi
 done
-# npm packages, pinned by their lock files: tests/js (the official openai client), tests/web
+# npm packages, pinned by their lock files: tests/js (the official openai client), tests/grammar/js
+# (ajv, the JSON Schema validator of the constrained-generation tests), tests/web
 # (playwright-core for the browser tests) and web/ (the chat page's build, checked against the
 # committed bundle). npm ci runs again only when a lock file changes (stamp in node_modules).
 if ! command -v npm >/dev/null 2>&1; then
@@ -20,7 +21,7 @@ fi
 js_deps() {
     local root d stamp
     root=$(cd "$(dirname "$0")/.." && pwd)
-    for d in tests/js tests/web web; do
+    for d in tests/js tests/web web tests/grammar/js; do
         stamp="$root/$d/node_modules/.ky-stamp"
         [ -f "$stamp" ] && [ "$stamp" -nt "$root/$d/package-lock.json" ] && continue
         echo "deps: npm ci in $d" >&2

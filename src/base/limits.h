@@ -63,4 +63,22 @@
 #define KY_SRV_MAX_CORS 16                 /* --cors origins */
 #define KY_SRV_STALL_S 60                  /* a paused (unread) stream is cancelled after this */
 
+/* Constrained decoding (src/grammar/): grammars, schemas and model output are untrusted input. */
+#define KY_GRAMMAR_MAX_SOURCE (4u << 20)    /* bytes of GBNF text or JSON schema */
+#define KY_GRAMMAR_MAX_RULES 65536          /* rules, helper rules included */
+#define KY_GRAMMAR_MAX_ELEMS (1u << 21)     /* grammar elements after expanding repetitions */
+#define KY_GRAMMAR_MAX_REPEAT 10000         /* m and n of x{m,n} */
+#define KY_GRAMMAR_MAX_NEST 256             /* nesting of groups / schema objects while parsing */
+#define KY_GRAMMAR_MAX_CLONE_REPEAT 64      /* x{m,n} up to this n clones x per copy (caching) */
+#define KY_GRAMMAR_MAX_STACKS 1024          /* parse stacks alive at once in a matcher */
+#define KY_GRAMMAR_MAX_DEPTH 512            /* frames in one parse stack */
+#define KY_GRAMMAR_MAX_STATE_WORDS (1u << 16) /* words of one matcher state (all its stacks) */
+#define KY_GRAMMAR_WALK_WORDS (1u << 18)    /* words of the per-byte state arena of a mask walk */
+#define KY_GRAMMAR_MAX_TOKEN_BYTES 1024     /* longest token piece a vocabulary index accepts */
+#define KY_GRAMMAR_MASK_CACHE 128           /* full-state masks a matcher remembers */
+#define KY_GRAMMAR_JSON_MAX_DEPTH 12        /* nesting of the any-JSON grammar (json_object) */
+#define KY_GRAMMAR_WS_MAX 20                /* spaces/tabs after a newline in JSON whitespace */
+#define KY_TOOLCALL_MAX_CALL_BYTES (1u << 20) /* bytes of one tool call's markup being parsed */
+#define KY_TOOLCALL_MAX_TRIGGERS 16         /* trigger strings of a lazy grammar */
+
 #endif

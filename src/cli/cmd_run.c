@@ -6,6 +6,10 @@
  * Text is streamed through the UTF-8-safe detokenizer; --json prints one object at the end
  * instead. A summary and timings go to stderr unless --quiet.
  *
+ * Constrained generation: --grammar FILE (GBNF), --json-schema FILE (JSON Schema) or --json-mode
+ * (any JSON object) masks every token the grammar does not allow before sampling; end-of-
+ * generation tokens are allowed only where the grammar may end. (--json is the output format.)
+ *
  * End-of-generation tokens (EOS, EOT, <|im_end|>, ...) are not text: neither the stream nor the
  * JSON "text" contains their pieces (also with --ignore-eos). The JSON "ids" are every sampled
  * token, so they end with the end-of-generation token that stopped the run (if one did).
@@ -47,15 +51,18 @@ static void usage(FILE *f) {
         "  --json                 print {\"prompt_ids\", \"ids\", \"text\"} instead of streaming;\n"
         "                         ids include the end-of-generation token that stopped the run,\n"
         "                         text (like the stream) never has end-of-generation pieces\n"
+        "  --grammar FILE         constrain the output to a GBNF grammar (root rule 'root')\n"
+        "  --json-schema FILE     constrain the output to JSON valid for a JSON Schema\n"
+        "  --json-mode            constrain the output to one JSON object (any keys)\n"
         "  --quiet                no summary or timings on stderr\n");
 }
 
 typedef struct run_opts {
-    const char *model, *prompt, *ids;
+    const char *model, *prompt, *ids, *grammar, *schema;
     long long n_predict, threads, n_ctx, n_batch, seed, top_k, last_n, draft;
     double temp, top_p, min_p, repeat, freq, presence;
     uint32_t kv_type;
-    bool json, quiet, no_bos, special, ignore_eos, seed_set, spec;
+    bool json, quiet, no_bos, special, ignore_eos, seed_set, spec, json_mode;
 } run_opts;
 
 /* Returns 0 on success, else the exit status. */
@@ -88,6 +95,8 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             o->special = true;
         else if (!strcmp(a, "--ignore-eos"))
             o->ignore_eos = true;
+        else if (!strcmp(a, "--json-mode"))
+            o->json_mode = true;
         else if (!v) {
             fprintf(stderr, "kaiyuan run: unknown option or missing value: '%s'\n", a);
             return 2;
@@ -99,6 +108,10 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                 o->prompt = v;
             else if (!strcmp(a, "--ids"))
                 o->ids = v;
+            else if (!strcmp(a, "--grammar"))
+                o->grammar = v;
+            else if (!strcmp(a, "--json-schema"))
+                o->schema = v;
             else if (!strcmp(a, "-n"))
                 ok = cli_parse_int("run", a, v, 0, 1 << 24, &o->n_predict);
             else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
@@ -149,6 +162,14 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     if (!o->model || (!o->prompt && !o->ids) || (o->prompt && o->ids)) {
         fprintf(stderr, "kaiyuan run: -m MODEL and exactly one of -p TEXT or --ids are required\n");
         usage(stderr);
+        return 2;
+    }
+    if (o->spec && (o->grammar || o->schema || o->json_mode)) {
+        fprintf(stderr, "kaiyuan run: --spec ngram cannot be combined with a grammar\n");
+        return 2;
+    }
+    if ((o->grammar != NULL) + (o->schema != NULL) + o->json_mode > 1) {
+        fprintf(stderr, "kaiyuan run: use at most one of --grammar, --json-schema, --json-mode\n");
         return 2;
     }
     if (o->temp < 0) {
@@ -214,6 +235,59 @@ static bool generated_text(const ky_model *model, const ky_token *prompt, size_t
     return true;
 }
 
+/* Builds the matcher for --grammar / --json-schema / --json-mode; returns the exit status on
+ * failure (2: bad grammar or file, 1: runtime), 0 on success (*out NULL without a grammar). */
+static int make_matcher(const ky_model *model, const run_opts *o, ky_grammar **g,
+                        ky_grammar_vocab **v, ky_grammar_matcher **out) {
+    *out = NULL;
+    if (!o->grammar && !o->schema && !o->json_mode) return 0;
+    ky_error err;
+    ky_status st;
+    if (o->json_mode) {
+        st = ky_grammar_json(g, &err);
+    } else {
+        const char *path = o->grammar ? o->grammar : o->schema;
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            fprintf(stderr, "kaiyuan run: cannot open %s\n", path);
+            return 2;
+        }
+        ky_strbuf sb;
+        ky_strbuf_init(&sb);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) ky_strbuf_append(&sb, buf, n);
+        fclose(f);
+        if (sb.failed) {
+            ky_strbuf_free(&sb);
+            fprintf(stderr, "kaiyuan run: out of memory\n");
+            return 1;
+        }
+        if (o->grammar)
+            st = ky_grammar_from_gbnf(sb.data ? sb.data : "", sb.len, g, &err);
+        else
+            st = ky_grammar_from_json_schema(sb.data ? sb.data : "", sb.len, g, &err);
+        ky_strbuf_free(&sb);
+        if (st != KY_OK) {
+            fprintf(stderr, "kaiyuan run: %s: %s\n", path, err.message);
+            return st == KY_ERR_NOMEM ? 1 : 2;
+        }
+    }
+    if (st != KY_OK) {
+        fprintf(stderr, "kaiyuan run: %s\n", err.message);
+        return 1;
+    }
+    if (ky_grammar_vocab_create(model, v, &err) != KY_OK ||
+        ky_grammar_matcher_create(*g, *v, NULL, out, &err) != KY_OK) {
+        fprintf(stderr, "kaiyuan run: %s\n", err.message);
+        return err.status == KY_ERR_NOMEM ? 1 : 2;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "kaiyuan: grammar ready in %.3f s\n",
+                ky_grammar_matcher_build_seconds(*out));
+    return 0;
+}
+
 /* Streams one generated token: its text (end-of-generation tokens print nothing) or, for a model
  * without a tokenizer, its id. */
 typedef struct emit_state {
@@ -238,6 +312,26 @@ static void emit(emit_state *es, ky_token tok, bool eog) {
     }
 }
 
+/* Samples from logits; with a matcher only grammar-allowed tokens, and the token advances it.
+ * KY_TOKEN_NULL (message printed) when the grammar leaves no token or exceeds its limits. */
+static ky_token sample_tok(ky_sampler *s, const float *lg, ky_grammar_matcher *m, uint32_t *mask,
+                           double *t_mask, size_t *n_mask) {
+    if (!m) return ky_sampler_sample(s, lg);
+    double t0 = ky_time_now();
+    if (ky_grammar_matcher_fill_mask(m, mask, ky_grammar_mask_words(m)) != KY_OK) {
+        fprintf(stderr, "\nkaiyuan run: the grammar exceeded the matcher's limits\n");
+        return KY_TOKEN_NULL;
+    }
+    *t_mask += ky_time_now() - t0;
+    (*n_mask)++;
+    ky_token t = ky_sampler_sample_masked(s, lg, mask);
+    if (t == KY_TOKEN_NULL || ky_grammar_matcher_accept_token(m, t) != KY_OK) {
+        fprintf(stderr, "\nkaiyuan run: no token satisfies the grammar\n");
+        return KY_TOKEN_NULL;
+    }
+    return t;
+}
+
 static void json_ids(ky_strbuf *sb, const ky_token *ids, size_t n) {
     ky_strbuf_puts(sb, "[");
     for (size_t i = 0; i < n; i++) ky_strbuf_printf(sb, "%s%d", i ? ", " : "", ids[i]);
@@ -254,6 +348,12 @@ int cmd_run(int argc, char **argv) {
     ky_context *ctx = NULL;
     ky_sampler *smpl = NULL;
     ky_detok_stream *stream = NULL;
+    ky_grammar *grammar = NULL;
+    ky_grammar_vocab *gvocab = NULL;
+    ky_grammar_matcher *matcher = NULL;
+    uint32_t *mask = NULL;
+    double t_mask = 0;
+    size_t n_mask = 0;
     ky_batch batch = {0};
     ky_token *prompt = NULL, *gen = NULL, *hist = NULL;
     size_t n_prompt = 0, n_gen = 0;
@@ -281,6 +381,24 @@ int cmd_run(int argc, char **argv) {
     if (!cli_check_ids("run", prompt, n_prompt, mi.n_vocab)) {
         rc = 2;
         goto done;
+    }
+
+    if (o.grammar || o.schema || o.json_mode) {
+        if (!has_vocab) {
+            fprintf(stderr, "kaiyuan run: constrained generation needs a model with a tokenizer\n");
+            rc = 2;
+            goto done;
+        }
+        int grc = make_matcher(model, &o, &grammar, &gvocab, &matcher);
+        if (grc) {
+            rc = grc;
+            goto done;
+        }
+        mask = malloc(ky_grammar_mask_words(matcher) * sizeof *mask);
+        if (!mask) {
+            fprintf(stderr, "kaiyuan run: out of memory\n");
+            goto done;
+        }
     }
 
     ky_context_params cp = ky_context_default_params();
@@ -365,7 +483,8 @@ int cmd_run(int argc, char **argv) {
     memcpy(hist, prompt, n_prompt * sizeof *hist);
     size_t n_hist = n_prompt;
     emit_state es = {model, stream, has_vocab, o.json, 0};
-    ky_token draft[64], tok = ky_sampler_sample(smpl, logits);
+    ky_token draft[64], tok = sample_tok(smpl, logits, matcher, mask, &t_mask, &n_mask);
+    if (tok == KY_TOKEN_NULL && matcher) goto done;
     long long drafted = 0, accepted = 0, steps = 0;
     int32_t k_cur = (int32_t)o.draft, backoff = 0, misses = 0;
     for (;;) {
@@ -400,7 +519,8 @@ int cmd_run(int argc, char **argv) {
         for (size_t i = 0;; i++) {
             const float *lg = ky_get_logits(ctx, (int32_t)i);
             if (i == k) {
-                next = ky_sampler_sample(smpl, lg);
+                next = sample_tok(smpl, lg, matcher, mask, &t_mask, &n_mask);
+                if (next == KY_TOKEN_NULL && matcher) goto done;
                 break;
             }
             bool ok = false;
@@ -472,6 +592,12 @@ int cmd_run(int argc, char **argv) {
                 "%.3f s (%.2f tok/s)\n",
                 n_prompt, pp, pp > 0 ? (double)n_prompt / pp : 0.0, n_gen, tg,
                 tg > 0 ? (double)n_tg / tg : 0.0);
+        if (matcher)
+            fprintf(stderr, "kaiyuan: grammar masks: %zu, mean %.1f us%s\n", n_mask,
+                    n_mask ? t_mask * 1e6 / (double)n_mask : 0.0,
+                    ky_grammar_matcher_is_finished(matcher) || ky_grammar_matcher_can_end(matcher)
+                        ? ""
+                        : " (stopped before the grammar could end)");
         if (o.spec)
             fprintf(stderr,
                     "kaiyuan: speculation: %lld drafted, %lld accepted (%.1f%%), %lld decode steps "
@@ -489,6 +615,10 @@ done:
     free(hist);
     ky_batch_free(&batch);
     ky_detok_stream_free(stream);
+    free(mask);
+    ky_grammar_matcher_free(matcher);
+    ky_grammar_vocab_free(gvocab);
+    ky_grammar_free(grammar);
     ky_sampler_free(smpl);
     ky_context_free(ctx);
     ky_model_free(model);

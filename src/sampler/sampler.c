@@ -305,8 +305,10 @@ static inline void set_work(ky_sampler *s, int32_t t, float v, float *max, bool 
         *rescan = true;
 }
 
-/* work = logits + bias, then penalties on the tokens of the window. Returns the max of work. */
-static float apply_bias_penalties(ky_sampler *s, const float *restrict logits) {
+/* work = logits + bias, then penalties on the tokens of the window; tokens whose bit is clear in
+ * mask (when not NULL) become -inf first. Returns the max of work. */
+static float apply_bias_penalties(ky_sampler *s, const float *restrict logits,
+                                  const uint32_t *restrict mask) {
     float *restrict w = s->work;
     const int32_t n = s->n_vocab;
     /* Branch-free copy with eight independent maxima (vectorizes; NaN compares false). */
@@ -329,6 +331,17 @@ static float apply_bias_penalties(ky_sampler *s, const float *restrict logits) {
     }
     float max = m[0];
     for (int j = 1; j < 8; j++) max = m[j] > max ? m[j] : max;
+    if (mask) {
+        /* Grammar mask: banned tokens become -inf (32 at a time; the max is rescanned). */
+        for (int32_t k = 0; k < n; k += 32) {
+            uint32_t bits = mask[k >> 5];
+            if (bits == UINT32_MAX) continue;
+            int32_t e = k + 32 < n ? k + 32 : n;
+            for (int32_t t = k; t < e; t++)
+                if (!((bits >> (t - k)) & 1u)) w[t] = -INFINITY;
+        }
+        max = max_of(w, n);
+    }
 
     bool rescan = false;
     for (size_t b = 0; b < s->n_bias; b++) {
@@ -546,8 +559,12 @@ static double to_weights(ky_sampler *s) {
 }
 
 ky_token ky_sampler_sample(ky_sampler *s, const float *logits) {
+    return ky_sampler_sample_masked(s, logits, NULL);
+}
+
+ky_token ky_sampler_sample_masked(ky_sampler *s, const float *logits, const uint32_t *mask) {
     if (!s || !logits) return KY_TOKEN_NULL;
-    float max = apply_bias_penalties(s, logits);
+    float max = apply_bias_penalties(s, logits, mask);
     if (s->params.temperature <= 0.0f) return argmax(s, max);
     /* One draw per step whatever the candidate count, so the stream stays aligned. */
     double u = rng_uniform(s);
@@ -564,7 +581,7 @@ ky_token ky_sampler_sample(ky_sampler *s, const float *logits) {
 ky_status sampler_candidates(ky_sampler *s, const float *logits, ky_token *ids, float *probs,
                              size_t cap, size_t *n_out) {
     if (!s || !logits || !n_out) return KY_ERR_INVALID_ARG;
-    float max = apply_bias_penalties(s, logits);
+    float max = apply_bias_penalties(s, logits, NULL);
     if (s->params.temperature <= 0.0f) {
         ky_token t = argmax(s, max);
         *n_out = t == KY_TOKEN_NULL ? 0 : 1;
@@ -590,7 +607,7 @@ ky_token ky_sampler_sample_draft(ky_sampler *s, const float *logits, ky_token dr
                                  bool *accepted) {
     if (accepted) *accepted = false;
     if (!s || !logits) return KY_TOKEN_NULL;
-    float max = apply_bias_penalties(s, logits);
+    float max = apply_bias_penalties(s, logits, NULL);
     if (s->params.temperature <= 0.0f) {
         ky_token t = argmax(s, max);
         if (accepted) *accepted = t != KY_TOKEN_NULL && t == draft;

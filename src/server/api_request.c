@@ -219,6 +219,67 @@ static bool parse_chat(json_t *root, api_request *r, api_error *err) {
     json_object_set(ctx, "messages", msgs);
     if (tools) json_object_set(ctx, "tools", tools);
     json_object_set_new(ctx, "add_generation_prompt", json_true());
+    r->parallel_tool_calls = true;
+    if (!get_bool(root, "parallel_tool_calls", &r->parallel_tool_calls, err)) {
+        json_decref(ctx);
+        return false;
+    }
+    json_t *tc = field(root, "tool_choice");
+    if (tc) {
+        const char *ts = json_string_value(tc);
+        json_t *fn = json_object_get(tc, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (ts && !strcmp(ts, "auto"))
+            r->tool_choice = API_TOOLS_AUTO;
+        else if (ts && !strcmp(ts, "none"))
+            r->tool_choice = API_TOOLS_NONE;
+        else if (ts && !strcmp(ts, "required"))
+            r->tool_choice = API_TOOLS_REQUIRED;
+        else if (json_is_object(tc) && name) {
+            r->tool_choice = API_TOOLS_NAMED;
+            if (!(r->tool_name = dup_n(name, strlen(name)))) {
+                json_decref(ctx);
+                return api_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
+            }
+        } else {
+            json_decref(ctx);
+            return BAD("tool_choice", "'tool_choice' must be \"auto\", \"none\", \"required\" "
+                                      "or {\"type\": \"function\", \"function\": {\"name\"}}");
+        }
+    }
+    if (tools && json_array_size(tools)) {
+        bool found = r->tool_choice != API_TOOLS_NAMED;
+        for (size_t i = 0; i < json_array_size(tools); i++) {
+            json_t *f = json_object_get(json_array_get(tools, i), "function");
+            const char *nm = json_string_value(json_object_get(f, "name"));
+            if (!nm) {
+                json_decref(ctx);
+                return BAD("tools", "'tools[%zu].function.name' must be a string", i);
+            }
+            if (r->tool_name && !strcmp(nm, r->tool_name)) found = true;
+        }
+        if (!found) {
+            json_decref(ctx);
+            return BAD("tool_choice", "'tool_choice' names a function not in 'tools'");
+        }
+        r->tools_json = json_dumps(tools, JSON_COMPACT);
+        if (!r->tools_json) {
+            json_decref(ctx);
+            return api_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
+        }
+        /* the grammar of valid calls: unsupported keywords in parameters are a 400 now */
+        char *g = NULL;
+        ky_error ke;
+        ky_tool_grammar_params tp = {KY_TOOL_FORMAT_HERMES, r->tool_name, true, NULL};
+        if (ky_grammar_tools_gbnf(r->tools_json, strlen(r->tools_json), &tp, &g, &ke) != KY_OK) {
+            json_decref(ctx);
+            return BAD("tools", "%s", ke.message);
+        }
+        free(g);
+    } else if (r->tool_choice == API_TOOLS_REQUIRED || r->tool_choice == API_TOOLS_NAMED) {
+        json_decref(ctx);
+        return BAD("tool_choice", "'tool_choice' requires 'tools'");
+    }
     r->chat_context = json_dumps(ctx, JSON_COMPACT);
     json_decref(ctx);
     if (!r->chat_context) return api_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
@@ -268,9 +329,31 @@ static bool parse_sampling(json_t *root, api_request *r, api_error *err) {
         json_t *t = json_object_get(rf, "type");
         if (!json_is_object(rf) || !json_is_string(t))
             return BAD("response_format", "'response_format' must be an object with a 'type'");
-        if (strcmp(json_string_value(t), "text") != 0)
-            return BAD("response_format", "'response_format' type '%.40s' is not supported",
-                       json_string_value(t));
+        const char *type = json_string_value(t);
+        if (!strcmp(type, "json_object")) {
+            if (ky_json_object_gbnf(&r->grammar) != KY_OK)
+                return api_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
+        } else if (!strcmp(type, "json_schema")) {
+            json_t *js = json_object_get(rf, "json_schema");
+            json_t *schema = json_object_get(js, "schema");
+            if (!json_is_object(js) || !(json_is_object(schema) || json_is_boolean(schema)))
+                return BAD("response_format",
+                           "'response_format.json_schema.schema' must be a JSON Schema object");
+            char *text = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
+            ky_error ke;
+            ky_status st = text ? ky_json_schema_to_gbnf(text, strlen(text), &r->grammar, NULL, &ke)
+                                : KY_ERR_NOMEM;
+            free(text);
+            if (st == KY_ERR_NOMEM)
+                return api_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
+            if (st != KY_OK) return BAD("response_format", "json_schema: %s", ke.message);
+        } else if (strcmp(type, "text") != 0) {
+            return BAD("response_format", "'response_format' type '%.40s' is not supported", type);
+        }
+        if (r->grammar && r->kind == API_CHAT &&
+            (r->tool_choice == API_TOOLS_REQUIRED || r->tool_choice == API_TOOLS_NAMED))
+            return BAD("response_format",
+                       "'response_format' cannot be combined with a required tool call");
     }
     return parse_stop(root, r, err);
 }
@@ -347,6 +430,9 @@ void api_request_free(api_request *r) {
     free(r->prompt_text);
     free(r->prompt_ids);
     free(r->chat_context);
+    free(r->grammar);
+    free(r->tools_json);
+    free(r->tool_name);
     for (size_t i = 0; i < r->n_stop; i++) free(r->stop[i]);
     free(r->stop);
     free(r->logit_bias);

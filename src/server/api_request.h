@@ -30,6 +30,13 @@ typedef struct api_error {
     const char *code;
 } api_error;
 
+typedef enum api_tool_choice {
+    API_TOOLS_AUTO = 0,     /* the model may call a tool (a started call is constrained) */
+    API_TOOLS_NONE = 1,     /* never parse calls */
+    API_TOOLS_REQUIRED = 2, /* constrained to one or more valid calls */
+    API_TOOLS_NAMED = 3,    /* constrained to calls of tool_name */
+} api_tool_choice;
+
 typedef struct api_request {
     api_kind kind;
     char *model; /* requested model name, NULL when absent */
@@ -56,6 +63,14 @@ typedef struct api_request {
     size_t n_logit_bias;
     int32_t n;
     bool stream, include_usage;
+    /* Constrained output: GBNF of response_format json_object / json_schema (NULL: free). */
+    char *grammar;
+    /* Chat tools: the "tools" array as compact JSON (NULL: none), tool_choice, its function
+     * name (API_TOOLS_NAMED) and parallel_tool_calls (default true). */
+    char *tools_json;
+    api_tool_choice tool_choice;
+    char *tool_name;
+    bool parallel_tool_calls;
     bool logprobs;        /* chat: logprobs:true; completions: logprobs given (0..5) */
     int32_t top_logprobs; /* alternatives per position (0..20 chat, 0..5 completions) */
 } api_request;

@@ -170,7 +170,18 @@ char *api_response_final(const api_meta *m, const api_choice *choices, size_t n,
             json_object_set_new(ch, "index", json_integer((json_int_t)i));
             json_t *msg = json_object();
             json_object_set_new(msg, "role", json_string("assistant"));
-            json_object_set_new(msg, "content", jstr(c->text, c->len));
+            if (c->tool_calls && c->len == 0)
+                json_object_set_new(msg, "content", json_null());
+            else
+                json_object_set_new(msg, "content", jstr(c->text, c->len));
+            if (c->reasoning) {
+                json_object_set_new(msg, "reasoning_content", jstr(c->reasoning, c->reasoning_len));
+                json_object_set_new(msg, "reasoning", jstr(c->reasoning, c->reasoning_len));
+            }
+            if (c->tool_calls) {
+                json_t *tc = json_loads(c->tool_calls, 0, NULL);
+                json_object_set_new(msg, "tool_calls", tc ? tc : json_array());
+            }
             json_object_set_new(msg, "refusal", json_null());
             json_object_set_new(ch, "message", msg);
             json_object_set_new(ch, "logprobs", logprobs_json(m, c->lp, c->n_lp));
@@ -220,6 +231,62 @@ char *api_chunk_text(const api_meta *m, int32_t index, const char *text, size_t 
         json_object_set_new(d, "content", t);
     }
     return chunk(m, index, d, lp ? logprobs_json(m, lp, n_lp) : NULL, NULL);
+}
+
+char *api_chunk_reasoning(const api_meta *m, int32_t index, const char *text, size_t len) {
+    json_t *d = json_object();
+    json_object_set_new(d, "reasoning_content", jstr(text, len));
+    json_object_set_new(d, "reasoning", jstr(text, len));
+    return chunk(m, index, d, NULL, NULL);
+}
+
+static json_t *tool_delta(int32_t call, json_t *fn, const char *id) {
+    json_t *d = json_object(), *arr = json_array(), *tc = json_object();
+    json_object_set_new(tc, "index", json_integer(call));
+    if (id) {
+        json_object_set_new(tc, "id", json_string(id));
+        json_object_set_new(tc, "type", json_string("function"));
+    }
+    json_object_set_new(tc, "function", fn);
+    json_array_append_new(arr, tc);
+    json_object_set_new(d, "tool_calls", arr);
+    return d;
+}
+
+char *api_chunk_tool_header(const api_meta *m, int32_t index, int32_t call, const char *id,
+                            const char *name, size_t name_len) {
+    json_t *fn = json_object();
+    json_object_set_new(fn, "name", jstr(name, name_len));
+    json_object_set_new(fn, "arguments", json_string(""));
+    return chunk(m, index, tool_delta(call, fn, id), NULL, NULL);
+}
+
+char *api_chunk_tool_args(const api_meta *m, int32_t index, int32_t call, const char *args,
+                          size_t len) {
+    json_t *fn = json_object();
+    json_object_set_new(fn, "arguments", jstr(args, len));
+    return chunk(m, index, tool_delta(call, fn, NULL), NULL, NULL);
+}
+
+bool api_tool_call_append(char **arr, const char *id, const char *name, size_t name_len,
+                          const char *args, size_t args_len) {
+    json_t *a = *arr ? json_loads(*arr, 0, NULL) : json_array();
+    json_t *tc = json_object(), *fn = json_object();
+    if (!a || !tc || !fn) {
+        json_decref(a), json_decref(tc), json_decref(fn);
+        return false;
+    }
+    json_object_set_new(tc, "id", json_string(id));
+    json_object_set_new(tc, "type", json_string("function"));
+    json_object_set_new(fn, "name", jstr(name, name_len));
+    json_object_set_new(fn, "arguments", jstr(args, args_len));
+    json_object_set_new(tc, "function", fn);
+    json_array_append_new(a, tc);
+    char *t = dump(a);
+    if (!t) return false;
+    free(*arr);
+    *arr = t;
+    return true;
 }
 
 char *api_chunk_finish(const api_meta *m, int32_t index, const char *finish_reason) {

@@ -54,7 +54,11 @@ typedef struct api_usage {
 typedef struct api_choice {
     const char *text;
     size_t len;
-    const char *finish_reason; /* "stop" or "length" */
+    const char *reasoning; /* chat: message.reasoning_content (and .reasoning); NULL: none */
+    size_t reasoning_len;
+    const char *tool_calls; /* chat: JSON array text of message.tool_calls; NULL: none (then
+                               content is null when empty) */
+    const char *finish_reason; /* "stop", "length" or "tool_calls" */
     const api_lp_entry *lp;    /* NULL: "logprobs": null */
     size_t n_lp;
 } api_choice;
@@ -71,6 +75,20 @@ char *api_chunk_role(const api_meta *m, int32_t index);
  * NULL, the logprobs of the n_lp tokens it carries. */
 char *api_chunk_text(const api_meta *m, int32_t index, const char *text, size_t len,
                      const api_lp_entry *lp, size_t n_lp);
+/* Chat stream chunk with delta {"reasoning_content": text, "reasoning": text}. */
+char *api_chunk_reasoning(const api_meta *m, int32_t index, const char *text, size_t len);
+/* Chat stream chunks of one tool call: the first has delta.tool_calls [{index, id, type:
+ * "function", function: {name, arguments: ""}}] (header), the next {index, function:
+ * {arguments}}. */
+char *api_chunk_tool_header(const api_meta *m, int32_t index, int32_t call, const char *id,
+                            const char *name, size_t name_len);
+char *api_chunk_tool_args(const api_meta *m, int32_t index, int32_t call, const char *args,
+                          size_t len);
+/* One element of message.tool_calls: {"id", "type": "function", "function": {"name",
+ * "arguments"}} appended to the JSON array text in *arr (a strbuf-like malloc'ed string:
+ * NULL or "[...]"). Returns false when out of memory. */
+bool api_tool_call_append(char **arr, const char *id, const char *name, size_t name_len,
+                          const char *args, size_t args_len);
 /* Finish chunk: chat delta {}, completions text "", and finish_reason. */
 char *api_chunk_finish(const api_meta *m, int32_t index, const char *finish_reason);
 /* The include_usage chunk: "choices": [] and the usage. */

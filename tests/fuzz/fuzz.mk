@@ -5,6 +5,8 @@
 #                             tests/fuzz/corpus/inspect
 #   build-fuzz/fuzz_template  chat-template parser + renderer (tests/fuzz/fuzz_template.c), corpus
 #                             tests/fuzz/corpus/template (scripts/test.sh adds ../shared/templates)
+#   build-fuzz/fuzz_grammar   GBNF parser + masks, JSON Schema compiler, tool-call parser and
+#                             grammars (tests/fuzz/fuzz_grammar.c), corpus tests/fuzz/corpus/grammar
 #   build-fuzz/fuzz_store     model REFs and hub listings (tests/fuzz/fuzz_store.c), corpus
 #                             tests/fuzz/corpus/store
 #   build-fuzz/fuzz_request   server request path: body → JSON → validated request → response
@@ -35,12 +37,14 @@ FUZZ_TOKENIZE_SRC := src/base/status.c src/os/file.c src/tensor/types.c src/gguf
 FUZZ_INSPECT_SRC := src/base/status.c src/base/strbuf.c src/os/file.c src/tensor/types.c \
                     src/gguf/gguf_read.c src/cli/cli_util.c src/cli/cmd_inspect.c
 FUZZ_TEMPLATE_SRC := src/base/status.c $(wildcard src/chat/*.c)
+FUZZ_GRAMMAR_SRC := src/base/status.c src/base/strbuf.c $(wildcard src/grammar/*.c)
+FUZZ_GRAMMAR_OBJ := $(FUZZ_GRAMMAR_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_STORE_SRC := src/base/status.c src/store/ref.c src/store/hub.c
 FUZZ_GGUF_OBJ := $(FUZZ_GGUF_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TEMPLATE_OBJ := $(FUZZ_TEMPLATE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_STORE_OBJ := $(FUZZ_STORE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_REQUEST_SRC := src/base/status.c src/base/strbuf.c src/server/api_request.c \
-                    src/server/api_response.c
+                    src/server/api_response.c $(wildcard src/grammar/*.c)
 FUZZ_REQUEST_OBJ := $(FUZZ_REQUEST_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TOKENIZE_OBJ := $(FUZZ_TOKENIZE_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_INSPECT_OBJ := $(FUZZ_INSPECT_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
@@ -48,7 +52,8 @@ FUZZ_TOKENIZE_LIBS := $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 .PHONY: all
 all: $(FUZZ_BUILD)/fuzz_gguf $(FUZZ_BUILD)/fuzz_tokenize $(FUZZ_BUILD)/fuzz_inspect \
-     $(FUZZ_BUILD)/fuzz_template $(FUZZ_BUILD)/fuzz_store $(FUZZ_BUILD)/fuzz_request
+     $(FUZZ_BUILD)/fuzz_template $(FUZZ_BUILD)/fuzz_store $(FUZZ_BUILD)/fuzz_request \
+     $(FUZZ_BUILD)/fuzz_grammar
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,6 +79,12 @@ $(FUZZ_BUILD)/fuzz_template: tests/fuzz/fuzz_template.c $(FUZZ_TEMPLATE_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_template.d $(FUZZ_BIN_SAN) $< \
 	    $(FUZZ_TEMPLATE_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
 
+$(FUZZ_BUILD)/fuzz_grammar: tests/fuzz/fuzz_grammar.c $(FUZZ_GRAMMAR_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MF $(FUZZ_BUILD)/obj/fuzz_grammar.d $(FUZZ_BIN_SAN) $< \
+	    $(FUZZ_GRAMMAR_OBJ) $(FUZZ_TOKENIZE_LIBS) -o $@
+
+-include $(FUZZ_GRAMMAR_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_grammar.d
 -include $(FUZZ_TEMPLATE_OBJ:.o=.d) $(FUZZ_BUILD)/obj/fuzz_template.d
 $(FUZZ_BUILD)/fuzz_store: tests/fuzz/fuzz_store.c $(FUZZ_STORE_OBJ)
 	@mkdir -p $(dir $@)

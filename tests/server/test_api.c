@@ -114,8 +114,30 @@ static void test_rejections(void) {
     expect_bad(API_COMPLETION, "{\"prompt\":\"x\",\"best_of\":3}", "best_of");
     expect_bad(API_COMPLETION, "{\"prompt\":\"x\",\"user\":5}", "user");
     expect_bad(API_COMPLETION, "{\"prompt\":\"x\",\"model\":5}", "model");
-    expect_bad(API_COMPLETION, "{\"prompt\":\"x\",\"response_format\":{\"type\":\"json_object\"}}",
+    expect_bad(API_COMPLETION, "{\"prompt\":\"x\",\"response_format\":{\"type\":\"xml\"}}",
                "response_format");
+    expect_bad(
+        API_CHAT,
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":"
+        "\"json_schema\",\"json_schema\":{\"schema\":{\"not\":{}}}}}",
+        "response_format");
+    expect_bad(
+        API_CHAT,
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}",
+        "tool_choice");
+    expect_bad(
+        API_CHAT,
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\","
+        "\"function\":{\"name\":\"g\"}}}",
+        "tool_choice");
+    /* response_format json_object / json_schema carry their grammar */
+    api_request rq;
+    api_error er;
+    CHECK(parse(API_COMPLETION, "{\"prompt\":\"x\",\"response_format\":{\"type\":\"json_object\"}}",
+                &rq, &er));
+    CHECK(rq.grammar && strstr(rq.grammar, "root ::="));
+    api_request_free(&rq);
     /* Invalid UTF-8 and NUL escapes never reach the engine. */
     expect_bad(API_COMPLETION, "{\"prompt\":\"\xff\xfe\"}", NULL);
     expect_bad(API_COMPLETION, "{\"prompt\":\"\xc0\xaf\"}", NULL);
