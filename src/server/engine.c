@@ -225,15 +225,14 @@ static void complete(engine *e, active *a) {
         api_choice cs[KY_SRV_MAX_N];
         for (int32_t i = 0; i < a->n_choices; i++) {
             choice *c = &a->ch[i];
-            cs[i] =
-                (api_choice){.text = c->text.data ? c->text.data : "",
-                             .len = c->text.len,
-                             .reasoning = c->reasoning.len ? c->reasoning.data : NULL,
-                             .reasoning_len = c->reasoning.len,
-                             .tool_calls = c->calls,
-                             .finish_reason = c->finish ? c->finish : "stop",
-                             .lp = r->api.logprobs ? (c->lp ? c->lp : &no_lp) : NULL,
-                             .n_lp = c->n_lp};
+            cs[i] = (api_choice){.text = c->text.data ? c->text.data : "",
+                                 .len = c->text.len,
+                                 .reasoning = c->reasoning.len ? c->reasoning.data : NULL,
+                                 .reasoning_len = c->reasoning.len,
+                                 .tool_calls = c->calls,
+                                 .finish_reason = c->finish ? c->finish : "stop",
+                                 .lp = r->api.logprobs ? (c->lp ? c->lp : &no_lp) : NULL,
+                                 .n_lp = c->n_lp};
         }
         char *body = api_response_final(&m, cs, (size_t)a->n_choices, &u);
         if (body) srv_push(e->s, r, 200, false, body, strlen(body));
