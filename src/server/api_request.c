@@ -213,9 +213,19 @@ static bool parse_chat(json_t *root, api_request *r, api_error *err) {
     json_t *kw = field(root, "chat_template_kwargs");
     if (kw && !json_is_object(kw))
         return BAD("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    /* reasoning_effort "none" turns Qwen3-style thinking off (enable_thinking false) unless
+     * chat_template_kwargs says otherwise; the other levels leave the template's default. */
+    json_t *effort = field(root, "reasoning_effort");
+    const char *es = effort ? json_string_value(effort) : NULL;
+    if (effort && (!es || (strcmp(es, "none") && strcmp(es, "minimal") && strcmp(es, "low") &&
+                           strcmp(es, "medium") && strcmp(es, "high"))))
+        return BAD("reasoning_effort",
+                   "'reasoning_effort' must be one of none, minimal, low, medium, high");
     json_t *ctx = json_object();
     if (!ctx) return api_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
     if (kw) json_object_update(ctx, kw);
+    if (es && !strcmp(es, "none") && !json_object_get(ctx, "enable_thinking"))
+        json_object_set_new(ctx, "enable_thinking", json_false());
     json_object_set(ctx, "messages", msgs);
     if (tools) json_object_set(ctx, "tools", tools);
     json_object_set_new(ctx, "add_generation_prompt", json_true());

@@ -185,6 +185,31 @@ static void test_chat(void) {
     expect_bad(API_CHAT,
                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"chat_template_kwargs\":1}",
                "chat_template_kwargs");
+    expect_bad(
+        API_CHAT,
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"max\"}",
+        "reasoning_effort");
+    static const struct {
+        const char *extra;
+        int thinking; /* -1: not set, 0: false, 1: true */
+    } effort[] = {
+        {",\"reasoning_effort\":\"none\"", 0},
+        {",\"reasoning_effort\":\"high\"", -1},
+        {",\"reasoning_effort\":\"none\",\"chat_template_kwargs\":{\"enable_thinking\":true}", 1}};
+    for (size_t i = 0; i < sizeof effort / sizeof effort[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]%s}",
+                 effort[i].extra);
+        REQUIRE(parse(API_CHAT, body, &r, &e));
+        ctx = json_loads(r.chat_context, 0, NULL);
+        json_t *t = ctx ? json_object_get(ctx, "enable_thinking") : NULL;
+        CHECKF(effort[i].thinking < 0
+                   ? !t
+                   : json_is_boolean(t) && json_is_true(t) == (effort[i].thinking == 1),
+               "case %zu", i);
+        json_decref(ctx);
+        api_request_free(&r);
+    }
 }
 
 static void test_tokenize_requests(void) {
