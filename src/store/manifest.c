@@ -33,6 +33,16 @@ bool store_pathf(char *buf, size_t cap, const char *fmt, ...) {
     return w >= 0 && (size_t)w < cap;
 }
 
+ky_status store_read_json(const char *path, json_t **root, ky_error *err) {
+    char *text;
+    size_t len;
+    ky_status st = store_read_small(path, KY_STORE_MAX_MANIFEST, &text, &len, err);
+    if (st) return st;
+    *root = json_loadb(text, len, 0, NULL);
+    free(text);
+    return KY_OK;
+}
+
 ky_status store_read_small(const char *path, size_t max, char **out, size_t *len, ky_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -126,13 +136,9 @@ ky_status store_manifest_write(const ky_store_params *p, const ky_model_ref *ref
 static ky_status read_manifest(const ky_store_params *p, const char *path, ky_store_entry *out,
                                char ***files_out, size_t *n_files_out, bool check_files,
                                ky_error *err) {
-    char *text;
-    size_t len;
-    ky_status st = store_read_small(path, KY_STORE_MAX_MANIFEST, &text, &len, err);
+    json_t *root;
+    ky_status st = store_read_json(path, &root, err);
     if (st) return st;
-    json_error_t je;
-    json_t *root = json_loadb(text, len, 0, &je);
-    free(text);
     if (!json_is_object(root)) {
         json_decref(root);
         return ky_errf(err, KY_ERR_FORMAT, "%s: not a kaiyuan manifest (remove it and pull again)",

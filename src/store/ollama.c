@@ -17,13 +17,9 @@
 
 static ky_status read_ollama_manifest(const ky_store_params *p, const char *path,
                                       ky_store_entry *out, ky_error *err) {
-    char *text;
-    size_t len;
-    ky_status st = store_read_small(path, KY_STORE_MAX_MANIFEST, &text, &len, err);
+    json_t *root;
+    ky_status st = store_read_json(path, &root, err);
     if (st) return st;
-    json_error_t je;
-    json_t *root = json_loadb(text, len, 0, &je);
-    free(text);
     json_t *layers = json_object_get(root, "layers");
     if (!json_is_array(layers)) {
         json_decref(root);

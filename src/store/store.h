@@ -11,6 +11,7 @@
 #define KY_STORE_STORE_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -130,5 +131,9 @@ bool store_pathf(char *buf, size_t cap, const char *fmt, ...) KY_PRINTF(3, 4);
 /* Reads a whole small file (at most max bytes) into a malloc'd NUL-terminated buffer. Errors:
  * KY_ERR_NOT_FOUND (ENOENT), KY_ERR_IO, KY_ERR_FORMAT (larger than max), KY_ERR_NOMEM. */
 ky_status store_read_small(const char *path, size_t max, char **out, size_t *len, ky_error *err);
+/* store_read_small of a manifest (at most KY_STORE_MAX_MANIFEST bytes) parsed as JSON: *root is
+ * the parsed value (the caller owns it: json_decref), or NULL when the bytes are not JSON. Only
+ * reading fails (the statuses of store_read_small). */
+ky_status store_read_json(const char *path, json_t **root, ky_error *err);
 
 #endif
