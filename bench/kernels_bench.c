@@ -5,9 +5,11 @@
  * (n_tok = 1, weights rotated over > 256 MB so they come from DRAM, as in decode; with --hot one
  * copy stays in the caches, which measures the kernel's compute throughput instead) and GFLOP/s
  * of a GEMM (n_tok = 512; 32 for the generic tier) over Qwen2.5-0.5B shapes.
- * --shape N_INxN_OUT replaces the three shapes with one.
+ * --shape N_INxN_OUT replaces the three shapes with one. --cols prints instead, per shape, the
+ * small-batch curve (decode of several sequences, speculative verification): the time of a
+ * product with 1, 2, 3, 4, 6, 8, 12, 16 tokens, weights from DRAM, and its ratio to 1 token.
  * Usage: kernels_bench [--tier all|best|NAME] [--type NAME] [--threads N] [--no-gemm] [--hot]
- *                      [--shape N_INxN_OUT]
+ *                      [--shape N_INxN_OUT] [--cols]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +44,8 @@ static void read_worker(void *arg, int ith, int nth) {
 }
 
 static double g_bw[3];
-static int g_hot; /* --hot: one weight copy, cache-resident */
+static int g_hot;  /* --hot: one weight copy, cache-resident */
+static int g_cols; /* --cols: the small-batch curve instead of gemv/gemm */
 
 static void bench_bandwidth(void) {
     size_t bytes = (size_t)1 << 30;
@@ -98,6 +101,27 @@ static void bench_one(const ky_kernel_table *kt, uint32_t type, shape s, int nth
     if (ky_pool_create(nth, &pool, &err) != KY_OK) exit(1);
     ky_matrix m = {w[0], type, s.n_in, s.n_out, rb};
     void *scratch = aligned_alloc(64, (ky_matmul_scratch_bytes(&m, max_tok) + 63) / 64 * 64);
+    if (g_cols) { /* time per product for a few tokens, copies rotated as for the gemv */
+        static const int64_t ncols[] = {1, 2, 3, 4, 6, 8, 12, 16};
+        double base = 0;
+        for (int i = 0; i < (int)(sizeof ncols / sizeof ncols[0]); i++) {
+            double best = 1e30;
+            for (int rep = 0; rep < 3 * n_copies || rep < 12; rep++) {
+                m.data = w[rep % n_copies];
+                double t0 = ky_time_now();
+                ky_matmul(pool, kt, &m, x, s.n_in, ncols[i], y, s.n_out, scratch);
+                double t = ky_time_now() - t0;
+                if (t < best) best = t;
+            }
+            if (i == 0) base = best;
+            printf("{\"op\":\"cols\",\"type\":\"%s\",\"tier\":\"%s\",\"threads\":%d,"
+                   "\"n_in\":%lld,\"n_out\":%lld,\"n_tok\":%lld,\"us\":%.1f,\"relative\":%.2f}\n",
+                   tr->name, kt->name, nth, (long long)s.n_in, (long long)s.n_out,
+                   (long long)ncols[i], best * 1e6, best / base);
+        }
+        do_gemm = 0;
+        goto done;
+    }
     /* matrix-vector: rotate copies so weights stream from memory */
     int reps = 0;
     double t0 = ky_time_now(), t = 0;
@@ -130,6 +154,7 @@ static void bench_one(const ky_kernel_table *kt, uint32_t type, shape s, int nth
                tr->name, kt->name, nth, (long long)s.n_in, (long long)s.n_out, (long long)n_tok,
                t / reps * 1e3, gflops);
     }
+done:
     fflush(stdout);
     ky_pool_free(pool);
     free(scratch), free(x), free(y);
@@ -152,6 +177,8 @@ int main(int argc, char **argv) {
             do_gemm = 0;
         else if (strcmp(argv[i], "--hot") == 0)
             g_hot = 1;
+        else if (strcmp(argv[i], "--cols") == 0)
+            g_cols = 1;
         else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc &&
                  sscanf(argv[i + 1], "%lldx%lld", &one_in, &one_out) == 2 && one_in > 0 &&
                  one_out > 0)
@@ -160,7 +187,7 @@ int main(int argc, char **argv) {
             fprintf(
                 stderr,
                 "usage: %s [--tier all|best|NAME] [--type NAME] [--threads N] [--no-gemm] [--hot] "
-                "[--shape N_INxN_OUT]\n",
+                "[--shape N_INxN_OUT] [--cols]\n",
                 argv[0]);
             return 2;
         }

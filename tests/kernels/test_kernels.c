@@ -165,38 +165,44 @@ static void test_batch_exact(void) {
                               KY_TYPE_F16,  KY_TYPE_BF16, KY_TYPE_F32};
     /* Row lengths: 5 super-blocks (crosses the packed 1024-element chunk; a group of four plus
      * one), 7 (a group plus three), 9 (two groups: the second adds to a non-zero sum; three
-     * chunks), 1; 32-element types also 37 and 3 blocks (odd chunk tails). Tokens: 11, over the
-     * packed GEMM's threshold and across its micro-tiles; rows 37: panels plus a ragged one. */
+     * chunks), 1; 32-element types also 37 and 3 blocks (odd chunk tails). Tokens: 2-7 (the
+     * multi-token row dots), 8 and 9 (either side of the packed GEMM's threshold and of the row
+     * dots' 8-token passes), 11 and 17 (the packed micro-tiles and their tails); rows 37: panels
+     * plus a ragged one. */
     const int64_t sizes[] = {5 * 256, 7 * 256, 9 * 256, 256, 37 * 32, 3 * 32};
     const int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
     const ky_kernel_table *gen = ky_kernels_generic();
-    int64_t rows = 37, cols = 11;
-    for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
-        for (int si = 0; si < n_sizes; si++) {
-            uint32_t type = types[ti], at = ky_kernels_act_type(type);
-            int64_t n = sizes[si];
-            if (n % ky_type_get_traits(type)->block_size) continue;
-            size_t rb = row_bytes(type, n);
-            uint8_t *w = malloc(rb * (size_t)rows);
-            for (int64_t r = 0; r < rows; r++) kt_random_row(type, w + (size_t)r * rb, n);
-            float *x = malloc(sizeof(float) * (size_t)(n * cols));
-            for (int64_t i = 0; i < n * cols; i++) x[i] = kt_randf();
-            size_t xs;
-            void *xq = quantize_rows(gen, at, x, n, cols, &xs);
-            float *yb = calloc((size_t)(rows * cols), sizeof(float));
-            float *y1 = calloc((size_t)(rows * cols), sizeof(float));
-            for (int t = 0; t < g_n_tabs; t++) {
-                const ky_kernel_table *kt = g_tabs[t];
-                if (kt->gemm[type] == gen->gemm[type]) continue;
-                kt->gemm[type](n, w, rb, rows, xq, xs, cols, yb, rows);
-                for (int64_t c = 0; c < cols; c++)
-                    kt->gemm[type](n, w, rb, rows, (const char *)xq + (size_t)c * xs, xs, 1,
-                                   y1 + c * rows, rows);
-                CHECKF(memcmp(yb, y1, sizeof(float) * (size_t)(rows * cols)) == 0,
-                       "%s %s n=%lld: batched product differs from token-by-token", kt->name,
-                       ky_type_name(type), (long long)n);
+    const int64_t col_counts[] = {2, 3, 4, 5, 7, 8, 9, 11, 17};
+    int64_t rows = 37;
+    for (int ci = 0; ci < (int)(sizeof col_counts / sizeof col_counts[0]); ci++) {
+        int64_t cols = col_counts[ci];
+        for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
+            for (int si = 0; si < n_sizes; si++) {
+                uint32_t type = types[ti], at = ky_kernels_act_type(type);
+                int64_t n = sizes[si];
+                if (n % ky_type_get_traits(type)->block_size) continue;
+                size_t rb = row_bytes(type, n);
+                uint8_t *w = malloc(rb * (size_t)rows);
+                for (int64_t r = 0; r < rows; r++) kt_random_row(type, w + (size_t)r * rb, n);
+                float *x = malloc(sizeof(float) * (size_t)(n * cols));
+                for (int64_t i = 0; i < n * cols; i++) x[i] = kt_randf();
+                size_t xs;
+                void *xq = quantize_rows(gen, at, x, n, cols, &xs);
+                float *yb = calloc((size_t)(rows * cols), sizeof(float));
+                float *y1 = calloc((size_t)(rows * cols), sizeof(float));
+                for (int t = 0; t < g_n_tabs; t++) {
+                    const ky_kernel_table *kt = g_tabs[t];
+                    if (kt->gemm[type] == gen->gemm[type]) continue;
+                    kt->gemm[type](n, w, rb, rows, xq, xs, cols, yb, rows);
+                    for (int64_t c = 0; c < cols; c++)
+                        kt->gemm[type](n, w, rb, rows, (const char *)xq + (size_t)c * xs, xs, 1,
+                                       y1 + c * rows, rows);
+                    CHECKF(memcmp(yb, y1, sizeof(float) * (size_t)(rows * cols)) == 0,
+                           "%s %s n=%lld, %lld tokens: batched product differs from token-by-token",
+                           kt->name, ky_type_name(type), (long long)n, (long long)cols);
+                }
+                free(w), free(x), free(xq), free(yb), free(y1);
             }
-            free(w), free(x), free(xq), free(yb), free(y1);
         }
     }
 }

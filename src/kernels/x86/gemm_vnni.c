@@ -32,6 +32,19 @@ enum { PACK_MIN_COLS = 8 };
  * per-16 scales, offset quants); FAM_K2: Q2_K (per-16 scale and min). */
 typedef enum { FAM_32, FAM_32MIN, FAM_K4, FAM_G16, FAM_K2 } family;
 
+static family family_of(uint32_t type) {
+    switch (type) {
+    case KY_TYPE_Q4_1:
+    case KY_TYPE_Q5_1: return FAM_32MIN;
+    case KY_TYPE_Q4_K:
+    case KY_TYPE_Q5_K: return FAM_K4;
+    case KY_TYPE_Q6_K:
+    case KY_TYPE_Q3_K: return FAM_G16;
+    case KY_TYPE_Q2_K: return FAM_K2;
+    default: return FAM_32;
+    }
+}
+
 /* Packed weight panel for one K chunk. u[k][s] is one zmm: quants 4s..4s+3 of sub-block k for the
  * 16 rows. 32-element types: float scale ws[2k] and min wm[2k] per row. K-quants keep llama.cpp's
  * integer block sums: integer scales sc[2k] (per 32) or sc[2k], sc[2k+1] (per 16), integer mins
@@ -188,7 +201,8 @@ static inline __m256i unpack_sub(uint32_t type, const uint8_t *row, int64_t k, s
 }
 
 /* Transposes 16 rows x 8 dwords (rows[r] = 8 dwords of row r) into out[s] = dword s of each row. */
-static inline void transpose16x8(const __m256i rows[PR], uint8_t out[8][PR * 4]) {
+static inline __attribute__((always_inline)) void transpose16x8(const __m256i rows[PR],
+                                                                uint8_t out[8][PR * 4]) {
     __m512i z[8], p[8], q[8];
     for (int k = 0; k < 8; k++)
         z[k] = _mm512_inserti64x4(_mm512_castsi256_si512(rows[2 * k]), rows[2 * k + 1], 1);
@@ -220,52 +234,54 @@ static inline void transpose16x8(const __m256i rows[PR], uint8_t out[8][PR * 4])
         }
 }
 
-/* Packs rows [0, n_rows) (<= 16; missing rows are zero) of sub-blocks [k0, k0+nsub). Inlined per
- * type (pack_panel below) so the unpacking switch folds away. */
+/* Packs rows [0, n_rows) (<= 16; missing rows are zero) of sub-blocks [k0, k0+nsub), row by row
+ * (the panel's rows are contiguous in memory: one sequential stream the hardware prefetchers
+ * follow; sub-block-major order jumped a row length per access and stalled on every load) into
+ * rows[k][r], then transposes each sub-block. Inlined per type (pack_panel below) so the
+ * unpacking switch folds away and the terms a family does not use are not stored. */
 static inline __attribute__((always_inline)) void pack_panel_t(uint32_t type, const uint8_t *w,
                                                                size_t w_stride, int64_t n_rows,
-                                                               int64_t k0, int nsub, wpanel *p) {
-    for (int k = 0; k < nsub; k++) {
-        __m256i rows[PR];
-        int kb = k / 8, j = k % 8;
-        for (int r = 0; r < PR; r++) {
+                                                               int64_t k0, int nsub, wpanel *p,
+                                                               __m256i (*rows)[PR]) {
+    const family fam = family_of(type);
+    for (int r = 0; r < PR; r++) {
+        const uint8_t *row = w + (size_t)r * w_stride;
+        for (int k = 0; k < nsub; k++) {
+            int kb = k / 8, j = k % 8;
             sub_meta m = {0};
-            if (r < n_rows)
-                rows[r] = unpack_sub(type, w + (size_t)r * w_stride, k0 + k, &m);
-            else
-                rows[r] = _mm256_setzero_si256();
-            p->ws[2 * k][r] = m.ws;
-            p->wm[2 * k][r] = m.wm;
-            p->sc[2 * k][r] = m.sc0;
-            p->sc[2 * k + 1][r] = m.sc1;
-            if (type == KY_TYPE_Q4_K || type == KY_TYPE_Q5_K) {
+            rows[k][r] = r < n_rows ? unpack_sub(type, row, k0 + k, &m) : _mm256_setzero_si256();
+            if (fam == FAM_32 || fam == FAM_32MIN) p->ws[2 * k][r] = m.ws;
+            if (fam == FAM_32MIN) p->wm[2 * k][r] = m.wm;
+            if (fam != FAM_32 && fam != FAM_32MIN) p->sc[2 * k][r] = m.sc0;
+            if (fam == FAM_G16 || fam == FAM_K2) p->sc[2 * k + 1][r] = m.sc1;
+            if (fam == FAM_K4) {
                 p->mp[8 * kb + j / 2][2 * r + (j & 1)] = (int16_t)m.mn0;
-            } else if (type == KY_TYPE_Q2_K) {
+            } else if (fam == FAM_K2) {
                 p->mp[8 * kb + j][2 * r] = (int16_t)m.mn0;
                 p->mp[8 * kb + j][2 * r + 1] = (int16_t)m.mn1;
             }
-            if (j == 0) {
+            if (j == 0 && fam != FAM_32 && fam != FAM_32MIN) {
                 p->d[kb][r] = m.d;
                 p->dmin[kb][r] = m.dmin;
             }
         }
-        transpose16x8(rows, p->u[k]);
     }
+    for (int k = 0; k < nsub; k++) transpose16x8(rows[k], p->u[k]);
 }
 
 static void pack_panel(uint32_t type, const uint8_t *w, size_t w_stride, int64_t n_rows, int64_t k0,
-                       int nsub, wpanel *p) {
+                       int nsub, wpanel *p, __m256i (*rows)[PR]) {
     switch (type) {
-    case KY_TYPE_Q8_0: pack_panel_t(KY_TYPE_Q8_0, w, w_stride, n_rows, k0, nsub, p); break;
-    case KY_TYPE_Q4_0: pack_panel_t(KY_TYPE_Q4_0, w, w_stride, n_rows, k0, nsub, p); break;
-    case KY_TYPE_Q5_0: pack_panel_t(KY_TYPE_Q5_0, w, w_stride, n_rows, k0, nsub, p); break;
-    case KY_TYPE_Q4_1: pack_panel_t(KY_TYPE_Q4_1, w, w_stride, n_rows, k0, nsub, p); break;
-    case KY_TYPE_Q5_1: pack_panel_t(KY_TYPE_Q5_1, w, w_stride, n_rows, k0, nsub, p); break;
-    case KY_TYPE_Q4_K: pack_panel_t(KY_TYPE_Q4_K, w, w_stride, n_rows, k0, nsub, p); break;
-    case KY_TYPE_Q5_K: pack_panel_t(KY_TYPE_Q5_K, w, w_stride, n_rows, k0, nsub, p); break;
-    case KY_TYPE_Q2_K: pack_panel_t(KY_TYPE_Q2_K, w, w_stride, n_rows, k0, nsub, p); break;
-    case KY_TYPE_Q3_K: pack_panel_t(KY_TYPE_Q3_K, w, w_stride, n_rows, k0, nsub, p); break;
-    default: pack_panel_t(KY_TYPE_Q6_K, w, w_stride, n_rows, k0, nsub, p); break;
+    case KY_TYPE_Q8_0: pack_panel_t(KY_TYPE_Q8_0, w, w_stride, n_rows, k0, nsub, p, rows); break;
+    case KY_TYPE_Q4_0: pack_panel_t(KY_TYPE_Q4_0, w, w_stride, n_rows, k0, nsub, p, rows); break;
+    case KY_TYPE_Q5_0: pack_panel_t(KY_TYPE_Q5_0, w, w_stride, n_rows, k0, nsub, p, rows); break;
+    case KY_TYPE_Q4_1: pack_panel_t(KY_TYPE_Q4_1, w, w_stride, n_rows, k0, nsub, p, rows); break;
+    case KY_TYPE_Q5_1: pack_panel_t(KY_TYPE_Q5_1, w, w_stride, n_rows, k0, nsub, p, rows); break;
+    case KY_TYPE_Q4_K: pack_panel_t(KY_TYPE_Q4_K, w, w_stride, n_rows, k0, nsub, p, rows); break;
+    case KY_TYPE_Q5_K: pack_panel_t(KY_TYPE_Q5_K, w, w_stride, n_rows, k0, nsub, p, rows); break;
+    case KY_TYPE_Q2_K: pack_panel_t(KY_TYPE_Q2_K, w, w_stride, n_rows, k0, nsub, p, rows); break;
+    case KY_TYPE_Q3_K: pack_panel_t(KY_TYPE_Q3_K, w, w_stride, n_rows, k0, nsub, p, rows); break;
+    default: pack_panel_t(KY_TYPE_Q6_K, w, w_stride, n_rows, k0, nsub, p, rows); break;
     }
 }
 
@@ -479,22 +495,10 @@ TOKEN_LOOP(FAM_K4)
 TOKEN_LOOP(FAM_G16)
 TOKEN_LOOP(FAM_K2)
 
-static family family_of(uint32_t type) {
-    switch (type) {
-    case KY_TYPE_Q4_1:
-    case KY_TYPE_Q5_1: return FAM_32MIN;
-    case KY_TYPE_Q4_K:
-    case KY_TYPE_Q5_K: return FAM_K4;
-    case KY_TYPE_Q6_K:
-    case KY_TYPE_Q3_K: return FAM_G16;
-    case KY_TYPE_Q2_K: return FAM_K2;
-    default: return FAM_32;
-    }
-}
-
 /* Per-thread packing buffers (kernels_thread_buffer). */
 typedef struct gemm_bufs {
     wpanel panel;
+    __m256i rows[SUB][PR]; /* unpacked rows of a panel before the transpose */
     union {
         act32 a32[SUB * NC];
         actK aK[(KC / QK_K) * NC];
@@ -533,7 +537,7 @@ static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride
             for (int64_t r0 = 0; r0 < n_rows; r0 += PR) {
                 int64_t nr = n_rows - r0 < PR ? n_rows - r0 : PR;
                 pack_panel(type, (const uint8_t *)w + (size_t)r0 * w_stride, w_stride, nr, e0 / 32,
-                           nsub, &bufs->panel);
+                           nsub, &bufs->panel, bufs->rows);
                 __mmask16 rmask = (__mmask16)((1u << nr) - 1);
                 float *yt = y + c0 * ldy + r0;
                 int first = e0 == 0;

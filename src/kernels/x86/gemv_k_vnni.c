@@ -119,10 +119,6 @@ static inline size_t kq_block_bytes(uint32_t type) {
                                   : sizeof(block_q3_K);
 }
 
-/* The integer work of super-block b of a row against activation block x (pairs: its sums per 32,
- * see act_pairs): returns 16 int32 lanes summing to Σ u·x·scale and sets *m to 4 int32 lanes
- * summing to the mins term msum (types with mins) or to Σ_g sc_g·bsum_g (offset types: isum =
- * Σ − offset·that). Always inlined with constant type. */
 /* The f16 super-block scales d and dmin (0 for types without mins) of blocks b..b+g-1 of a row
  * (1 <= g <= 4; lanes from g on are 0 and nothing past block b+g-1 is read). */
 static inline __attribute__((always_inline)) void
@@ -134,21 +130,26 @@ kscales4(uint32_t type, const void *row, int64_t b, int g, __m128 *d, __m128 *dm
                 : type == KY_TYPE_Q6_K ? offsetof(block_q6_K, d)
                                        : offsetof(block_q3_K, d);
     const char *p = (const char *)row + (size_t)b * bs + at;
+    /* lanes built in registers: a vector load of small stores would stall store forwarding */
+    uint32_t v[4] = {0, 0, 0, 0};
+    size_t n = kq_offset(type) == 0 ? 4 : 2;
+    for (int i = 0; i < g; i++) memcpy(&v[i], p + (size_t)i * bs, n);
+    __m128i h = _mm_setr_epi32((int)v[0], (int)v[1], (int)v[2], (int)v[3]);
     if (kq_offset(type) == 0) { /* d and dmin adjacent: 4 (d, dmin) pairs in one conversion */
-        uint32_t v[4] = {0, 0, 0, 0};
-        for (int i = 0; i < g; i++) memcpy(&v[i], p + (size_t)i * bs, 4);
-        __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v));
+        __m256 f = _mm256_cvtph_ps(h);
         __m128 lo = _mm256_castps256_ps128(f), hi = _mm256_extractf128_ps(f, 1);
         *d = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
         *dmin = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
-    } else {
-        uint16_t h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int i = 0; i < g; i++) memcpy(&h[i], p + (size_t)i * bs, 2);
-        *d = _mm_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+    } else { /* d alone: the low half of each 32-bit lane */
+        *d = _mm_cvtph_ps(_mm_packus_epi32(h, h));
         *dmin = _mm_setzero_ps();
     }
 }
 
+/* The integer work of super-block b of a row against activation block x (pairs: its sums per 32,
+ * see act_pairs): returns 16 int32 lanes summing to Σ u·x·scale and sets *m to 4 int32 lanes
+ * summing to the mins term msum (types with mins) or to Σ_g sc_g·bsum_g (offset types: isum =
+ * Σ − offset·that). Always inlined with constant type. */
 static inline __attribute__((always_inline)) __m512i kblock(uint32_t type, const void *row,
                                                             int64_t b, const block_q8_K *x,
                                                             const int16_t *pairs, __m128i *m) {
@@ -259,6 +260,142 @@ static inline __attribute__((always_inline)) __m512i kblock(uint32_t type, const
     }
 }
 
+/* A super-block unpacked once for several tokens (the multi-token path): u[j] the unsigned quants of
+ * elements 64j..64j+63, sc[j] their 16-bit scales per pair of elements (as kblock passes them to
+ * dot64), ms the per-block term of the mins or offset sum (the 6-bit mins in bytes 8-15 for
+ * Q4_K/Q5_K, the signed 16 group scales for Q6_K/Q3_K, the 16 4-bit mins for Q2_K). */
+typedef struct kunpacked {
+    __m512i u[4], sc[4];
+    __m128i ms;
+} kunpacked;
+
+/* Unpacks super-block b of a row into *k: the same bytes and scales kblock feeds dot64, so
+ * kdot/kmsum below give kblock's integer sums exactly. Always inlined with constant type. */
+static inline __attribute__((always_inline)) void kunpack(uint32_t type, const void *row, int64_t b,
+                                                          kunpacked *k) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    switch (type) {
+    case KY_TYPE_Q4_K:
+    case KY_TYPE_Q5_K: {
+        const uint8_t *scales, *qs, *qhp = NULL;
+        if (type == KY_TYPE_Q4_K) {
+            const block_q4_K *w = (const block_q4_K *)row + b;
+            scales = w->scales, qs = w->qs;
+        } else {
+            const block_q5_K *w = (const block_q5_K *)row + b;
+            scales = w->scales, qs = w->qs, qhp = w->qh;
+        }
+        __m128i sm = k4_scales_mins(scales);
+        __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
+        k->ms = sm;
+        __m256i qh = type == KY_TYPE_Q5_K ? _mm256_loadu_si256((const __m256i *)qhp)
+                                          : _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+            __m512i u =
+                pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+            if (type == KY_TYPE_Q5_K) {
+                __mmask64 km =
+                    (__mmask64)_mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * j)))) |
+                    ((__mmask64)_mm256_test_epi8_mask(qh,
+                                                      _mm256_set1_epi8((char)(1 << (2 * j + 1))))
+                     << 32);
+                u = _mm512_mask_add_epi8(u, km, u, _mm512_set1_epi8(16));
+            }
+            k->u[j] = u;
+            k->sc[j] = scales32(sc, j);
+        }
+        return;
+    }
+    case KY_TYPE_Q6_K: {
+        const block_q6_K *w = (const block_q6_K *)row + b;
+        __m128i s8 = _mm_loadu_si128((const __m128i *)w->scales);
+        __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(s8));
+        k->ms = s8;
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w->ql + 64 * h, *qh = w->qh + 32 * h;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+#pragma GCC unroll 2
+            for (int part = 0; part < 2; part++) {
+                int sh = 4 * part;
+                __m256i a = _mm256_and_si256(_mm256_srli_epi16(l0, sh), m4);
+                __m256i c = _mm256_and_si256(_mm256_srli_epi16(l1, sh), m4);
+                __m256i ha = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, sh), m2), 4);
+                __m256i hc =
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, sh + 2), m2), 4);
+                k->u[2 * h + part] = pair256(_mm256_or_si256(a, ha), _mm256_or_si256(c, hc));
+                k->sc[2 * h + part] = scales16(sc, 8 * h + 4 * part);
+            }
+        }
+        return;
+    }
+    case KY_TYPE_Q2_K: {
+        const block_q2_K *w = (const block_q2_K *)row + b;
+        __m128i raw = _mm_loadu_si128((const __m128i *)w->scales);
+        __m512i sc =
+            _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(raw, _mm_set1_epi8(0x0F))));
+        k->ms = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F));
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * h));
+#pragma GCC unroll 2
+            for (int kk = 0; kk < 4; kk += 2) {
+                k->u[2 * h + kk / 2] =
+                    pair256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * kk), m2),
+                            _mm256_and_si256(_mm256_srli_epi16(q, 2 * kk + 2), m2));
+                k->sc[2 * h + kk / 2] = scales16(sc, 8 * h + 2 * kk);
+            }
+        }
+        return;
+    }
+    default: {
+        const block_q3_K *w = (const block_q3_K *)row + b;
+        __m128i s8 = q3k_scales(w->scales);
+        __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(s8));
+        k->ms = s8;
+        __m256i hm = _mm256_loadu_si256((const __m256i *)w->hmask);
+        const __m256i four = _mm256_set1_epi8(4);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * h));
+#pragma GCC unroll 2
+            for (int kk = 0; kk < 4; kk += 2) {
+                __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * kk), m2);
+                __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * kk + 2), m2);
+                __mmask32 h0 =
+                    _mm256_test_epi8_mask(hm, _mm256_set1_epi8((char)(1 << (4 * h + kk))));
+                __mmask32 h1 =
+                    _mm256_test_epi8_mask(hm, _mm256_set1_epi8((char)(1 << (4 * h + kk + 1))));
+                u0 = _mm256_mask_or_epi32(u0, 0xFF, u0, _mm256_maskz_mov_epi8(h0, four));
+                u1 = _mm256_mask_or_epi32(u1, 0xFF, u1, _mm256_maskz_mov_epi8(h1, four));
+                k->u[2 * h + kk / 2] = pair256(u0, u1);
+                k->sc[2 * h + kk / 2] = scales16(sc, 8 * h + 2 * kk);
+            }
+        }
+        return;
+    }
+    }
+}
+
+/* 16 int32 lanes summing to Σ u·x·scale of an unpacked super-block against activation block x. */
+static inline __m512i kdot(const kunpacked *k, const block_q8_K *x) {
+    __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) acc = dot64(acc, k->u[j], x->qs + 64 * j, k->sc[j]);
+    return acc;
+}
+
+/* kblock's *m for an unpacked super-block (pairs: x's act_pairs, Q4_K/Q5_K only). */
+static inline __attribute__((always_inline)) __m128i
+kmsum(uint32_t type, const kunpacked *k, const block_q8_K *x, const int16_t *pairs) {
+    if (type == KY_TYPE_Q4_K || type == KY_TYPE_Q5_K) return k4_msum(k->ms, pairs);
+    return group_sum(k->ms, x->bsums);
+}
+
 /* One super-block's contribution (d·dy)·isum − (dmin·dy)·msum, one rounding per operation in
  * this order, lane by lane (the packed GEMM's order). */
 static inline __m128 k_terms(__m128 d, __m128 dmin, __m128 dy, __m128i isum, __m128i msum) {
@@ -328,9 +465,60 @@ static inline __attribute__((always_inline)) float row_dot(uint32_t type, const 
 }
 
 enum {
-    KCH = 128, /* super-blocks per pass (32768 elements) */
-    K_COLS = 4 /* tokens per pass */
+    KCH = 128,  /* super-blocks per pass (32768 elements) */
+    MC_COLS = 8 /* tokens per pass, sharing one unpacking of each super-block */
 };
+
+/* One group of g <= 4 super-blocks from b for row_dot_multi (always inlined with constant g). */
+static inline __attribute__((always_inline)) void mc_group(uint32_t type, const void *row,
+                                                           const block_q8_K *const *x,
+                                                           int16_t (*pairs)[KCH * 8], int nc,
+                                                           int64_t b, int g, float *sum) {
+    const __m512i z = _mm512_setzero_si512();
+    const __m128i zm = _mm_setzero_si128();
+    __m512i a[MC_COLS][4];
+    __m128i m[MC_COLS][4];
+    for (int i = 0; i < 4; i++) {
+        if (i >= g) {
+            for (int c = 0; c < nc; c++) a[c][i] = z, m[c][i] = zm;
+            continue;
+        }
+        kunpacked k;
+        kunpack(type, row, b + i, &k);
+        for (int c = 0; c < nc; c++) {
+            a[c][i] = kdot(&k, x[c] + b + i);
+            m[c][i] = kmsum(type, &k, x[c] + b + i, pairs[c] + 8 * (b + i));
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        __m128 t = group_terms(type, row, x[c], b, g, a[c][0], a[c][1], a[c][2], a[c][3], m[c][0],
+                               m[c][1], m[c][2], m[c][3]);
+        float s = sum[c];
+        s += _mm_cvtss_f32(t);
+        if (g > 1) s += _mm_cvtss_f32(_mm_shuffle_ps(t, t, 1));
+        if (g > 2) s += _mm_cvtss_f32(_mm_movehl_ps(t, t));
+        if (g > 3) s += _mm_cvtss_f32(_mm_shuffle_ps(t, t, 3));
+        sum[c] = s;
+    }
+}
+
+/* sum[c] += the dot of one row's super-blocks [0, nb) with activation rows x[c], c < nc <= MC_COLS:
+ * each super-block is unpacked once for all the tokens, and every token's sum is formed exactly
+ * as row_dot forms it (groups of four super-blocks, one reduction, terms added in block order),
+ * so the result equals nc calls of row_dot bit for bit. */
+static inline __attribute__((always_inline)) void row_dot_multi(uint32_t type, const void *row,
+                                                                const block_q8_K *const *x,
+                                                                int16_t (*pairs)[KCH * 8], int nc,
+                                                                int64_t nb, float *sum) {
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) mc_group(type, row, x, pairs, nc, b, 4, sum);
+    switch (nb - b) {
+    case 1: mc_group(type, row, x, pairs, nc, b, 1, sum); break;
+    case 2: mc_group(type, row, x, pairs, nc, b, 2, sum); break;
+    case 3: mc_group(type, row, x, pairs, nc, b, 3, sum); break;
+    default: break;
+    }
+}
 
 /* Sums per 32 elements of activation blocks [0, nb): pairs[8b + j] = bsums[2j] + bsums[2j+1]
  * (|.| ≤ 4064), the Q4_K/Q5_K mins operand, computed once per call instead of once per row. */
@@ -345,15 +533,15 @@ static inline __attribute__((always_inline)) void gemv_k_t(uint32_t type, int64_
                                                            size_t w_stride, int64_t n_rows,
                                                            const void *x, size_t x_stride,
                                                            int64_t n_cols, float *y, int64_t ldy) {
-    int16_t pairs[K_COLS][KCH * 8];
+    int16_t pairs[MC_COLS][KCH * 8];
     const int k4 = type == KY_TYPE_Q4_K || type == KY_TYPE_Q5_K;
     const size_t bs = kq_block_bytes(type);
     int64_t nb_all = n / QK_K;
-    for (int64_t c0 = 0; c0 < n_cols; c0 += K_COLS) {
-        int nc = (int)(n_cols - c0 < K_COLS ? n_cols - c0 : K_COLS);
+    for (int64_t c0 = 0; c0 < n_cols; c0 += MC_COLS) {
+        int nc = (int)(n_cols - c0 < MC_COLS ? n_cols - c0 : MC_COLS);
         for (int64_t b0 = 0; b0 < nb_all; b0 += KCH) { /* y carries the sum across passes */
             int64_t nb = nb_all - b0 < KCH ? nb_all - b0 : KCH;
-            const block_q8_K *xc[K_COLS];
+            const block_q8_K *xc[MC_COLS];
             for (int c = 0; c < nc; c++) {
                 xc[c] = (const block_q8_K *)((const char *)x + (size_t)(c0 + c) * x_stride) + b0;
                 if (k4) act_pairs(xc[c], nb, pairs[c]);
@@ -362,10 +550,15 @@ static inline __attribute__((always_inline)) void gemv_k_t(uint32_t type, int64_
              * across the tokens */
             for (int64_t r = 0; r < n_rows; r++) {
                 const char *row = (const char *)w + (size_t)r * w_stride + (size_t)b0 * bs;
-                for (int c = 0; c < nc; c++) {
-                    float *yc = y + (c0 + c) * ldy + r;
-                    *yc = row_dot(type, row, xc[c], pairs[c], nb, b0 == 0 ? 0.0f : *yc);
+                if (nc == 1) { /* decode: one token */
+                    float *yc = y + c0 * ldy + r;
+                    *yc = row_dot(type, row, xc[0], pairs[0], nb, b0 == 0 ? 0.0f : *yc);
+                    continue;
                 }
+                float sum[MC_COLS];
+                for (int c = 0; c < nc; c++) sum[c] = b0 == 0 ? 0.0f : y[(c0 + c) * ldy + r];
+                row_dot_multi(type, row, xc, pairs, nc, nb, sum);
+                for (int c = 0; c < nc; c++) y[(c0 + c) * ldy + r] = sum[c];
             }
         }
     }

@@ -106,7 +106,7 @@ static inline __m256i five_bit32(const uint8_t *qs, const uint8_t *qh4) {
 
 enum {
     META_MAX = 1024, /* blocks per pass (K chunk of 32768 elements; a multiple of CHUNK_BLOCKS) */
-    GV_COLS = 4,     /* tokens per pass */
+    GV_COLS = 8,     /* tokens per pass */
     CHUNK_BLOCKS = KERNELS_X86_CHUNK / 32
 };
 
@@ -240,6 +240,73 @@ static inline __attribute__((always_inline)) void row32(uint32_t type, const cha
     *y = yv;
 }
 
+/* y[c] += row32's dot of one row with activation rows xq[c] (terms at[c]), c < nc <= GV_COLS:
+ * each group of four weight blocks is unpacked once for all the tokens, and every token's sum is
+ * formed exactly as row32 forms it, so the result equals nc calls of row32 bit for bit. */
+static inline __attribute__((always_inline)) void row32_multi(uint32_t type, const char *w,
+                                                              int64_t nb, const int8_t *const *xq,
+                                                              size_t xblk, const act_terms *at,
+                                                              int nc, float *const *y) {
+    const int mins = has_mins(type);
+    const size_t wsz = wblock_bytes(type);
+    float yv[GV_COLS];
+    for (int c = 0; c < nc; c++) yv[c] = *y[c];
+    for (int64_t c0 = 0; c0 < nb; c0 += CHUNK_BLOCKS) {
+        int64_t end = nb - c0 < CHUNK_BLOCKS ? nb : c0 + CHUNK_BLOCKS, b = c0;
+        __m128 acc[GV_COLS]; /* per token, lane 0: even blocks, lane 1: odd blocks */
+        for (int c = 0; c < nc; c++) acc[c] = _mm_setzero_ps();
+        for (; b + 4 <= end; b += 4) {
+            __m256i q[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) q[r] = quants32(type, w, b + r);
+            __m128 wd = f16x4(w + (size_t)b * wsz, wsz);
+            __m128 wm = mins ? f16x4(w + (size_t)b * wsz + 2, wsz) : _mm_setzero_ps();
+            for (int c = 0; c < nc; c++) {
+                __m256i p[4];
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++)
+                    p[r] = _mm256_dpbusd_epi32(
+                        _mm256_setzero_si256(), q[r],
+                        _mm256_loadu_si256((const __m256i *)(xq[c] + (size_t)(b + r) * xblk)));
+                __m128i sm = sum4x8(p[0], p[1], p[2], p[3]);
+                if (!mins)
+                    sm = _mm_add_epi32(sm, _mm_loadu_si128((const __m128i *)(at[c].u.init + b)));
+                __m128 qf =
+                    _mm_mul_ps(_mm_cvtepi32_ps(sm), _mm_mul_ps(wd, _mm_loadu_ps(at[c].d + b)));
+                if (mins) {
+                    __m128 m = _mm_mul_ps(wm, _mm_loadu_ps(at[c].u.s + b));
+                    acc[c] = _mm_add_ps(_mm_add_ps(acc[c], qf), m);
+                    acc[c] =
+                        _mm_add_ps(_mm_add_ps(acc[c], _mm_movehl_ps(qf, qf)), _mm_movehl_ps(m, m));
+                } else {
+                    acc[c] = _mm_add_ps(_mm_add_ps(acc[c], qf), _mm_movehl_ps(qf, qf));
+                }
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            float lane[4];
+            _mm_storeu_ps(lane, acc[c]);
+            for (int64_t t = b; t < end; t++) {
+                const char *blk = w + (size_t)t * wsz;
+                uint16_t hd;
+                memcpy(&hd, blk, 2);
+                int32_t sv = hsum256_i32(_mm256_dpbusd_epi32(
+                    _mm256_setzero_si256(), quants32(type, w, t),
+                    _mm256_loadu_si256((const __m256i *)(xq[c] + (size_t)t * xblk))));
+                float *l = &lane[(t - c0) & 1];
+                *l += (float)(mins ? sv : sv + at[c].u.init[t]) * (f16(hd) * at[c].d[t]);
+                if (mins) {
+                    uint16_t hm;
+                    memcpy(&hm, blk + 2, 2);
+                    *l += f16(hm) * at[c].u.s[t];
+                }
+            }
+            yv[c] += lane[0] + lane[1];
+        }
+    }
+    for (int c = 0; c < nc; c++) *y[c] = yv[c];
+}
+
 static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_t n, const void *w,
                                                            size_t w_stride, int64_t n_rows,
                                                            const void *x, size_t x_stride,
@@ -279,10 +346,16 @@ static inline __attribute__((always_inline)) void gemv32_t(uint32_t type, int64_
              * the hardware prefetchers follow (several rows interleaved block by block ran at
              * half the bandwidth on Zen 4, software prefetch or not) */
             const char *wb = (const char *)w + (size_t)b0 * wsz;
-            for (int64_t r = 0; r < n_rows; r++)
-                for (int c = 0; c < nc; c++)
-                    row32(type, wb + (size_t)r * w_stride, nb, xq[c], xblk, &terms[c],
-                          y + (c0 + c) * ldy + r);
+            for (int64_t r = 0; r < n_rows; r++) {
+                if (nc == 1) { /* decode: one token */
+                    row32(type, wb + (size_t)r * w_stride, nb, xq[0], xblk, &terms[0],
+                          y + c0 * ldy + r);
+                    continue;
+                }
+                float *yr[GV_COLS];
+                for (int c = 0; c < nc; c++) yr[c] = y + (c0 + c) * ldy + r;
+                row32_multi(type, wb + (size_t)r * w_stride, nb, xq, xblk, terms, nc, yr);
+            }
         }
     }
 }
