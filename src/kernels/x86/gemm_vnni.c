@@ -234,6 +234,117 @@ static inline __attribute__((always_inline)) void transpose16x8(const __m256i ro
         }
 }
 
+/* Q4_K/Q5_K: the quants of super-blocks [kb0, kb0 + nblk) of row r into rows[k][r], a
+ * super-block at a time: the bytes unpack_sub gives (the terms come from pack_terms_k). */
+static inline __attribute__((always_inline)) void
+pack_row_k4(uint32_t type, const uint8_t *row, int64_t kb0, int nblk, int r, __m256i (*rows)[PR]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int kb = 0; kb < nblk; kb++) {
+        const uint8_t *qs, *qh = NULL;
+        if (type == KY_TYPE_Q4_K) {
+            qs = ((const block_q4_K *)row + kb0 + kb)->qs;
+        } else {
+            const block_q5_K *b = (const block_q5_K *)row + kb0 + kb;
+            qs = b->qs, qh = b->qh;
+        }
+        __m256i hb =
+            type == KY_TYPE_Q5_K ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int h = 0; h < 4; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+            __m256i lo = _mm256_and_si256(q, m4),
+                    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (type == KY_TYPE_Q5_K) {
+                __mmask32 b0 = _mm256_test_epi8_mask(hb, _mm256_set1_epi8((char)(1 << (2 * h))));
+                __mmask32 b1 = _mm256_test_epi8_mask(hb, _mm256_set1_epi8((char)(2 << (2 * h))));
+                lo = _mm256_mask_add_epi8(lo, b0, lo, _mm256_set1_epi8(16));
+                hi = _mm256_mask_add_epi8(hi, b1, hi, _mm256_set1_epi8(16));
+            }
+            rows[8 * kb + 2 * h][r] = lo;
+            rows[8 * kb + 2 * h + 1][r] = hi;
+        }
+    }
+}
+
+/* Q6_K: as pack_row_k4 (the quants of a half loaded once). */
+static inline void pack_row_q6k(const uint8_t *row, int64_t kb0, int nblk, int r,
+                                __m256i (*rows)[PR]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    for (int kb = 0; kb < nblk; kb++) {
+        const block_q6_K *b = (const block_q6_K *)row + kb0 + kb;
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+            __m256i hh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+#pragma GCC unroll 4
+            for (int part = 0; part < 4; part++) { /* sub-block 4h + part */
+                __m256i l = part & 1 ? l1 : l0;
+                __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 4 * (part >> 1)), m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hh, 2 * part), m2);
+                rows[8 * kb + 4 * h + part][r] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+            }
+        }
+    }
+}
+
+/* The per-lane terms of super-blocks [kb0, kb0 + nblk) of a Q4_K/Q5_K/Q6_K panel (rows
+ * [0, n_rows), the others 0): the 16 rows' scale bytes and f16 scales gathered as dwords and
+ * decoded 16 lanes at a time into the layout microK reads — what unpack_sub gives per row, for a
+ * tenth of the instructions of decoding and storing them row by row. Needs 15·w_stride < 2^31. */
+static inline __attribute__((always_inline)) void pack_terms_k(uint32_t type, const uint8_t *w,
+                                                               size_t w_stride, int64_t n_rows,
+                                                               int64_t kb0, int nblk, wpanel *p) {
+    const __mmask16 live = (__mmask16)((1u << n_rows) - 1);
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32((int)w_stride));
+    const __m512i z = _mm512_setzero_si512();
+#define GATHER(base) _mm512_mask_i32gather_epi32(z, live, idx, (const void *)(base), 1)
+    for (int kb = 0; kb < nblk; kb++) {
+        if (type == KY_TYPE_Q6_K) {
+            const block_q6_K *b = (const block_q6_K *)w + kb0 + kb;
+            /* d is the last 2 bytes of the block: read the dword that ends there */
+            __m512i gd = _mm512_srli_epi32(GATHER((const uint8_t *)&b->d - 2), 16);
+            _mm512_storeu_ps(p->d[kb], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gd)));
+            for (int i = 0; i < 4; i++) {
+                __m512i g = GATHER(b->scales + 4 * i);
+                for (int t = 0; t < 4; t++) /* signed byte t of each lane */
+                    _mm512_storeu_si512(
+                        p->sc[16 * kb + 4 * i + t],
+                        _mm512_srai_epi32(_mm512_sllv_epi32(g, _mm512_set1_epi32(24 - 8 * t)), 24));
+            }
+            continue;
+        }
+        /* Q5_K starts as Q4_K: d, dmin, the 12 scale bytes */
+        size_t bs = type == KY_TYPE_Q4_K ? sizeof(block_q4_K) : sizeof(block_q5_K);
+        const block_q4_K *b = (const block_q4_K *)(w + (size_t)(kb0 + kb) * bs);
+        __m512i gd = GATHER(&b->d); /* d | dmin << 16 */
+        _mm512_storeu_ps(p->d[kb], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gd)));
+        _mm512_storeu_ps(p->dmin[kb],
+                         _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(gd, 16))));
+        __m512i g0 = GATHER(b->scales), g1 = GATHER(b->scales + 4), g2 = GATHER(b->scales + 8);
+        __m512i sc[8], mn[8];
+        for (int j = 0; j < 4; j++) { /* ky_q4k_scale_min, 16 rows at a time */
+            __m512i sh = _mm512_set1_epi32(8 * j), sh6 = _mm512_set1_epi32(8 * j + 6);
+            __m512i sh4 = _mm512_set1_epi32(8 * j + 4), m63 = _mm512_set1_epi32(63);
+            __m512i m15 = _mm512_set1_epi32(15), m3 = _mm512_set1_epi32(3);
+            sc[j] = _mm512_and_si512(_mm512_srlv_epi32(g0, sh), m63);
+            mn[j] = _mm512_and_si512(_mm512_srlv_epi32(g1, sh), m63);
+            sc[j + 4] = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srlv_epi32(g2, sh), m15),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srlv_epi32(g0, sh6), m3), 4));
+            mn[j + 4] = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srlv_epi32(g2, sh4), m15),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srlv_epi32(g1, sh6), m3), 4));
+        }
+        for (int j = 0; j < 8; j++) _mm512_storeu_si512(p->sc[2 * (8 * kb + j)], sc[j]);
+        for (int q = 0; q < 4; q++) /* int16 pairs (min 2q, min 2q+1) per lane */
+            _mm512_storeu_si512(p->mp[8 * kb + q],
+                                _mm512_or_si512(mn[2 * q], _mm512_slli_epi32(mn[2 * q + 1], 16)));
+    }
+#undef GATHER
+}
+
 /* Packs rows [0, n_rows) (<= 16; missing rows are zero) of sub-blocks [k0, k0+nsub), row by row
  * (the panel's rows are contiguous in memory: one sequential stream the hardware prefetchers
  * follow; sub-block-major order jumped a row length per access and stalled on every load) into
@@ -244,8 +355,20 @@ static inline __attribute__((always_inline)) void pack_panel_t(uint32_t type, co
                                                                int64_t k0, int nsub, wpanel *p,
                                                                __m256i (*rows)[PR]) {
     const family fam = family_of(type);
+    const int fast_k = (type == KY_TYPE_Q4_K || type == KY_TYPE_Q5_K || type == KY_TYPE_Q6_K) &&
+                       w_stride <= (size_t)INT32_MAX / PR;
+    if (fast_k) pack_terms_k(type, w, w_stride, n_rows, k0 / 8, nsub / 8, p);
     for (int r = 0; r < PR; r++) {
         const uint8_t *row = w + (size_t)r * w_stride;
+        if (fast_k) {
+            if (r >= n_rows)
+                for (int k = 0; k < nsub; k++) rows[k][r] = _mm256_setzero_si256();
+            else if (type == KY_TYPE_Q6_K)
+                pack_row_q6k(row, k0 / 8, nsub / 8, r, rows);
+            else
+                pack_row_k4(type, row, k0 / 8, nsub / 8, r, rows);
+            continue;
+        }
         for (int k = 0; k < nsub; k++) {
             int kb = k / 8, j = k % 8;
             sub_meta m = {0};
