@@ -166,9 +166,9 @@ static void test_batch_exact(void) {
     /* Row lengths: 5 super-blocks (crosses the packed 1024-element chunk; a group of four plus
      * one), 7 (a group plus three), 9 (two groups: the second adds to a non-zero sum; three
      * chunks), 1; 32-element types also 37 and 3 blocks (odd chunk tails). Tokens: 2-7 (the
-     * multi-token row dots), 8 and 9 (either side of the packed GEMM's threshold and of the row
-     * dots' 8-token passes), 11 and 17 (the packed micro-tiles and their tails); rows 37: panels
-     * plus a ragged one. */
+     * multi-token row dots; 4|5 and 7|8 straddle the packed GEMM's thresholds, 8|9 the row dots'
+     * 8-token passes), 11 and 17 (the packed micro-tiles and their tails); rows 37: panels plus
+     * a ragged one. */
     const int64_t sizes[] = {5 * 256, 7 * 256, 9 * 256, 256, 37 * 32, 3 * 32};
     const int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
     const ky_kernel_table *gen = ky_kernels_generic();

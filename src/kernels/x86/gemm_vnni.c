@@ -7,8 +7,8 @@
  * with no horizontal reductions. Activations are re-laid once per (token chunk, K chunk) with
  * their per-block scale and offset term. Unsigned quants carry an offset (Q8_0 +128, Q4_0 +8,
  * Q5_0 +16, Q6_K +32, Q3_K +4) removed exactly through the activation block sums; mins (Q4_1/Q5_1/
- * Q4_K/Q5_K/Q2_K) are a float term per block. Narrow products (< PACK_MIN_COLS tokens) use the
- * row dots.
+ * Q4_K/Q5_K/Q2_K) are a float term per block. Narrow products (fewer tokens than pack_min_cols) use
+ * the row dots, which unpack each block once for all their tokens.
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -24,9 +24,6 @@ enum {
     NT = 8,                 /* tokens per micro-tile */
     SUB = KC / 32           /* 32-element sub-blocks per chunk */
 };
-/* Below this many tokens the row-dot kernels are faster than packing (measured with
- * bench/verify_cost on Sapphire Rapids, Q4_K: 4 tokens 178 vs 324 ms, 8 tokens 307 vs 326). */
-enum { PACK_MIN_COLS = 8 };
 
 /* FAM_32: Q8_0/Q4_0/Q5_0; FAM_32MIN: Q4_1/Q5_1; FAM_K4: Q4_K/Q5_K; FAM_G16: Q6_K/Q3_K (signed
  * per-16 scales, offset quants); FAM_K2: Q2_K (per-16 scale and min). */
@@ -633,9 +630,17 @@ static gemm_bufs *thread_bufs(void) {
     return kernels_thread_buffer(KERNELS_BUF_GEMM_VNNI, sizeof(gemm_bufs));
 }
 
+/* Below this many tokens the multi-token row dots (quant_vnni.c, gemv_k_vnni.c) are faster than
+ * packing. Measured with `kernels_bench --cols` on Sapphire Rapids (1 thread cache-resident and
+ * 2 threads from DRAM): Q4_K's row dots, which share their unpacking, win up to 7 tokens (6: 313
+ * vs 285 us hot, 1055 vs 1142 us DRAM); Q6_K and the 32-element types break even at 4-6 tokens
+ * (Q5_0 4 tokens: 627 vs 490 hot, 452 vs 513 DRAM; Q6_K 6: 426 vs 306 hot). */
+static int pack_min_cols(family fam) { return fam == FAM_K4 ? 8 : 5; }
+
 static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t n_rows,
                         const void *x, size_t x_stride, int64_t n_cols, float *y, int64_t ldy) {
-    if (n_cols < PACK_MIN_COLS || n == 0) {
+    family fam = family_of(type);
+    if (n_cols < pack_min_cols(fam) || n == 0) {
         kernels_x86_gemv_vnni(type, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
         return;
     }
@@ -644,7 +649,6 @@ static void gemm_packed(uint32_t type, int64_t n, const void *w, size_t w_stride
         kernels_x86_gemv_vnni(type, n, w, w_stride, n_rows, x, x_stride, n_cols, y, ldy);
         return;
     }
-    family fam = family_of(type);
     int kblock = fam == FAM_K4 || fam == FAM_G16 || fam == FAM_K2 ? QK_K : 32;
     for (int64_t c0 = 0; c0 < n_cols; c0 += NC) {
         int nc = (int)(n_cols - c0 < NC ? n_cols - c0 : NC);
