@@ -12,25 +12,30 @@
 #include "server/server.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: kaiyuan serve -m MODEL [options]\n"
-            "  --host ADDR           IPv4 address to bind (default 127.0.0.1)\n"
-            "  --port N              TCP port (default 8080; 0 = any free port, printed)\n"
-            "  --parallel N          sequences decoded together (default 4)\n"
-            "  -c CTX                positions of EACH sequence (default: model's, at most 4096)\n"
-            "  --api-key KEY         require Authorization: Bearer KEY (not on /health)\n"
-            "  --api-key-file F      read the key from the first line of F\n"
-            "  -t THREADS            threads (default: physical cores)\n"
-            "  --queue N             requests waiting beyond --parallel before 429 (default 64)\n"
-            "  --max-body BYTES      largest request body (default %u; larger: 413)\n"
-            "  --alias NAME          served model name; other names get 404 model_not_found\n"
-            "  --cache-slots N       retired sequences kept for the prefix cache (default 4)\n"
-            "  --no-webui            do not serve the chat page at /\n"
-            "  --cors ORIGIN         also allow this origin cross-origin (repeatable)\n"
-            "  --prefill-chunk N     prompt tokens per decode step (default 256)\n"
-            "Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize;\n"
-            "GET /v1/models, /health, /metrics. SIGTERM/SIGINT drain in-flight requests.\n",
-            KY_SRV_DEFAULT_MAX_BODY);
+    fprintf(
+        f,
+        "usage: kaiyuan serve -m MODEL [options]\n"
+        "  --host ADDR           IPv4 address to bind (default 127.0.0.1)\n"
+        "  --port N              TCP port (default 8080; 0 = any free port, printed)\n"
+        "  --parallel N          sequences decoded together (default 4)\n"
+        "  -c CTX                positions of EACH sequence (default: model's, at most 4096)\n"
+        "  --api-key KEY         require Authorization: Bearer KEY (not on /health)\n"
+        "  --api-key-file F      read the key from the first line of F\n"
+        "  -t THREADS            threads (default: physical cores)\n"
+        "  --queue N             requests waiting beyond --parallel before 429 (default 64)\n"
+        "  --max-body BYTES      largest request body (default %u; larger: 413)\n"
+        "  --alias NAME          served model name; other names get 404 model_not_found\n"
+        "  --cache-slots N       retired sequences kept for the prefix cache (default 4)\n"
+        "  --no-webui            do not serve the chat page at /\n"
+        "  --cors ORIGIN         also allow this origin cross-origin (repeatable)\n"
+        "  --prefill-chunk N     prompt tokens per decode step (default 256)\n"
+        "  --spec ngram|none     prompt-lookup speculative decoding (default ngram): drafts\n"
+        "                        from each sequence's own text, verified in the same batch;\n"
+        "                        greedy output unchanged, sampling distribution preserved\n"
+        "  --draft N             most drafted tokens per sequence and step (default 8, max %d)\n"
+        "Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize;\n"
+        "GET /v1/models, /health, /metrics. SIGTERM/SIGINT drain in-flight requests.\n",
+        KY_SRV_DEFAULT_MAX_BODY, KY_SRV_MAX_DRAFT);
 }
 
 static char *read_key_file(const char *path) {
@@ -48,6 +53,7 @@ int cmd_serve(int argc, char **argv) {
     srv_config c;
     srv_config_default(&c);
     const char *key_file = NULL;
+    bool spec = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long x = 0;
@@ -106,6 +112,15 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--cache-slots") &&
                  (ok = cli_parse_int("serve", a, v, 0, KY_SRV_MAX_CACHE_SLOTS, &x)))
             c.cache_slots = (int)x;
+        else if (!strcmp(a, "--spec")) {
+            if (strcmp(v, "ngram") && strcmp(v, "none")) {
+                fprintf(stderr, "kaiyuan serve: --spec: expected ngram or none, got '%s'\n", v);
+                return 2;
+            }
+            spec = !strcmp(v, "ngram");
+        } else if (!strcmp(a, "--draft") &&
+                   (ok = cli_parse_int("serve", a, v, 1, KY_SRV_MAX_DRAFT, &x)))
+            c.draft = (int)x;
         else if (!strcmp(a, "--prefill-chunk") &&
                  (ok = cli_parse_int("serve", a, v, 1, 1 << 16, &x)))
             c.prefill_chunk = (int)x;
@@ -115,6 +130,7 @@ int cmd_serve(int argc, char **argv) {
         }
         if (!ok) return 2;
     }
+    if (!spec) c.draft = 0;
     if (!c.model_path) {
         fprintf(stderr, "kaiyuan serve: -m MODEL is required\n");
         usage(stderr);

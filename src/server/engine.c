@@ -9,6 +9,13 @@
  * KY_SRV_STALL_S it is cancelled. Each choice has its own sampler (seed + choice index) and its
  * own sequence, so its text does not depend on what else is batched.
  *
+ * Speculation (--spec ngram): a generating choice without a grammar may also carry up to k drafted
+ * tokens, copied from the longest earlier match of its own text's last n-gram (prompt lookup);
+ * every drafted position gets logits, the sampler accepts drafts by the speculative rule
+ * (greedy: exactly the tokens plain decoding gives) and the rejected tail is dropped from the KV
+ * cache. k adapts to the choice's own acceptance only, never to what else is batched, so the
+ * text stays independent of the batch.
+ *
  * Prompt flow of a request with n choices: choice 0 owns the sequence with the longest cached
  * prefix (prefix.c) and prefills prompt[cached .. n_prompt-1); the others then copy those
  * positions. Every choice feeds the last prompt token itself as its first generation step, so
@@ -53,6 +60,10 @@ typedef struct choice {
     ky_strbuf reasoning;    /* non-streams: the reasoning text */
     char *calls;            /* non-streams: message.tool_calls JSON array */
     bool emitted_lp;        /* streams with a parser: logprobs pending in a text-less chunk */
+    /* Speculation: drafts fed after `next` in the step being decoded, the adaptive draft length,
+     * consecutive steps whose drafts all failed, and steps left without drafting. */
+    int32_t n_draft, k_cur, misses, backoff;
+    ky_token draft[KY_SRV_MAX_DRAFT];
 } choice;
 
 typedef struct active {
@@ -89,6 +100,8 @@ typedef struct engine {
     prefix_pool pool;
     ky_batch batch;
     int32_t n_ctx, n_vocab, parallel, prefill_chunk;
+    int32_t draft_max; /* --draft (0: no speculation) */
+    ky_token *hist;    /* (n_ctx + 1) a choice's tokens, for drafting */
     int32_t running_choices;
     struct pending *q_head, *q_tail; /* prepared, waiting for sequences (FIFO) */
     active *act_head, *act_tail;     /* running, in admission order */
@@ -583,6 +596,7 @@ static bool init_choice(engine *e, active *a, choice *c, int32_t index) {
     c->index = index;
     c->seq = -1;
     c->batch_i = -1;
+    c->k_cur = e->draft_max;
     ky_sampler_params sp = ky_sampler_default_params();
     sp.temperature = (float)r->temperature;
     sp.top_k = r->top_p <= 0 ? 1 : r->top_k;
@@ -827,26 +841,12 @@ static bool paused(active *a, choice *c, double now) {
     return true;
 }
 
-static void sample_choice(engine *e, active *a, choice *c, double now) {
+/* Takes tok as the choice's next generated token (logits: the distribution it was drawn from):
+ * penalties, logprobs, metrics, end of generation, text, length. Returns true when the choice
+ * goes on generating. */
+static bool take_token(engine *e, active *a, choice *c, const float *logits, ky_token tok,
+                       double now) {
     const api_request *r = &a->req->api;
-    prefix_append(&e->pool, c->seq, c->next);
-    c->n_past++;
-    const float *logits = ky_get_logits(e->ctx, c->batch_i);
-    c->batch_i = -1;
-    ky_token tok = KY_TOKEN_NULL;
-    if (logits && c->gm) {
-        if (ky_grammar_matcher_fill_mask(c->gm, c->mask, ky_grammar_mask_words(c->gm)) == KY_OK) {
-            tok = ky_sampler_sample_masked(c->smp, logits, c->mask);
-            if (tok != KY_TOKEN_NULL && ky_grammar_matcher_accept_token(c->gm, tok) != KY_OK)
-                tok = KY_TOKEN_NULL;
-        }
-    } else if (logits) {
-        tok = ky_sampler_sample(c->smp, logits);
-    }
-    if (tok == KY_TOKEN_NULL) {
-        finish_choice(e, a, c, "stop");
-        return;
-    }
     ky_sampler_accept(c->smp, tok);
     if (r->logprobs) record_logprobs(e, a, c, logits, tok);
     c->n_gen++;
@@ -860,17 +860,85 @@ static void sample_choice(engine *e, active *a, choice *c, double now) {
     c->t_last = now;
     if (prep_is_end(e->prep, r->kind, tok)) {
         finish_choice(e, a, c, "stop");
-        return;
+        return false;
     }
     const char *t;
     size_t n;
     if (ky_detok_stream_push(c->detok, tok, &t, &n) == KY_OK && n) on_text(e, a, c, t, n);
-    if (c->state == CH_DONE) return;
+    if (c->state == CH_DONE) return false;
     if ((r->max_tokens > 0 && c->n_gen >= r->max_tokens) || c->n_past >= e->n_ctx) {
         finish_choice(e, a, c, "length");
-        return;
+        return false;
     }
     c->next = tok;
+    return true;
+}
+
+/* Samples the choice's tokens from the decoded step: position batch_i (its `next`) and, after
+ * each accepted draft, the drafted position that follows. Positions past the first rejection
+ * leave the KV cache. */
+static void sample_choice(engine *e, active *a, choice *c, double now) {
+    int32_t n_draft = c->n_draft, accepted = 0, i0 = c->batch_i;
+    c->n_draft = 0;
+    c->batch_i = -1;
+    for (int32_t i = 0; i <= n_draft; i++) {
+        prefix_append(&e->pool, c->seq, i == 0 ? c->next : c->draft[i - 1]);
+        c->n_past++;
+        const float *logits = ky_get_logits(e->ctx, i0 + i);
+        ky_token tok = KY_TOKEN_NULL;
+        bool ok = false;
+        if (logits && c->gm) {
+            if (ky_grammar_matcher_fill_mask(c->gm, c->mask, ky_grammar_mask_words(c->gm)) ==
+                KY_OK) {
+                tok = ky_sampler_sample_masked(c->smp, logits, c->mask);
+                if (tok != KY_TOKEN_NULL && ky_grammar_matcher_accept_token(c->gm, tok) != KY_OK)
+                    tok = KY_TOKEN_NULL;
+            }
+        } else if (logits && i < n_draft) {
+            tok = ky_sampler_sample_draft(c->smp, logits, c->draft[i], &ok);
+        } else if (logits) {
+            tok = ky_sampler_sample(c->smp, logits);
+        }
+        if (tok == KY_TOKEN_NULL) {
+            finish_choice(e, a, c, "stop");
+            break;
+        }
+        if (!take_token(e, a, c, logits, tok, now) || !ok) break;
+        accepted++;
+    }
+    if (n_draft > 0) {
+        atomic_fetch_add_explicit(&e->s->metrics.draft_tokens, (uint64_t)n_draft,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&e->s->metrics.draft_accepted, (uint64_t)accepted,
+                                  memory_order_relaxed);
+        /* adapt (as `run --spec`): grow after full acceptance, shrink to what was accepted,
+         * back off after repeated misses */
+        c->k_cur = accepted == n_draft ? (c->k_cur + 2 < e->draft_max ? c->k_cur + 2 : e->draft_max)
+                                       : (accepted + 1 > 2 ? accepted + 1 : 2);
+        c->misses = accepted == 0 ? c->misses + 1 : 0;
+        if (c->misses >= 2) c->backoff = c->misses * 4 < 64 ? c->misses * 4 : 64;
+    }
+    if (accepted < n_draft) ky_kv_seq_keep(e->ctx, c->seq, c->n_past);
+}
+
+/* Drafts for choice c (its `next` is fed at n_past): up to k_cur tokens that followed the latest
+ * earlier occurrence of its text's last 2-5 tokens, within max_tokens and the context. */
+static int32_t draft_for(engine *e, active *a, choice *c) {
+    if (e->draft_max <= 0 || c->gm) return 0;
+    if (c->backoff > 0) {
+        c->backoff--;
+        return 0;
+    }
+    const api_request *r = &a->req->api;
+    int64_t room = c->k_cur;
+    if (r->max_tokens > 0 && room > (int64_t)r->max_tokens - c->n_gen - 1)
+        room = (int64_t)r->max_tokens - c->n_gen - 1;
+    if (room > (int64_t)e->n_ctx - c->n_past - 2) room = (int64_t)e->n_ctx - c->n_past - 2;
+    if (room <= 0) return 0;
+    memcpy(e->hist, e->pool.tokens + (size_t)c->seq * (size_t)e->n_ctx,
+           (size_t)c->n_past * sizeof *e->hist);
+    e->hist[c->n_past] = c->next;
+    return (int32_t)ky_draft_ngram(e->hist, (size_t)c->n_past + 1, 2, 5, c->draft, (size_t)room);
 }
 
 /* Builds and decodes one batch. Returns false when there was nothing to decode. */
@@ -884,6 +952,9 @@ static bool step(engine *e) {
             if (c->state != CH_GEN || paused(a, c, now)) continue;
             c->batch_i = b->n_tokens;
             ky_batch_add(b, c->next, c->n_past, c->seq, true);
+            c->n_draft = draft_for(e, a, c);
+            for (int32_t j = 0; j < c->n_draft; j++)
+                ky_batch_add(b, c->draft[j], c->n_past + 1 + j, c->seq, true);
         }
     int32_t budget = e->prefill_chunk;
     for (active *a = e->act_head; a && budget > 0; a = a->next) {
@@ -949,7 +1020,7 @@ static bool setup(engine *e) {
     ky_context_params cp = ky_context_default_params();
     cp.n_ctx = cfg->n_ctx;
     cp.n_seq_max = cfg->parallel + cfg->cache_slots;
-    cp.n_batch = cfg->prefill_chunk + cfg->parallel;
+    cp.n_batch = cfg->prefill_chunk + cfg->parallel * (1 + cfg->draft);
     cp.n_threads = cfg->threads;
     if (ky_context_create(e->model, &cp, &e->ctx, &err) != KY_OK) {
         snprintf(s->load_error, sizeof s->load_error, "%s", err.message);
@@ -959,6 +1030,7 @@ static bool setup(engine *e) {
     e->n_vocab = ky_vocab_n_tokens(e->model);
     e->parallel = cfg->parallel;
     e->prefill_chunk = cfg->prefill_chunk;
+    e->draft_max = cfg->draft;
     e->prep = prep_create(e->model);
     const char *tmpl = ky_model_chat_template(e->model);
     e->tool_fmt = ky_tool_format_detect(tmpl);
@@ -968,7 +1040,8 @@ static bool setup(engine *e) {
         snprintf(s->load_error, sizeof s->load_error, "%s", err.message);
         return false;
     }
-    if (!e->prep || !prefix_pool_init(&e->pool, cp.n_seq_max, e->n_ctx) ||
+    e->hist = malloc(((size_t)e->n_ctx + 1) * sizeof *e->hist);
+    if (!e->prep || !e->hist || !prefix_pool_init(&e->pool, cp.n_seq_max, e->n_ctx) ||
         ky_batch_init(&e->batch, cp.n_batch) != KY_OK) {
         snprintf(s->load_error, sizeof s->load_error, "out of memory");
         return false;
@@ -1042,6 +1115,7 @@ void *srv_engine_main(void *arg) {
         free(p);
     }
     prefix_pool_free(&e.pool);
+    free(e.hist);
     ky_batch_free(&e.batch);
     prep_free(e.prep);
     for (int i = 0; i < GCACHE_N; i++) gcache_entry_free(e.gcache[i]);

@@ -73,6 +73,12 @@ void srv_metrics_format(srv_metrics *m, ky_strbuf *sb) {
             ld(&m->prompt_tokens_cached));
     counter(sb, "decode_steps_total", "ky_decode calls of the engine.", ld(&m->decode_steps));
     counter(sb, "batch_tokens_total", "Tokens carried by all decode steps.", ld(&m->batch_tokens));
+    counter(sb, "spec_decode_num_draft_tokens_total",
+            "Tokens drafted by prompt lookup and verified (speculative decoding).",
+            ld(&m->draft_tokens));
+    counter(sb, "spec_decode_num_accepted_tokens_total",
+            "Drafted tokens the sampler accepted (each one a generated token).",
+            ld(&m->draft_accepted));
     counter(sb, "client_disconnects_total", "Requests whose client hung up before the end.",
             ld(&m->client_disconnects));
     gauge(sb, "requests_running", "Requests holding sequences.",

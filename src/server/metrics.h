@@ -13,7 +13,7 @@
 #include "base/strbuf.h"
 
 #define SRV_HIST_BUCKETS 14
-#define SRV_N_STATUS 13
+#define SRV_N_STATUS     13
 
 typedef struct srv_histogram {
     atomic_uint_fast64_t bucket[SRV_HIST_BUCKETS + 1]; /* non-cumulative; last is +Inf */
@@ -24,6 +24,7 @@ typedef struct srv_metrics {
     atomic_uint_fast64_t requests[SRV_N_STATUS]; /* by status, see metrics.c's status list */
     atomic_uint_fast64_t prompt_tokens, generation_tokens, prompt_tokens_cached;
     atomic_uint_fast64_t decode_steps, batch_tokens, client_disconnects;
+    atomic_uint_fast64_t draft_tokens, draft_accepted; /* prompt-lookup speculation */
     atomic_int_fast64_t running, waiting;
     atomic_uint_fast64_t kv_used, kv_total; /* positions in use / capacity (ratio on read) */
     srv_histogram ttft, itl;

@@ -24,12 +24,14 @@ typedef struct srv_config {
     int cache_slots;        /* retired sequences kept for the prefix cache */
     int prefill_chunk;      /* prompt tokens per decode step */
     bool no_webui;          /* do not serve the chat page at / */
+    int draft;              /* prompt-lookup speculation: most drafted tokens per sequence and
+                               step (adaptive below that); 0: off */
     const char *cors[KY_SRV_MAX_CORS]; /* origins allowed cross-origin (besides the same origin) */
     int n_cors;
 } srv_config;
 
 /* Defaults: 127.0.0.1:8080, parallel 4, n_ctx 0, queue 64, max_body 8 MiB, cache_slots 4,
- * prefill_chunk 256. */
+ * prefill_chunk 256, draft 8. */
 void srv_config_default(srv_config *c);
 
 /* Loads the model (on the engine thread), serves until SIGTERM/SIGINT, drains in-flight requests

@@ -1,8 +1,10 @@
 /* test_serve.c — `kaiyuan serve` end to end over raw HTTP/1.1 with the shared chat model
  * (../shared/models/chat-qwen3-q8_0.gguf): endpoints, response and stream shapes, errors
  * (400/401/404/405/413/429/431), disconnects freeing slots, batch and prefix-cache invariance,
- * the prefix cache's reuse and speed-up, and SIGTERM draining. Two servers run: A (8 parallel
- * sequences) and B (1 sequence, queue 1, API key, alias, small body limit).
+ * the prefix cache's reuse and speed-up, prompt-lookup speculation (on by default: A and B run
+ * with it, a third server without it gives the reference text), and SIGTERM draining. Two servers
+ * run throughout: A (8 parallel sequences) and B (1 sequence, queue 1, API key, alias, small body
+ * limit).
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -186,6 +188,8 @@ static void test_health_models_metrics(void) {
                            "kaiyuan:kv_cache_usage_ratio",
                            "kaiyuan:decode_steps_total",
                            "kaiyuan:batch_tokens_total",
+                           "kaiyuan:spec_decode_num_draft_tokens_total",
+                           "kaiyuan:spec_decode_num_accepted_tokens_total",
                            "kaiyuan:client_disconnects_total"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         CHECKF(r.body && strstr(r.body, names[i]), "%s missing", names[i]);
@@ -726,6 +730,103 @@ static void test_prefix_cache(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Speculation */
+
+/* A completion body for prompt (JSON-escaped here) with the given extra fields. */
+static char *spec_body(const char *prompt, const char *fields) {
+    json_t *pj = json_string(prompt);
+    char *ps = json_dumps(pj, JSON_ENCODE_ANY);
+    json_decref(pj);
+    size_t n = strlen(ps) + strlen(fields) + 64;
+    char *b = malloc(n);
+    snprintf(b, n, "{\"prompt\":%s,%s}", ps, fields);
+    free(ps);
+    return b;
+}
+
+/* Greedy text with drafts (A, C's reference without): identical, with and without streaming,
+ * logprobs and a stop string that ends inside a run of accepted drafts; the drafts must have
+ * been accepted (the random-weight model repeats itself, which prompt lookup predicts). */
+static void test_speculation(void) {
+    test_server C;
+    const char *c_args[] = {"--parallel", "2", "-c", "4096", "--spec", "none", NULL};
+    REQUIRE(tsrv_start(&C, c_args));
+    double d0 = tsrv_metric(A.port, "kaiyuan:spec_decode_num_draft_tokens_total");
+    double a0 = tsrv_metric(A.port, "kaiyuan:spec_decode_num_accepted_tokens_total");
+    double s0 = tsrv_metric(A.port, "kaiyuan:decode_steps_total");
+    const char *p = "The order 4471 shipped on Monday from the Hangzhou warehouse.";
+    char *b = spec_body(p, "\"max_tokens\":48,\"temperature\":0");
+    char *ref = complete_text(C.port, NULL, b), *got = complete_text(A.port, NULL, b);
+    REQUIRE(ref && got);
+    CHECKF(!strcmp(ref, got), "with drafts '%s' without '%s'", got, ref);
+    free(b);
+    /* The prompt followed by its own continuation and the prompt again: a copy task. */
+    size_t qn = 2 * strlen(p) + strlen(ref) + 2;
+    char *q = malloc(qn);
+    snprintf(q, qn, "%s%s %s", p, ref, p);
+    const char *variants[] = {"\"max_tokens\":40,\"temperature\":0",
+                              "\"max_tokens\":40,\"temperature\":0,\"logprobs\":2",
+                              "\"max_tokens\":40,\"temperature\":0,\"n\":2"};
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        b = spec_body(q, variants[v]);
+        char *r1 = complete_text(C.port, NULL, b), *r2 = complete_text(A.port, NULL, b);
+        CHECKF(r1 && r2 && !strcmp(r1, r2), "%s: with drafts '%s' without '%s'", variants[v], r2,
+               r1);
+        free(b);
+        if (v == 0 && r1 && strlen(r1) > 24) { /* a stop string from the middle of the text */
+            char stop[16], fields[128];
+            memcpy(stop, r1 + strlen(r1) / 2, 8);
+            stop[8] = 0;
+            json_t *sj = json_string(stop);
+            char *ss = json_dumps(sj, JSON_ENCODE_ANY);
+            json_decref(sj);
+            snprintf(fields, sizeof fields, "\"max_tokens\":40,\"temperature\":0,\"stop\":%s", ss);
+            free(ss);
+            b = spec_body(q, fields);
+            char *t1 = complete_text(C.port, NULL, b), *t2 = complete_text(A.port, NULL, b);
+            CHECKF(t1 && t2 && !strcmp(t1, t2) && strlen(t1) < strlen(r1),
+                   "stop: with drafts '%s' without '%s'", t2, t1);
+            free(t1), free(t2), free(b);
+        }
+        free(r1), free(r2);
+    }
+    /* Loops that change: drafts are rejected at every change (acceptance about 2/3 here), which
+     * exercises dropping the rejected tail from the KV cache. */
+    const char *mixed[] = {"The order 4471 shipped on Monday. /docker/docker/lamp/docker/docker/pen"
+                           "/docker/docker/cup/docker/docker/ink The order 4471 shipped on Monday.",
+                           "Item A costs 4 yuan. Item B costs 5 yuan. Item C costs 6 yuan. Item"};
+    for (size_t v = 0; v < 2; v++) {
+        b = spec_body(mixed[v], "\"max_tokens\":40,\"temperature\":0");
+        char *r1 = complete_text(C.port, NULL, b), *r2 = complete_text(A.port, NULL, b);
+        CHECKF(r1 && r2 && !strcmp(r1, r2), "with drafts '%s' without '%s'", r2, r1);
+        free(r1), free(r2), free(b);
+    }
+    /* Streaming: the deltas add up to the same text. */
+    b = spec_body(q, "\"max_tokens\":40,\"temperature\":0,\"stream\":true");
+    http_resp r;
+    CHECK(http_do(A.port, "POST", "/v1/completions", NULL, b, &r) == 200);
+    stream_info si;
+    parse_stream(r.body ? r.body : "", false, 0, &si);
+    char *plain = spec_body(q, "\"max_tokens\":40,\"temperature\":0");
+    char *r1 = complete_text(C.port, NULL, plain);
+    CHECKF(si.ok_shape && si.done && r1 && !strcmp(si.text, r1), "stream '%s' vs '%s'", si.text,
+           r1);
+    free_stream(&si);
+    http_resp_free(&r);
+    free(r1), free(plain), free(b);
+    double drafted = tsrv_metric(A.port, "kaiyuan:spec_decode_num_draft_tokens_total") - d0;
+    double accepted = tsrv_metric(A.port, "kaiyuan:spec_decode_num_accepted_tokens_total") - a0;
+    double steps = tsrv_metric(A.port, "kaiyuan:decode_steps_total") - s0;
+    printf("# speculation on A: %.0f drafted, %.0f accepted, %.0f decode steps\n", drafted,
+           accepted, steps);
+    CHECKF(drafted > 0 && accepted > 0.5 * drafted && accepted < drafted,
+           "drafted %.0f accepted %.0f", drafted, accepted);
+    CHECK(tsrv_metric(C.port, "kaiyuan:spec_decode_num_draft_tokens_total") == 0);
+    free(q), free(ref), free(got);
+    CHECK(tsrv_stop(&C, SIGTERM, 30) == 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 static void test_sigterm_drains(void) {
     const char *body = "{\"prompt\":\"Drain me\",\"max_tokens\":64,\"temperature\":0,"
@@ -764,6 +865,7 @@ int main(void) {
     RUN(test_batch_invariance_greedy);
     RUN(test_batch_invariance_seeded);
     RUN(test_prefix_cache);
+    RUN(test_speculation);
     RUN(test_sigterm_drains);
     int rc = tsrv_stop(&B, SIGTERM, 60);
     if (rc != 0) {
