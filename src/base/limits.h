@@ -80,5 +80,6 @@
 #define KY_GRAMMAR_WS_MAX 20                /* spaces/tabs after a newline in JSON whitespace */
 #define KY_TOOLCALL_MAX_CALL_BYTES (1u << 20) /* bytes of one tool call's markup being parsed */
 #define KY_TOOLCALL_MAX_TRIGGERS 16         /* trigger strings of a lazy grammar */
+#define KY_TOOLCALL_MAX_HEAD_BYTES 4096     /* a streamed call's {"name": ..., "arguments": head */
 
 #endif

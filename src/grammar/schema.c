@@ -784,11 +784,14 @@ static unsigned gen_types(schema_ctx *c, json_t *s) {
     static const struct {
         const char *kw;
         unsigned t;
-    } infer[] = {{"properties", T_OBJ}, {"additionalProperties", T_OBJ}, {"required", T_OBJ},
-                 {"items", T_ARR},      {"prefixItems", T_ARR},          {"minItems", T_ARR},
-                 {"maxItems", T_ARR},   {"pattern", T_STR},              {"format", T_STR},
-                 {"minLength", T_STR},  {"maxLength", T_STR},            {"minimum", T_NUM},
-                 {"maximum", T_NUM},    {"exclusiveMinimum", T_NUM},     {"exclusiveMaximum", T_NUM}};
+    } infer[] = {{"properties", T_OBJ},      {"additionalProperties", T_OBJ},
+                 {"required", T_OBJ},        {"items", T_ARR},
+                 {"prefixItems", T_ARR},     {"minItems", T_ARR},
+                 {"maxItems", T_ARR},        {"pattern", T_STR},
+                 {"format", T_STR},          {"minLength", T_STR},
+                 {"maxLength", T_STR},       {"minimum", T_NUM},
+                 {"maximum", T_NUM},         {"exclusiveMinimum", T_NUM},
+                 {"exclusiveMaximum", T_NUM}};
     for (size_t i = 0; i < sizeof infer / sizeof *infer; i++)
         if (json_object_get(s, infer[i].kw)) return t & infer[i].t;
     return t;
@@ -829,8 +832,8 @@ static bool value_fails(schema_ctx *c, json_t *v, json_t *B) {
 static bool str_in(json_t *arr, const char *k) {
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), k)) return
-        true;
+    json_array_foreach(arr, i,
+                       v) if (json_is_string(v) && !strcmp(json_string_value(v), k)) return true;
     return false;
 }
 
@@ -866,8 +869,7 @@ static bool excl(schema_ctx *c, json_t *A, json_t *B) {
         json_decref(one_a);
         if (all) return true;
     }
-    if (!addl || json_is_false(addl))
-        json_array_foreach(rb, i, v) {
+    if (!addl || json_is_false(addl)) json_array_foreach(rb, i, v) {
             if (json_is_string(v) && !json_object_get(pa, json_string_value(v))) return true;
         }
     return false;

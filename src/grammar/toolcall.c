@@ -40,6 +40,9 @@
     "sep\xEF\xBD\x9C>"
 
 enum { M_CONTENT, M_REASONING, M_CALL, M_TRAILING };
+/* Sub-states of a streamed Hermes call: buffering (not streamed: parsed whole at its end), its
+ * header, its arguments object, the text after the arguments up to the close marker. */
+enum { S_WHOLE, S_HEAD, S_ARGS, S_TAIL };
 
 typedef struct marker {
     const char *open, *close; /* close NULL: to the end of the output */
@@ -60,6 +63,11 @@ struct ky_chat_parser {
     size_t n_markers;
     chan content, reasoning;
     int32_t n_calls;
+    /* Hermes streaming (stream_arguments) of the current call: sub-state, JSON scanner of the
+     * arguments object (depth, inside a string, after a backslash). */
+    int sub;
+    int32_t depth;
+    bool in_str, esc;
     bool failed;
     ky_chat_event_fn fn;
     void *user;
@@ -354,10 +362,165 @@ static void consume(ky_strbuf *b, size_t n) {
     b->data[b->len] = '\0';
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Streamed Hermes calls: <tool_call> {"name": "N", "arguments": { ... } } </tool_call>
+ * ------------------------------------------------------------------------------------------- */
+
+static size_t skip_ws(const char *s, size_t i, size_t n) {
+    while (i < n && is_ws(s[i])) i++;
+    return i;
+}
+
+/* Matches the header of a call body s[0..n): 1 with the name's JSON string at s[*ns..*ne) and
+ * *args at the arguments' '{'; 0 when more text is needed; -1 when it does not match. */
+static int head_match(const char *s, size_t n, size_t *ns, size_t *ne, size_t *args) {
+    static const char *const lits[] = {"{", "\"name\"", ":", NULL, ",", "\"arguments\"", ":", "{"};
+    size_t i = 0;
+    for (int k = 0; k < 8; k++) {
+        i = skip_ws(s, i, n);
+        if (i == n) return 0;
+        if (!lits[k]) { /* the name: a JSON string */
+            if (s[i] != '"') return -1;
+            *ns = i++;
+            for (bool esc = false; i < n; i++) {
+                if (esc)
+                    esc = false;
+                else if (s[i] == '\\')
+                    esc = true;
+                else if (s[i] == '"')
+                    break;
+            }
+            if (i == n) return 0;
+            *ne = ++i;
+            continue;
+        }
+        size_t l = strlen(lits[k]), m = n - i < l ? n - i : l;
+        if (memcmp(s + i, lits[k], m)) return -1;
+        if (m < l) return 0;
+        if (k == 7) *args = i;
+        i += l;
+    }
+    return 1;
+}
+
+static void emit_stream_event(ky_chat_parser *p, ky_chat_event_type t, const char *s, size_t n) {
+    ky_chat_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = t;
+    ev.index = p->n_calls - 1;
+    if (t == KY_CHAT_EVENT_TOOL_CALL_BEGIN) {
+        ev.name = s;
+        ev.name_len = n;
+    } else {
+        ev.arguments = s;
+        ev.arguments_len = n;
+    }
+    p->fn(p->user, &ev);
+}
+
+/* Feeds arguments text s[0..n) (S_ARGS): emits it without whitespace outside strings and
+ * returns the bytes consumed; the state becomes S_TAIL after the object's closing brace, or at
+ * a '<' outside a string (not JSON: the close marker of a broken call). */
+static size_t args_feed(ky_chat_parser *p, const char *s, size_t n) {
+    ky_strbuf frag;
+    ky_strbuf_init(&frag);
+    size_t i = 0;
+    for (; i < n && p->sub == S_ARGS; i++) {
+        char ch = s[i];
+        if (p->in_str) {
+            if (p->esc)
+                p->esc = false;
+            else if (ch == '\\')
+                p->esc = true;
+            else if (ch == '"')
+                p->in_str = false;
+        } else if (ch == '<') {
+            p->sub = S_TAIL;
+            break;
+        } else if (is_ws(ch)) {
+            continue;
+        } else if (ch == '"') {
+            p->in_str = true;
+        } else if (ch == '{' || ch == '[') {
+            p->depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (--p->depth <= 0) p->sub = S_TAIL;
+        }
+        ky_strbuf_append(&frag, &ch, 1);
+    }
+    if (frag.failed) p->failed = true;
+    if (frag.len) emit_stream_event(p, KY_CHAT_EVENT_TOOL_CALL_ARGS, frag.data, frag.len);
+    ky_strbuf_free(&frag);
+    return i;
+}
+
+/* After the call's body grew (S_HEAD): starts streaming once the header is complete, or falls
+ * back to whole-call parsing when it cannot be one. */
+static void head_step(ky_chat_parser *p) {
+    size_t ol = strlen(p->cur->open), ns = 0, ne = 0, at = 0;
+    const char *b = p->call.data + ol;
+    size_t n = p->call.len - ol;
+    int m = head_match(b, n, &ns, &ne, &at);
+    if (m == 0 && n > KY_TOOLCALL_MAX_HEAD_BYTES) m = -1;
+    if (m == 0) return;
+    json_t *nm = m > 0 ? json_loadb(b + ns, ne - ns, JSON_DECODE_ANY, NULL) : NULL;
+    const char *name = json_string_value(nm);
+    if (!name || !*name) {
+        json_decref(nm);
+        p->sub = S_WHOLE;
+        return;
+    }
+    p->n_calls++;
+    chan_drop_ws(&p->content);
+    emit_stream_event(p, KY_CHAT_EVENT_TOOL_CALL_BEGIN, name, strlen(name));
+    json_decref(nm);
+    p->sub = S_ARGS;
+    p->depth = 0;
+    p->in_str = p->esc = false;
+    args_feed(p, b + at, n - at);
+    ky_strbuf_reset(&p->call);
+}
+
+/* One step of a streamed call (mode M_CALL, sub != S_WHOLE) over the buffer; returns false when
+ * it needs more input. */
+static bool stream_call(ky_chat_parser *p, bool final) {
+    char *s = p->buf.data;
+    size_t n = p->buf.len;
+    if (p->sub == S_ARGS) {
+        consume(&p->buf, args_feed(p, s, n));
+        return p->buf.len > 0;
+    }
+    const char *close = p->cur->close;
+    const char *f = find(s, n, close);
+    size_t take = f ? (size_t)(f - s) : n - (final ? 0 : partial(s, n, close));
+    if (p->sub == S_HEAD) {
+        ky_strbuf_append(&p->call, s, take);
+        consume(&p->buf, take);
+        head_step(p);
+        if (p->sub != S_HEAD) return true;
+        if (!f && !final) return false;
+        p->sub = S_WHOLE; /* ended before its header: parsed whole (as content) */
+        return true;
+    }
+    /* S_TAIL: the rest of the call up to its close marker is dropped */
+    consume(&p->buf, f ? take + strlen(close) : take);
+    if (f || final) {
+        p->mode = M_CONTENT;
+        p->sub = S_WHOLE;
+        ky_strbuf_reset(&p->call);
+        return true;
+    }
+    return false;
+}
+
 static void process(ky_chat_parser *p, bool final) {
     for (;;) {
         char *s = p->buf.data;
         size_t n = p->buf.len;
+        if (p->mode == M_CALL && p->sub != S_WHOLE && (n || final)) {
+            if (stream_call(p, final)) continue;
+            return;
+        }
         if (!n && final && p->mode == M_CALL) {
             size_t ol = strlen(p->cur->open);
             finish_call(p, p->call.data + ol, p->call.len - ol, false);
@@ -406,6 +569,10 @@ static void process(ky_chat_parser *p, bool final) {
             } else if (which >= k0) {
                 p->cur = &p->markers[which - k0];
                 p->mode = p->cur->close ? M_CALL : M_TRAILING;
+                p->sub = p->p.stream_arguments && p->p.format == KY_TOOL_FORMAT_HERMES &&
+                                 p->mode == M_CALL
+                             ? S_HEAD
+                             : S_WHOLE;
                 ky_strbuf_reset(&p->call);
                 ky_strbuf_append(&p->call, cand[which], blen);
             } /* else: a stray </think> is dropped */
@@ -499,6 +666,7 @@ void ky_chat_parser_reset(ky_chat_parser *p) {
     p->content.started = p->reasoning.started = false;
     p->mode = p->p.reasoning && p->p.reasoning_open ? M_REASONING : M_CONTENT;
     p->n_calls = 0;
+    p->sub = S_WHOLE;
     p->failed = false;
 }
 
@@ -701,7 +869,7 @@ ky_status ky_grammar_tools_gbnf(const char *tools_json, size_t len,
         ky_strbuf_puts(&out, "root ::= ");
         if (params->prefix && *params->prefix) {
             schema_gbnf_literal(&out, params->prefix, strlen(params->prefix));
-            ky_strbuf_puts(&out, " \"\\n\"* ");
+            ky_strbuf_puts(&out, " \"\\n\"{0,2} ");
         }
         switch (params->format) {
         case KY_TOOL_FORMAT_DEEPSEEK_R1:

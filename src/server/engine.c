@@ -29,6 +29,9 @@
 #include "server/server_int.h"
 
 enum { CH_PREFILL, CH_WAITCOPY, CH_GEN, CH_DONE };
+/* Where a choice's output is relative to a <think> block: none (or closed), not known yet (the
+ * block may open with the first text), inside. */
+enum { THINK_NONE, THINK_MAYBE, THINK_IN };
 
 typedef struct choice {
     int32_t index, seq, state;
@@ -53,6 +56,19 @@ typedef struct choice {
     ky_strbuf reasoning;    /* non-streams: the reasoning text */
     char *calls;            /* non-streams: message.tool_calls JSON array */
     bool emitted_lp;        /* streams with a parser: logprobs pending in a text-less chunk */
+    /* Reasoning: THINK_*, tokens sampled inside the block, tokens to emit instead of sampling
+     * (the engine's <think> / </think> ids), the last text bytes (markers across tokens). */
+    int think;
+    int32_t n_reason;
+    const ky_token *force;
+    int32_t n_force;
+    bool gm_started; /* think_gram: the grammar engaged (it ends the output when it finishes) */
+    char tail[16];
+    size_t n_tail;
+    /* Non-streams: the streamed tool call being collected (name NULL: none). */
+    char *call_name;
+    int32_t call_index;
+    ky_strbuf call_args;
 } choice;
 
 typedef struct active {
@@ -64,6 +80,8 @@ typedef struct active {
     bool first_token;
     struct gcache_entry *ge;       /* response_format or tool-call grammar, NULL: free */
     bool think_open, think_closed; /* the prompt ends inside / after a <think> block */
+    bool think_gram;               /* the grammar starts at </think> (constrained after thinking) */
+    bool ge_schema;                /* ge is response_format's (not a tool-call grammar) */
     choice ch[KY_SRV_MAX_N];
     struct active *next;
 } active;
@@ -97,6 +115,8 @@ typedef struct engine {
     ky_grammar_vocab *gvocab; /* token trie for grammars (NULL: model without tokenizer) */
     ky_tool_format tool_fmt;  /* from the chat template */
     bool think;               /* the template knows <think> */
+    ky_token think_ids[2][8]; /* "<think>\n" and "</think>\n\n" as tokens (forced) */
+    int32_t n_think_ids[2];
     gcache_entry *gcache[GCACHE_N];
     uint64_t gcache_tick;
 } engine;
@@ -187,6 +207,8 @@ static void free_active(engine *e, active *a) {
         ky_chat_parser_free(c->parser);
         ky_strbuf_free(&c->reasoning);
         free(c->calls);
+        free(c->call_name);
+        ky_strbuf_free(&c->call_args);
     }
     gcache_release(a->ge);
     free(a->prompt);
@@ -208,7 +230,10 @@ static void unlink_active(engine *e, active *a) {
 
 static api_usage usage_of(active *a) {
     api_usage u = {.prompt_tokens = (int64_t)a->n_prompt, .cached_tokens = a->n_cached};
-    for (int32_t i = 0; i < a->n_choices; i++) u.completion_tokens += a->ch[i].n_gen;
+    for (int32_t i = 0; i < a->n_choices; i++) {
+        u.completion_tokens += a->ch[i].n_gen;
+        u.reasoning_tokens += a->ch[i].n_reason;
+    }
     return u;
 }
 
@@ -267,6 +292,21 @@ static size_t stop_holdback(const api_request *r, const char *s, size_t n) {
     return keep;
 }
 
+/* Non-streams: appends the streamed call being collected to message.tool_calls. */
+static bool flush_call(choice *c, srv_request *r) {
+    if (!c->call_name) return true;
+    char id[64];
+    snprintf(id, sizeof id, "call_%s_%d_%d", r->id + (strncmp(r->id, "chatcmpl-", 9) ? 0 : 9),
+             c->index, c->call_index);
+    bool ok = api_tool_call_append(&c->calls, id, c->call_name, strlen(c->call_name),
+                                   c->call_args.data ? c->call_args.data : "{}",
+                                   c->call_args.data ? c->call_args.len : 2);
+    free(c->call_name);
+    c->call_name = NULL;
+    ky_strbuf_reset(&c->call_args);
+    return ok;
+}
+
 typedef struct parse_ctx {
     engine *e;
     active *a;
@@ -282,10 +322,36 @@ static void on_parsed(void *user, const ky_chat_event *ev) {
     choice *c = pc->c;
     srv_request *r = a->req;
     api_meta m = meta_of(e, a);
+    char id[64];
+    snprintf(id, sizeof id, "call_%s_%d_%d", r->id + (strncmp(r->id, "chatcmpl-", 9) ? 0 : 9),
+             c->index, ev->index);
+    if (ev->type == KY_CHAT_EVENT_TOOL_CALL_BEGIN) { /* a streamed call: header now */
+        if (r->api.stream) {
+            pc->ok &= push_event(
+                e, r, api_chunk_tool_header(&m, c->index, ev->index, id, ev->name, ev->name_len));
+        } else {
+            pc->ok &= flush_call(c, r);
+            c->call_name = malloc(ev->name_len + 1);
+            pc->ok &= c->call_name != NULL;
+            if (c->call_name) memcpy(c->call_name, ev->name, ev->name_len);
+            if (c->call_name) c->call_name[ev->name_len] = 0;
+            c->call_index = ev->index;
+        }
+        return;
+    }
+    if (ev->type == KY_CHAT_EVENT_TOOL_CALL_ARGS) { /* ... and its arguments as they come */
+        if (r->api.stream) {
+            pc->ok &= push_event(
+                e, r,
+                api_chunk_tool_args(&m, c->index, ev->index, ev->arguments, ev->arguments_len));
+        } else {
+            ky_strbuf_append(&c->call_args, ev->arguments, ev->arguments_len);
+            pc->ok &= !c->call_args.failed;
+        }
+        return;
+    }
     if (ev->type == KY_CHAT_EVENT_TOOL_CALL) {
-        char id[64];
-        snprintf(id, sizeof id, "call_%s_%d_%d", r->id + (strncmp(r->id, "chatcmpl-", 9) ? 0 : 9),
-                 c->index, ev->index);
+        if (!r->api.stream) pc->ok &= flush_call(c, r);
         if (r->api.stream) {
             pc->ok &= push_event(
                 e, r, api_chunk_tool_header(&m, c->index, ev->index, id, ev->name, ev->name_len));
@@ -326,6 +392,7 @@ static bool emit(engine *e, active *a, choice *c, size_t n, bool final) {
             KY_OK)
             pc.ok = false;
         if (final && ky_chat_parser_finish(c->parser, on_parsed, &pc) != KY_OK) pc.ok = false;
+        if (final && !r->api.stream) pc.ok &= flush_call(c, r);
         memmove(c->held.data, c->held.data + n, c->held.len - n);
         c->held.len -= n;
         if (c->held.data) c->held.data[c->held.len] = 0;
@@ -603,13 +670,50 @@ static bool init_choice(engine *e, active *a, choice *c, int32_t index) {
         if (!(c->mask = malloc(ky_grammar_mask_words(c->gm) * sizeof *c->mask))) return false;
     }
     if (r->kind == API_CHAT) {
-        ky_chat_parser_params pp = {r->tool_choice == API_TOOLS_NONE || !r->tools_json
-                                        ? KY_TOOL_FORMAT_NONE
-                                        : (e->tool_fmt ? e->tool_fmt : KY_TOOL_FORMAT_HERMES),
-                                    e->think, a->think_open};
+        bool tools = r->tool_choice != API_TOOLS_NONE && r->tools_json;
+        /* calls the grammar constrains stream their arguments as they are sampled */
+        ky_chat_parser_params pp = {tools ? (e->tool_fmt ? e->tool_fmt : KY_TOOL_FORMAT_HERMES)
+                                          : KY_TOOL_FORMAT_NONE,
+                                    e->think, a->think_open, tools && a->ge && !a->ge_schema};
         if (ky_chat_parser_create(&pp, &c->parser, NULL) != KY_OK) return false;
+        if (e->think && !a->think_closed) {
+            c->think = a->think_open ? THINK_IN : THINK_MAYBE;
+            if (c->think == THINK_MAYBE && a->think_gram && e->n_think_ids[0]) {
+                /* constrained after the reasoning: the block is opened for the model */
+                c->think = THINK_IN;
+                c->force = e->think_ids[0];
+                c->n_force = e->n_think_ids[0];
+            }
+        }
     }
+    c->call_index = -1;
     return true;
+}
+
+/* grammar (GBNF with a `root` rule) behind the literal "</think>" and up to two newlines: the same rules
+ * with root renamed. malloc'ed; NULL when out of memory. */
+static char *after_think(const char *grammar) {
+    static const char head[] = "root ::= \"</think>\" \"\\n\"{0,2} ky-after-think\n";
+    ky_strbuf sb;
+    ky_strbuf_init(&sb);
+    ky_strbuf_puts(&sb, head);
+    /* rule names start lines (newlines inside literals are escaped) */
+    for (const char *p = grammar; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        if (n >= 9 && !strncmp(p, "root ::= ", 9)) {
+            ky_strbuf_puts(&sb, "ky-after-think ::= ");
+            ky_strbuf_append(&sb, p + 9, n - 9);
+        } else {
+            ky_strbuf_append(&sb, p, n);
+        }
+        p += n;
+    }
+    if (sb.failed) {
+        ky_strbuf_free(&sb);
+        return NULL;
+    }
+    return sb.data;
 }
 
 /* The request's grammar: response_format, or the tool-call grammar (required / named: from the
@@ -622,15 +726,25 @@ static bool make_grammar(engine *e, active *a, api_error *err) {
     ky_status st = KY_OK;
     char *text = NULL;
     const char *trig = NULL;
-    if (!r->grammar && !(r->kind == API_CHAT && r->tools_json && r->tool_choice != API_TOOLS_NONE))
-        return true;
+    bool tools = r->kind == API_CHAT && r->tools_json && r->tool_choice != API_TOOLS_NONE;
+    bool forced =
+        tools && (r->tool_choice == API_TOOLS_REQUIRED || r->tool_choice == API_TOOLS_NAMED);
+    bool thinks = r->kind == API_CHAT && e->think && !a->think_closed;
+    if (!r->grammar && !tools) return true;
     if (!e->gvocab) {
         api_errorf(err, 400, "invalid_request_error", "response_format", NULL,
                    "constrained output needs a model with a tokenizer");
         return false;
     }
-    if (r->grammar) {
-        text = strdup(r->grammar);
+    if (r->grammar && !forced) { /* a forced tool call turn writes no content to constrain */
+        a->ge_schema = true;
+        if (thinks) { /* the model thinks first: constrain from the end of the reasoning on */
+            text = after_think(r->grammar);
+            trig = "</think>";
+            a->think_gram = true;
+        } else {
+            text = strdup(r->grammar);
+        }
         if (!text) st = KY_ERR_NOMEM;
     } else {
         ky_tool_format fmt = e->tool_fmt ? e->tool_fmt : KY_TOOL_FORMAT_HERMES;
@@ -638,10 +752,11 @@ static bool make_grammar(engine *e, active *a, api_error *err) {
                                      r->parallel_tool_calls, NULL};
         if (r->tool_choice == API_TOOLS_AUTO) {
             trig = ky_tool_format_trigger(fmt);
-        } else if (e->think && !a->think_closed) {
+        } else if (thinks) {
             /* the model thinks first: constrain from the end of the reasoning block on */
             tp.prefix = "</think>";
             trig = "</think>";
+            a->think_gram = true;
         }
         st = ky_grammar_tools_gbnf(r->tools_json, strlen(r->tools_json), &tp, &text, &ke);
     }
@@ -827,6 +942,24 @@ static bool paused(active *a, choice *c, double now) {
     return true;
 }
 
+/* Follows the output text t[0..n) in and out of a <think> block (c->think). */
+static void think_track(choice *c, const char *t, size_t n) {
+    for (size_t i = 0; i < n && c->think != THINK_NONE; i++) {
+        if (c->think == THINK_MAYBE && !c->n_tail && (t[i] == ' ' || t[i] == '\n')) continue;
+        if (c->n_tail == sizeof c->tail) {
+            memmove(c->tail, c->tail + 1, sizeof c->tail - 1);
+            c->n_tail--;
+        }
+        c->tail[c->n_tail++] = t[i];
+        if (c->think == THINK_MAYBE) { /* the first text decides: "<think>" or no block */
+            if (memcmp(c->tail, "<think>", c->n_tail < 7 ? c->n_tail : 7)) c->think = THINK_NONE;
+            if (c->think == THINK_MAYBE && c->n_tail == 7) c->think = THINK_IN, c->n_tail = 0;
+        } else if (c->n_tail >= 8 && !memcmp(c->tail + c->n_tail - 8, "</think>", 8)) {
+            c->think = THINK_NONE;
+        }
+    }
+}
+
 static void sample_choice(engine *e, active *a, choice *c, double now) {
     const api_request *r = &a->req->api;
     prefix_append(&e->pool, c->seq, c->next);
@@ -834,15 +967,32 @@ static void sample_choice(engine *e, active *a, choice *c, double now) {
     const float *logits = ky_get_logits(e->ctx, c->batch_i);
     c->batch_i = -1;
     ky_token tok = KY_TOKEN_NULL;
-    if (logits && c->gm) {
-        if (ky_grammar_matcher_fill_mask(c->gm, c->mask, ky_grammar_mask_words(c->gm)) == KY_OK) {
+    /* max_reasoning_tokens reached: the engine closes the block */
+    if (c->think == THINK_IN && !c->n_force && r->max_reasoning_tokens >= 0 &&
+        c->n_reason >= r->max_reasoning_tokens) {
+        c->force = e->think_ids[1];
+        c->n_force = e->n_think_ids[1];
+    }
+    bool forced = logits && c->n_force > 0;
+    if (forced) {
+        tok = *c->force++;
+        c->n_force--;
+    } else if (logits && c->gm) {
+        if (ky_grammar_matcher_fill_mask(c->gm, c->mask, ky_grammar_mask_words(c->gm)) == KY_OK)
             tok = ky_sampler_sample_masked(c->smp, logits, c->mask);
-            if (tok != KY_TOKEN_NULL && ky_grammar_matcher_accept_token(c->gm, tok) != KY_OK)
-                tok = KY_TOKEN_NULL;
-        }
     } else if (logits) {
         tok = ky_sampler_sample(c->smp, logits);
     }
+    if (tok != KY_TOKEN_NULL && !forced && a->think_gram && c->think == THINK_IN &&
+        prep_is_end(e->prep, r->kind, tok) && e->n_think_ids[1]) {
+        /* an end inside the reasoning of a constrained answer: close the block instead */
+        tok = e->think_ids[1][0];
+        c->force = e->think_ids[1] + 1;
+        c->n_force = e->n_think_ids[1] - 1;
+        forced = true;
+    }
+    if (tok != KY_TOKEN_NULL && c->gm && ky_grammar_matcher_accept_token(c->gm, tok) != KY_OK)
+        tok = KY_TOKEN_NULL;
     if (tok == KY_TOKEN_NULL) {
         finish_choice(e, a, c, "stop");
         return;
@@ -864,8 +1014,20 @@ static void sample_choice(engine *e, active *a, choice *c, double now) {
     }
     const char *t;
     size_t n;
-    if (ky_detok_stream_push(c->detok, tok, &t, &n) == KY_OK && n) on_text(e, a, c, t, n);
+    bool in_think = c->think == THINK_IN;
+    if (ky_detok_stream_push(c->detok, tok, &t, &n) != KY_OK) n = 0;
+    if (c->think != THINK_NONE) think_track(c, t, n);
+    if (in_think && c->think == THINK_IN && !forced) c->n_reason++;
+    if (n) on_text(e, a, c, t, n);
     if (c->state == CH_DONE) return;
+    if (c->gm && a->think_gram) { /* lazy at </think>: the answer ends with its grammar */
+        if (ky_grammar_matcher_is_active(c->gm))
+            c->gm_started = true;
+        else if (c->gm_started) {
+            finish_choice(e, a, c, "stop");
+            return;
+        }
+    }
     if ((r->max_tokens > 0 && c->n_gen >= r->max_tokens) || c->n_past >= e->n_ctx) {
         finish_choice(e, a, c, "length");
         return;
@@ -963,6 +1125,14 @@ static bool setup(engine *e) {
     const char *tmpl = ky_model_chat_template(e->model);
     e->tool_fmt = ky_tool_format_detect(tmpl);
     e->think = tmpl && strstr(tmpl, "<think>");
+    static const char *const marks[2] = {"<think>\n", "</think>\n\n"};
+    for (int i = 0; e->think && i < 2; i++) {
+        size_t n = 0;
+        if (ky_tokenize(e->model, marks[i], strlen(marks[i]), KY_TOKENIZE_PARSE_SPECIAL,
+                        e->think_ids[i], 8, &n) != KY_OK)
+            n = 0;
+        e->n_think_ids[i] = (int32_t)n;
+    }
     if (strcmp(ky_vocab_kind(e->model), "none") != 0 &&
         ky_grammar_vocab_create(e->model, &e->gvocab, &err) != KY_OK) {
         snprintf(s->load_error, sizeof s->load_error, "%s", err.message);

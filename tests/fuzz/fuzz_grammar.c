@@ -207,7 +207,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             require(err.message[0] != 0, "a schema error has a message");
         ky_strbuf_free(&out);
     } else if (kind == 2) {
-        ky_chat_parser_params p = {(ky_tool_format)(opt % 5), (opt >> 3) & 1, (opt >> 4) & 1};
+        ky_chat_parser_params p = {(ky_tool_format)(opt % 5), (opt >> 3) & 1, (opt >> 4) & 1,
+                                   (opt >> 5) & 1};
         size_t cut = n ? (size_t)opt * 31 % (n + 1) : 0;
         sink a, b;
         run_sink(&p, s, n, n, &a);

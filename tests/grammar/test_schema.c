@@ -106,10 +106,9 @@ static void test_fractional_bounds(void) {
         bool exlo, exhi;
     } cases[] = {
         {"{\"type\":\"number\",\"minimum\":0.125,\"maximum\":2.5}", 1250, 25000, 0, 0},
-        {"{\"type\":\"number\",\"exclusiveMinimum\":-1.25,\"exclusiveMaximum\":0.75}", -12500,
-         7500, 1, 1},
-        {"{\"type\":\"number\",\"minimum\":-2.005,\"exclusiveMaximum\":-0.5}", -20050, -5000, 0,
-         1},
+        {"{\"type\":\"number\",\"exclusiveMinimum\":-1.25,\"exclusiveMaximum\":0.75}", -12500, 7500,
+         1, 1},
+        {"{\"type\":\"number\",\"minimum\":-2.005,\"exclusiveMaximum\":-0.5}", -20050, -5000, 0, 1},
         {"{\"type\":\"number\",\"exclusiveMinimum\":0.1,\"maximum\":0.1003}", 1000, 1003, 1, 0},
         {"{\"type\":\"number\",\"minimum\":1.5}", 15000, 1000000000, 0, 0},
         {"{\"type\":\"number\",\"exclusiveMaximum\":-0.001}", -1000000000, -10, 0, 1},
@@ -118,8 +117,8 @@ static void test_fractional_bounds(void) {
          30000, 1, 0},
         {"{\"type\":\"number\",\"minimum\":-0.3,\"maximum\":0.0007}", -3000, 7, 0, 0},
         {"{\"type\":\"integer\",\"minimum\":0.5,\"maximum\":3.7}", 10000, 30000, 0, 0},
-        {"{\"type\":\"integer\",\"exclusiveMinimum\":-2,\"exclusiveMaximum\":2.5}", -10000,
-         20000, 0, 0},
+        {"{\"type\":\"integer\",\"exclusiveMinimum\":-2,\"exclusiveMaximum\":2.5}", -10000, 20000,
+         0, 0},
     };
     char buf[32];
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {

@@ -327,7 +327,7 @@ static void test_completion_shapes(void) {
                           {.token = 2, .logprob = -INFINITY, .text_offset = 2}};
     api_choice c[2] = {{.text = "t1t2", .len = 4, .finish_reason = "length", .lp = lp, .n_lp = 2},
                        {.text = "", .len = 0, .finish_reason = "stop"}};
-    api_usage u = {1, 2, 0};
+    api_usage u = {1, 2, 0, 0};
     json_t *o = load(api_response_final(&m, c, 2, &u));
     REQUIRE(o);
     CHECK(!strcmp(sget(o, "object"), "text_completion"));
