@@ -1,6 +1,6 @@
 /* test_server_grammar.c — constrained output and tool calls of `kaiyuan serve`: runs
- * tests/grammar/js/server.test.mjs (official openai client + ajv) against a server on the
- * random-weight chat model, then checks a clean exit. Needs node, tests/js/node_modules and
+ * tests/grammar/js/server.test.mjs and thinking.test.mjs (official openai client + ajv) against a
+ * server on the random-weight chat model, then checks a clean exit. Needs node, tests/js/node_modules and
  * tests/grammar/js/node_modules (scripts/deps.sh runs npm ci).
  */
 #include "server/srv_util.h"
@@ -16,6 +16,7 @@ static void test_openai_grammar(void) {
                           "--test",
                           "--test-reporter=spec",
                           "tests/grammar/js/server.test.mjs",
+                          "tests/grammar/js/thinking.test.mjs",
                           NULL};
     ky_cli_result r;
     REQUIRE(ky_test_spawn(argv, env, &r) == 0);
