@@ -62,6 +62,7 @@
 #define KY_SRV_OUTBOX_HIGH (256u << 10)    /* bytes queued for a client before its choices pause */
 #define KY_SRV_MAX_CORS 16                 /* --cors origins */
 #define KY_SRV_STALL_S 60                  /* a paused (unread) stream is cancelled after this */
+#define KY_SRV_COMPILE_NICE 5              /* nice of the grammar compile thread (decode wins) */
 
 /* Constrained decoding (src/grammar/): grammars, schemas and model output are untrusted input. */
 #define KY_GRAMMAR_MAX_SOURCE (4u << 20)    /* bytes of GBNF text or JSON schema */

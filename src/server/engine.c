@@ -24,6 +24,7 @@
 #include "base/limits.h"
 #include "base/strbuf.h"
 #include "server/api_response.h"
+#include "server/gcompile.h"
 #include "server/prefix.h"
 #include "server/prep.h"
 #include "server/server_int.h"
@@ -119,6 +120,8 @@ typedef struct engine {
     int32_t n_think_ids[2];
     gcache_entry *gcache[GCACHE_N];
     uint64_t gcache_tick;
+    gc_worker *gcw;    /* compiles new grammars off this thread (NULL: compiled inline) */
+    gc_job *compiling; /* submitted jobs not yet back (through next_inflight) */
 } engine;
 
 static void gcache_entry_free(gcache_entry *g) {
@@ -134,11 +137,14 @@ static void gcache_release(gcache_entry *g) {
     if (g && --g->users == 0 && !g->cached) gcache_entry_free(g);
 }
 
-/* A queued request with its prepared prompt. */
+/* A queued request with its prepared prompt and grammar (admitted once the grammar is ready). */
 typedef struct pending {
     srv_request *req;
     ky_token *prompt;
     size_t n_prompt;
+    bool think_open, think_closed, think_gram, ge_schema; /* as in active */
+    gcache_entry *ge; /* the grammar (one use counted), NULL: none or still compiling */
+    gc_job *job;      /* the compile job it waits for, NULL: ready */
     struct pending *next;
 } pending;
 
@@ -564,6 +570,10 @@ static void drop_request(engine *e, srv_request *r) {
     srv_request_unref(r);
 }
 
+static void think_state(engine *e, pending *a);
+static void unlink_pending(engine *e, pending *p);
+static bool make_grammar(engine *e, pending *a, api_error *err);
+
 static void take_inbox(engine *e) {
     pthread_mutex_lock(&e->s->in_mu);
     srv_request *list = e->s->in_head;
@@ -598,7 +608,11 @@ static void take_inbox(engine *e) {
                 e->q_head = p;
             e->q_tail = p;
             atomic_fetch_add(&e->s->metrics.waiting, 1);
-            continue;
+            think_state(e, p);
+            if (make_grammar(e, p, &err)) continue; /* p may be gone (an inline compile failed) */
+            unlink_pending(e, p);
+            atomic_fetch_sub(&e->s->metrics.waiting, 1);
+            free(p->prompt);
         }
         free(p);
         push_error(e, r, &err);
@@ -614,6 +628,7 @@ static void reap(engine *e) {
             *pp = p->next;
             if (e->q_tail == p) e->q_tail = NULL;
             atomic_fetch_sub(&e->s->metrics.waiting, 1);
+            gcache_release(p->ge); /* a job it waits for still finishes and is cached */
             free(p->prompt);
             drop_request(e, p->req);
             free(p);
@@ -633,7 +648,7 @@ static void reap(engine *e) {
 }
 
 /* Whether the prompt's last text opened (or closed) a <think> block. */
-static void think_state(engine *e, active *a) {
+static void think_state(engine *e, pending *a) {
     if (!e->think || a->n_prompt == 0) return;
     size_t k = a->n_prompt < 6 ? a->n_prompt : 6, n = 0;
     const ky_token *t = a->prompt + a->n_prompt - k;
@@ -716,11 +731,86 @@ static char *after_think(const char *grammar) {
     return sb.data;
 }
 
+/* Caches a compiled grammar: a free slot, else the least recently used idle entry (else it stays
+ * uncached and is freed by its last user). */
+static void gcache_insert(engine *e, gcache_entry *g) {
+    int slot = -1;
+    for (int i = 0; i < GCACHE_N && (slot < 0 || e->gcache[slot]); i++)
+        if (!e->gcache[i] ||
+            (e->gcache[i]->users == 0 && (slot < 0 || e->gcache[i]->last < e->gcache[slot]->last)))
+            slot = i;
+    if (slot >= 0) {
+        gcache_entry_free(e->gcache[slot]);
+        e->gcache[slot] = g;
+        g->cached = true;
+    }
+}
+
+static void unlink_pending(engine *e, pending *p) {
+    pending **pp = &e->q_head, *prev = NULL;
+    while (*pp != p) prev = *pp, pp = &(*pp)->next;
+    *pp = p->next;
+    if (e->q_tail == p) e->q_tail = prev;
+}
+
+/* A finished compile job: the grammar goes into the cache and to every request waiting for it;
+ * on failure those requests get the error. Frees the job. */
+static void job_done(engine *e, gc_job *j) {
+    for (gc_job **pp = &e->compiling; *pp; pp = &(*pp)->next_inflight)
+        if (*pp == j) {
+            *pp = j->next_inflight;
+            break;
+        }
+    gcache_entry *g = NULL;
+    if (j->st == KY_OK && (g = calloc(1, sizeof *g))) {
+        g->key = j->key, g->g = j->g, g->proto = j->proto;
+        j->key = NULL, j->g = NULL, j->proto = NULL;
+        g->last = ++e->gcache_tick;
+        gcache_insert(e, g);
+        fprintf(stderr, "kaiyuan serve: compiled a grammar in %.3f s (compile thread)\n",
+                j->seconds);
+    }
+    api_error err;
+    if (!g && j->st == KY_OK) j->st = KY_ERR_NOMEM;
+    if (j->st == KY_ERR_NOMEM)
+        api_errorf(&err, 500, "server_error", NULL, NULL, "out of memory");
+    else
+        api_errorf(&err, 400, "invalid_request_error", NULL, NULL, "%s", j->msg);
+    for (pending *p = e->q_head, *next; p; p = next) {
+        next = p->next;
+        if (p->job != j) continue;
+        p->job = NULL;
+        if (g) {
+            p->ge = g;
+            g->users++;
+            continue;
+        }
+        unlink_pending(e, p);
+        atomic_fetch_sub(&e->s->metrics.waiting, 1);
+        push_error(e, p->req, &err);
+        free(p->prompt);
+        atomic_fetch_sub(&e->s->inflight, 1);
+        srv_request_unref(p->req);
+        free(p);
+    }
+    if (g && !g->cached && g->users == 0) gcache_entry_free(g);
+    gc_job_free(j);
+}
+
+/* Takes the jobs the compile thread finished. */
+static void collect_jobs(engine *e) {
+    for (gc_job *j = gc_take_done(e->gcw), *next; j; j = next) {
+        next = j->next;
+        job_done(e, j);
+    }
+}
+
 /* The request's grammar: response_format, or the tool-call grammar (required / named: from the
- * first token; auto: lazy, engaged by the call's opening text), from the engine's cache or
- * compiled here (on the engine thread: ~0.1-4 s for a new schema on a 150k vocabulary).
- * Returns false with err set on failure. */
-static bool make_grammar(engine *e, active *a, api_error *err) {
+ * first token; auto: lazy, engaged by the call's opening text), from the engine's cache, from a
+ * compile job already running for the same text, or a new job for the compile thread (~0.1-4 s
+ * for a new schema on a 150k vocabulary; the other streams keep decoding meanwhile). The pending
+ * request is admitted once p->job is NULL again. Returns false with err set on failure. */
+static bool make_grammar(engine *e, pending *a, api_error *err) {
     const api_request *r = &a->req->api;
     ky_error ke = {0};
     ky_status st = KY_OK;
@@ -770,31 +860,17 @@ static bool make_grammar(engine *e, active *a, api_error *err) {
     gcache_entry *g = NULL;
     for (int i = 0; st == KY_OK && i < GCACHE_N; i++)
         if (e->gcache[i] && !strcmp(e->gcache[i]->key, key.data)) g = e->gcache[i];
-    if (st == KY_OK && !g) {
-        g = calloc(1, sizeof *g);
-        if (!g) st = KY_ERR_NOMEM;
-    }
-    if (st == KY_OK && !g->key) {
-        g->key = key.data;
-        key.data = NULL;
-        const char *body = strchr(g->key, '\n') + 1;
-        ky_grammar_matcher_params gp = {&trig, trig ? 1 : 0};
-        st = ky_grammar_from_gbnf(body, strlen(body), &g->g, &ke);
-        if (st == KY_OK) st = ky_grammar_matcher_create(g->g, e->gvocab, &gp, &g->proto, &ke);
-        if (st != KY_OK) {
-            gcache_entry_free(g);
-            g = NULL;
-        } else { /* cache it: a free slot, else the least recently used idle entry */
-            int slot = -1;
-            for (int i = 0; i < GCACHE_N && (slot < 0 || e->gcache[slot]); i++)
-                if (!e->gcache[i] || (e->gcache[i]->users == 0 &&
-                                      (slot < 0 || e->gcache[i]->last < e->gcache[slot]->last)))
-                    slot = i;
-            if (slot >= 0) {
-                gcache_entry_free(e->gcache[slot]);
-                e->gcache[slot] = g;
-                g->cached = true;
-            }
+    gc_job *j = NULL;
+    for (gc_job *x = e->compiling; st == KY_OK && !g && x; x = x->next_inflight)
+        if (!strcmp(x->key, key.data)) j = x;
+    if (st == KY_OK && !g && !j) {
+        if ((j = calloc(1, sizeof *j))) {
+            j->key = key.data;
+            key.data = NULL;
+            j->next_inflight = e->compiling;
+            e->compiling = j;
+        } else {
+            st = KY_ERR_NOMEM;
         }
     }
     ky_strbuf_free(&key);
@@ -805,23 +881,35 @@ static bool make_grammar(engine *e, active *a, api_error *err) {
             api_errorf(err, 400, "invalid_request_error", NULL, NULL, "%s", ke.message);
         return false;
     }
-    g->users++;
-    g->last = ++e->gcache_tick;
-    a->ge = g;
+    if (g) {
+        g->users++;
+        g->last = ++e->gcache_tick;
+        a->ge = g;
+        return true;
+    }
+    a->job = j;
+    if (++j->waiters == 1) {
+        if (e->gcw) {
+            gc_submit(e->gcw, j);
+        } else { /* no compile thread: here, and done at once */
+            gc_compile(e->gvocab, j);
+            job_done(e, j); /* a is ready, or answered with the error and freed */
+        }
+    }
     return true;
 }
 
 static void start_generation(engine *e, active *a);
 
-/* Starts the request at the head of the queue when enough sequences are free. */
+/* Starts the oldest queued request whose grammar is ready when enough sequences are free. */
 static bool admit_one(engine *e) {
     pending *p = e->q_head;
+    while (p && p->job) p = p->next;
     if (!p) return false;
     srv_request *r = p->req;
     int32_t n = r->api.n;
     if (e->running_choices + n > e->parallel || prefix_n_idle(&e->pool) < n) return false;
-    e->q_head = p->next;
-    if (!e->q_head) e->q_tail = NULL;
+    unlink_pending(e, p);
     atomic_fetch_sub(&e->s->metrics.waiting, 1);
     atomic_fetch_add(&e->s->metrics.running, 1);
     active *a = calloc(1, sizeof *a);
@@ -830,6 +918,7 @@ static bool admit_one(engine *e) {
         api_errorf(&err, 500, "server_error", NULL, NULL, "out of memory");
         push_error(e, r, &err);
         atomic_fetch_sub(&e->s->metrics.running, 1);
+        gcache_release(p->ge);
         free(p->prompt);
         free(p);
         atomic_fetch_sub(&e->s->inflight, 1);
@@ -839,6 +928,9 @@ static bool admit_one(engine *e) {
     a->req = r;
     a->prompt = p->prompt;
     a->n_prompt = p->n_prompt;
+    a->think_open = p->think_open, a->think_closed = p->think_closed;
+    a->think_gram = p->think_gram, a->ge_schema = p->ge_schema;
+    a->ge = p->ge;
     free(p);
     a->n_choices = n;
     if (e->act_tail)
@@ -846,18 +938,6 @@ static bool admit_one(engine *e) {
     else
         e->act_head = a;
     e->act_tail = a;
-    think_state(e, a);
-    api_error gerr;
-    if (!make_grammar(e, a, &gerr)) {
-        for (int32_t i = 0; i < n; i++) {
-            a->ch[i].seq = -1;
-            a->ch[i].state = CH_DONE;
-        }
-        push_error(e, r, &gerr);
-        unlink_active(e, a);
-        free_active(e, a);
-        return true;
-    }
     bool ok = true;
     for (int32_t i = 0; i < n; i++) {
         ok = ok && init_choice(e, a, &a->ch[i], i);
@@ -1138,6 +1218,8 @@ static bool setup(engine *e) {
         snprintf(s->load_error, sizeof s->load_error, "%s", err.message);
         return false;
     }
+    if (e->gvocab && !(e->gcw = gc_start(e->gvocab, &s->in_mu, &s->in_cv)))
+        fprintf(stderr, "kaiyuan serve: no grammar compile thread; compiling on the engine's\n");
     if (!e->prep || !prefix_pool_init(&e->pool, cp.n_seq_max, e->n_ctx) ||
         ky_batch_init(&e->batch, cp.n_batch) != KY_OK) {
         snprintf(s->load_error, sizeof s->load_error, "out of memory");
@@ -1172,6 +1254,7 @@ void *srv_engine_main(void *arg) {
             pthread_mutex_unlock(&s->in_mu);
             if (stop) break;
             take_inbox(&e);
+            collect_jobs(&e);
             reap(&e);
             while (admit_one(&e)) {
             }
@@ -1179,7 +1262,7 @@ void *srv_engine_main(void *arg) {
             update_gauges(&e);
             if (worked) continue;
             pthread_mutex_lock(&s->in_mu);
-            if (!s->stop && !s->in_head) {
+            if (!s->stop && !s->in_head && !gc_has_done(e.gcw)) {
                 if (e.act_head || e.q_head) {
                     struct timespec ts;
                     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1203,10 +1286,13 @@ void *srv_engine_main(void *arg) {
         unlink_active(&e, a);
         free_active(&e, a);
     }
+    gc_stop(e.gcw); /* frees every job */
+    e.compiling = NULL;
     take_inbox(&e);
     while (e.q_head) {
         pending *p = e.q_head;
         e.q_head = p->next;
+        gcache_release(p->ge);
         free(p->prompt);
         drop_request(&e, p->req);
         free(p);
