@@ -3,6 +3,7 @@
 
 #include "base/limits.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,13 @@ void gc_compile(const ky_grammar_vocab *vocab, gc_job *j) {
 static void *worker_main(void *arg) {
     gc_worker *w = arg;
     /* below the decode threads: a compile takes spare CPU, never the streams' */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), KY_SRV_COMPILE_NICE) != 0) {
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int nice_now = getpriority(PRIO_PROCESS, tid); /* relative: the server may run niced */
+    if (errno == 0) {
+        int want = nice_now + KY_SRV_COMPILE_NICE;
+        if (setpriority(PRIO_PROCESS, tid, want > 19 ? 19 : want) != 0) {
+        }
     }
     pthread_mutex_lock(&w->mu);
     for (;;) {

@@ -171,3 +171,33 @@ test('max_reasoning_tokens must be a non-negative integer', async () => {
   await assert.rejects(client.chat.completions.create({ ...think, max_reasoning_tokens: -1 }), (e) => e.status === 400 && /max_reasoning_tokens/.test(e.message));
   await assert.rejects(client.chat.completions.create({ ...think, max_reasoning_tokens: 'x' }), (e) => e.status === 400);
 });
+
+test('a new big schema compiles off the engine thread: a concurrent stream keeps decoding', async () => {
+  const nonce = `n${process.pid}`; // a schema no earlier request compiled
+  const props = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`${nonce}_${i}`, { type: 'string', minLength: 5, maxLength: 30 + i }]));
+  const big = { type: 'object', properties: props, required: Object.keys(props) };
+  const times = [];
+  const streamA = (async () => {
+    for await (const ch of await client.chat.completions.create({ ...noThink, seed: 3, max_tokens: 1800, stream: true })) {
+      if (ch.choices[0]?.delta?.content) times.push(performance.now());
+    }
+  })();
+  while (times.length < 10) await new Promise((r) => setTimeout(r, 5));
+  const t0 = performance.now();
+  let t1 = 0;
+  for await (const ch of await client.chat.completions.create({ ...noThink, seed: 4, max_tokens: 8, stream: true, response_format: rf(big) })) {
+    if (!t1 && ch.choices[0]?.delta?.content) t1 = performance.now();
+  }
+  await streamA;
+  const before = times.filter((t) => t < t0);
+  const during = times.filter((t) => t >= t0 && t <= t1);
+  const gaps = (l) => l.slice(1).map((t, i) => t - l[i]);
+  const med = (l) => { const s = [...l].sort((a, b) => a - b); return s.length ? s[s.length >> 1] : 0; };
+  const duringGaps = gaps(times.filter((t) => t >= t0 - 1 && t <= t1 + 1));
+  console.log(`compile window (request sent -> first constrained token) ${(t1 - t0).toFixed(0)} ms; ` +
+    `concurrent stream: ${during.length} tokens in the window, median gap before ${med(gaps(before)).toFixed(1)} ms, ` +
+    `median gap in the window ${med(duringGaps).toFixed(1)} ms, max gap in the window ${Math.max(0, ...duringGaps).toFixed(0)} ms`);
+  assert.ok(t1 > t0);
+  // an engine thread busy compiling would give the stream no token at all in the window
+  if (t1 - t0 > 500) assert.ok(during.length >= 5, `${during.length} tokens of the concurrent stream in ${(t1 - t0).toFixed(0)} ms`);
+});
