@@ -174,7 +174,8 @@ test('max_reasoning_tokens must be a non-negative integer', async () => {
 
 test('a new big schema compiles off the engine thread: a concurrent stream keeps decoding', async () => {
   const nonce = `n${process.pid}`; // a schema no earlier request compiled
-  const props = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`${nonce}_${i}`, { type: 'string', minLength: 5, maxLength: 30 + i }]));
+  const n = Number(process.env.KY_BIG_SCHEMA_PROPS ?? 10);
+  const props = Object.fromEntries(Array.from({ length: n }, (_, i) => [`${nonce}_${i}`, { type: 'string', minLength: 5, maxLength: 30 + i }]));
   const big = { type: 'object', properties: props, required: Object.keys(props) };
   const times = [];
   const streamA = (async () => {
