@@ -164,6 +164,13 @@ static void on_sink(void *user, const ky_chat_event *ev) {
         ky_strbuf_puts(&k->calls, "|");
         ky_strbuf_append(&k->calls, ev->arguments, ev->arguments_len);
         ky_strbuf_puts(&k->calls, "\n");
+    } else if (ev->type == KY_CHAT_EVENT_TOOL_CALL_BEGIN) { /* stream_arguments */
+        ky_strbuf_printf(&k->calls, "%d<", ev->index);
+        ky_strbuf_append(&k->calls, ev->name, ev->name_len);
+        ky_strbuf_puts(&k->calls, ">");
+    } else if (ev->type == KY_CHAT_EVENT_TOOL_CALL_ARGS) {
+        require(ev->arguments_len > 0, "argument fragments are not empty");
+        ky_strbuf_append(&k->calls, ev->arguments, ev->arguments_len);
     } else {
         ky_strbuf_append(&k->text[ev->type == KY_CHAT_EVENT_REASONING], ev->text, ev->len);
     }
