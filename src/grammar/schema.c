@@ -837,10 +837,33 @@ static bool str_in(json_t *arr, const char *k) {
     return false;
 }
 
+/* The numeric interval s allows (its bound keywords; unreadable ones count as absent). */
+static bounds num_interval(json_t *s) {
+    bounds r = {-INFINITY, INFINITY, false, false};
+    json_t *v;
+    if (json_is_number(v = json_object_get(s, "minimum"))) r.lo = json_number_value(v);
+    if (json_is_number(v = json_object_get(s, "exclusiveMinimum")) && json_number_value(v) >= r.lo)
+        r.lo = json_number_value(v), r.exlo = true;
+    if (json_is_number(v = json_object_get(s, "maximum"))) r.hi = json_number_value(v);
+    if (json_is_number(v = json_object_get(s, "exclusiveMaximum")) && json_number_value(v) <= r.hi)
+        r.hi = json_number_value(v), r.exhi = true;
+    return r;
+}
+
+/* x ends before y starts (no common value). */
+static bool before(bounds x, bounds y) {
+    return x.hi < y.lo || (x.hi == y.lo && (x.exhi || y.exlo));
+}
+
 /* Nothing A's grammar writes validates against B. */
 static bool excl(schema_ctx *c, json_t *A, json_t *B) {
     unsigned ga = gen_types(c, A);
     if (!(ga & sem_types(c, B, 0))) return true;
+    json_t *na = deref(c, A), *nb = deref(c, B);
+    if (!(ga & ~(unsigned)T_NUM) && json_is_object(na) && json_is_object(nb)) {
+        bounds ia = num_interval(na), ib = num_interval(nb); /* numbers in disjoint ranges */
+        if (before(ia, ib) || before(ib, ia)) return true;
+    }
     json_t *one = NULL, *va = finite_values(c, A, &one), *v;
     size_t i;
     if (va) {

@@ -172,6 +172,11 @@ static void test_one_of(void) {
         "{\"properties\":{\"b\":{\"type\":\"string\"}},\"required\":[\"b\"]}]}",
         "{\"$defs\":{\"s\":{\"type\":\"string\"}},\"oneOf\":[{\"$ref\":\"#/$defs/s\"},"
         "{\"type\":\"array\"}]}",
+        "{\"oneOf\":[{\"type\":\"number\",\"maximum\":0},{\"type\":\"number\","
+        "\"exclusiveMinimum\":0}]}",
+        "{\"oneOf\":[{\"type\":\"number\",\"maximum\":1},{\"minimum\":2}]}", /* B writes numbers */
+        "{\"oneOf\":[{\"type\":\"integer\",\"maximum\":9},{\"type\":\"number\","
+        "\"minimum\":9.5}]}",
     };
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         ky_grammar *g = NULL;
@@ -182,6 +187,7 @@ static void test_one_of(void) {
     }
     static const char *const bad[] = {
         "{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}",
+        "{\"oneOf\":[{\"type\":\"number\",\"maximum\":0},{\"type\":\"number\",\"minimum\":0}]}",
         "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}},"
         "{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"string\"}}}]}",
         "{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"string\",\"maxLength\":3}]}",
