@@ -676,11 +676,12 @@ typedef struct ky_chat_parser_params {
     ky_tool_format format;
     bool reasoning;      /* split <think>...</think> into reasoning events */
     bool reasoning_open; /* the prompt already opened <think> (output starts inside it) */
-    /* Hermes format: stream each call as TOOL_CALL_BEGIN + TOOL_CALL_ARGS fragments (whitespace
-     * outside strings dropped) instead of one TOOL_CALL at its end. Meant for constrained
-     * generation: a streamed call is not validated, so malformed arguments are not turned back
-     * into content. A call whose text does not start {"name": "...", "arguments": { is
-     * buffered and parsed whole as without this flag. */
+    /* Hermes and DeepSeek-R1 formats: stream each call as TOOL_CALL_BEGIN + TOOL_CALL_ARGS
+     * fragments (whitespace outside strings dropped) instead of one TOOL_CALL at its end. Meant
+     * for constrained generation: a streamed call is not validated, so malformed arguments are
+     * not turned back into content. A call whose text does not start as the format's header
+     * (Hermes {"name": "...", "arguments": {, R1 <｜tool▁call▁begin｜>TYPE<｜tool▁sep｜>NAME
+     * ```json {) is buffered and parsed whole as without this flag. */
     bool stream_arguments;
 } ky_chat_parser_params;
 

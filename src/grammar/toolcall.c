@@ -66,6 +66,7 @@ struct ky_chat_parser {
     /* Hermes streaming (stream_arguments) of the current call: sub-state, JSON scanner of the
      * arguments object (depth, inside a string, after a backslash). */
     int sub;
+    int32_t block_calls; /* calls streamed in the current block (R1 blocks hold several) */
     int32_t depth;
     bool in_str, esc;
     bool failed;
@@ -363,7 +364,8 @@ static void consume(ky_strbuf *b, size_t n) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Streamed Hermes calls: <tool_call> {"name": "N", "arguments": { ... } } </tool_call>
+ * Streamed calls: Hermes <tool_call> {"name": "N", "arguments": { ... } } </tool_call>, and
+ * DeepSeek-R1 blocks of <｜tool▁call▁begin｜>function<｜tool▁sep｜>N ```json { ... } ``` calls
  * ------------------------------------------------------------------------------------------- */
 
 static size_t skip_ws(const char *s, size_t i, size_t n) {
@@ -454,30 +456,73 @@ static size_t args_feed(ky_chat_parser *p, const char *s, size_t n) {
     return i;
 }
 
+/* DeepSeek-R1: matches <｜tool▁call▁begin｜>TYPE<｜tool▁sep｜>NAME\n```json {  as head_match
+ * does (the name is raw text up to the newline). */
+static int head_match_r1(const char *s, size_t n, size_t *ns, size_t *ne, size_t *args) {
+    size_t i = skip_ws(s, 0, n), l = strlen(R1_CALL_BEGIN), m = n - i < l ? n - i : l;
+    if (memcmp(s + i, R1_CALL_BEGIN, m)) return -1;
+    if (m < l) return 0;
+    i += l;
+    /* TYPE has no '<' or newline: the first '<' must open the separator (decided on a prefix,
+     * so every chunking decides the same) */
+    while (i < n && s[i] != '<' && s[i] != '\n') i++;
+    if (i == n) return 0;
+    l = strlen(R1_SEP), m = n - i < l ? n - i : l;
+    if (s[i] == '\n' || memcmp(s + i, R1_SEP, m)) return -1;
+    if (m < l) return 0;
+    i += l;
+    const char *nl = memchr(s + i, '\n', n - i);
+    if (!nl) return 0;
+    *ns = i;
+    *ne = (size_t)(nl - s);
+    i = *ne + 1;
+    static const char fence[] = "```json";
+    m = n - i < 7 ? n - i : 7;
+    if (memcmp(s + i, fence, m)) return -1;
+    if (m < 7) return 0;
+    i = skip_ws(s, i + 7, n);
+    if (i == n) return 0;
+    if (s[i] != '{') return -1;
+    *args = i;
+    return 1;
+}
+
 /* After the call's body grew (S_HEAD): starts streaming once the header is complete, or falls
- * back to whole-call parsing when it cannot be one. */
+ * back to whole-call parsing when it cannot be one. Text after what the arguments took goes back
+ * to the front of the input buffer. */
 static void head_step(ky_chat_parser *p) {
     size_t ol = strlen(p->cur->open), ns = 0, ne = 0, at = 0;
     const char *b = p->call.data + ol;
     size_t n = p->call.len - ol;
-    int m = head_match(b, n, &ns, &ne, &at);
+    bool r1 = p->p.format == KY_TOOL_FORMAT_DEEPSEEK_R1;
+    int m = r1 ? head_match_r1(b, n, &ns, &ne, &at) : head_match(b, n, &ns, &ne, &at);
     if (m == 0 && n > KY_TOOLCALL_MAX_HEAD_BYTES) m = -1;
     if (m == 0) return;
-    json_t *nm = m > 0 ? json_loadb(b + ns, ne - ns, JSON_DECODE_ANY, NULL) : NULL;
-    const char *name = json_string_value(nm);
-    if (!name || !*name) {
+    json_t *nm = m > 0 && !r1 ? json_loadb(b + ns, ne - ns, JSON_DECODE_ANY, NULL) : NULL;
+    const char *name = r1 ? (m > 0 ? b + ns : NULL) : json_string_value(nm);
+    size_t name_len = r1 ? ne - ns : name ? strlen(name) : 0;
+    if (!name || !name_len) {
         json_decref(nm);
         p->sub = S_WHOLE;
         return;
     }
     p->n_calls++;
+    p->block_calls++;
     chan_drop_ws(&p->content);
-    emit_stream_event(p, KY_CHAT_EVENT_TOOL_CALL_BEGIN, name, strlen(name));
+    emit_stream_event(p, KY_CHAT_EVENT_TOOL_CALL_BEGIN, name, name_len);
     json_decref(nm);
     p->sub = S_ARGS;
     p->depth = 0;
     p->in_str = p->esc = false;
-    args_feed(p, b + at, n - at);
+    size_t used = at + args_feed(p, b + at, n - at);
+    ky_strbuf rest;
+    ky_strbuf_init(&rest);
+    ky_strbuf_append(&rest, b + used, n - used);
+    ky_strbuf_append(&rest, p->buf.data ? p->buf.data : "", p->buf.len);
+    ky_strbuf_reset(&p->buf);
+    ky_strbuf_append(&p->buf, rest.data ? rest.data : "", rest.len);
+    if (rest.failed || p->buf.failed) p->failed = true;
+    ky_strbuf_free(&rest);
     ky_strbuf_reset(&p->call);
 }
 
@@ -493,14 +538,39 @@ static bool stream_call(ky_chat_parser *p, bool final) {
     const char *close = p->cur->close;
     const char *f = find(s, n, close);
     size_t take = f ? (size_t)(f - s) : n - (final ? 0 : partial(s, n, close));
+    bool r1 = p->p.format == KY_TOOL_FORMAT_DEEPSEEK_R1;
     if (p->sub == S_HEAD) {
         ky_strbuf_append(&p->call, s, take);
         consume(&p->buf, take);
         head_step(p);
         if (p->sub != S_HEAD) return true;
         if (!f && !final) return false;
+        size_t ol = strlen(p->cur->open);
+        if (r1 && p->block_calls && skip_ws(p->call.data, ol, p->call.len) == p->call.len) {
+            /* R1: the block closes after its last streamed call */
+            consume(&p->buf, f ? strlen(close) : 0);
+            p->mode = M_CONTENT;
+            p->sub = S_WHOLE;
+            ky_strbuf_reset(&p->call);
+            return true;
+        }
         p->sub = S_WHOLE; /* ended before its header: parsed whole (as content) */
         return true;
+    }
+    if (r1) { /* S_TAIL: dropped up to the call's end marker; another call may follow */
+        const char *g = find(s, f ? (size_t)(f - s) : n, R1_CALL_END);
+        if (g) {
+            consume(&p->buf, (size_t)(g - s) + strlen(R1_CALL_END));
+            p->sub = S_HEAD;
+            ky_strbuf_reset(&p->call);
+            ky_strbuf_puts(&p->call, p->cur->open);
+            return true;
+        }
+        if (!f && !final) {
+            size_t h = partial(s, n, R1_CALL_END), h2 = partial(s, n, close);
+            consume(&p->buf, n - (h > h2 ? h : h2));
+            return false;
+        }
     }
     /* S_TAIL: the rest of the call up to its close marker is dropped */
     consume(&p->buf, f ? take + strlen(close) : take);
@@ -569,10 +639,12 @@ static void process(ky_chat_parser *p, bool final) {
             } else if (which >= k0) {
                 p->cur = &p->markers[which - k0];
                 p->mode = p->cur->close ? M_CALL : M_TRAILING;
-                p->sub = p->p.stream_arguments && p->p.format == KY_TOOL_FORMAT_HERMES &&
-                                 p->mode == M_CALL
+                p->sub = p->p.stream_arguments && p->mode == M_CALL &&
+                                 (p->p.format == KY_TOOL_FORMAT_HERMES ||
+                                  p->p.format == KY_TOOL_FORMAT_DEEPSEEK_R1)
                              ? S_HEAD
                              : S_WHOLE;
+                p->block_calls = 0;
                 ky_strbuf_reset(&p->call);
                 ky_strbuf_append(&p->call, cand[which], blen);
             } /* else: a stray </think> is dropped */

@@ -204,7 +204,9 @@ static void test_stream_arguments(void) {
     g_stream_args = true;
     for (size_t k = 0; k < sizeof CASES / sizeof *CASES; k++) {
         const tcase *c = &CASES[k];
-        if (c->fmt != KY_TOOL_FORMAT_HERMES || strstr(c->name, "malformed")) continue;
+        if ((c->fmt != KY_TOOL_FORMAT_HERMES && c->fmt != KY_TOOL_FORMAT_DEEPSEEK_R1) ||
+            strstr(c->name, "malformed"))
+            continue;
         size_t n = strlen(c->in);
         result r;
         int bad = 0;
@@ -239,6 +241,30 @@ static void test_stream_arguments(void) {
     CHECK(same(&longc, &r, "long bytes"));
     CHECKF(r.n_args_events > 20, "%d argument fragments", r.n_args_events);
     free_result(&r);
+    static const tcase r1 = {
+        "r1 streamed",
+        KY_TOOL_FORMAT_DEEPSEEK_R1,
+        true,
+        false,
+        "<think>\nok\n</think>\n\nSure." R1_CALLS_BEGIN R1_CALL_BEGIN "function" R1_SEP
+        "say\n```json\n{\"text\": \"a```b\", \"n\": [1, 2]}\n```" R1_CALL_END "\n" R1_CALL_BEGIN
+        "function" R1_SEP "t\n```json\n{}\n```" R1_CALL_END R1_CALLS_END " after",
+        "Sure. after",
+        "ok",
+        "0:say:{\"text\":\"a```b\",\"n\":[1,2]}\n1:t:{}\n"};
+    n = strlen(r1.in);
+    size_t *cuts1 = malloc(n * sizeof *cuts1);
+    for (size_t i = 0; i < n; i++) cuts1[i] = i + 1;
+    run_split(&r1, cuts1, n - 1, &r);
+    CHECK(same(&r1, &r, "r1 bytes"));
+    CHECKF(r.n_args_events > 20, "r1: %d argument fragments", r.n_args_events);
+    free_result(&r);
+    for (size_t i = 0; i <= n; i++) {
+        run_split(&r1, &i, 1, &r);
+        CHECKF(same(&r1, &r, "r1 split"), "r1 split at %zu", i);
+        free_result(&r);
+    }
+    free(cuts1);
     g_stream_args = false;
 }
 
