@@ -122,6 +122,7 @@ typedef struct engine {
     uint64_t gcache_tick;
     gc_worker *gcw;    /* compiles new grammars off this thread (NULL: compiled inline) */
     gc_job *compiling; /* submitted jobs not yet back (through next_inflight) */
+    bool stopping;     /* shutting down: no new compile jobs */
 } engine;
 
 static void gcache_entry_free(gcache_entry *g) {
@@ -863,6 +864,11 @@ static bool make_grammar(engine *e, pending *a, api_error *err) {
     gc_job *j = NULL;
     for (gc_job *x = e->compiling; st == KY_OK && !g && x; x = x->next_inflight)
         if (!strcmp(x->key, key.data)) j = x;
+    if (st == KY_OK && !g && !j && e->stopping) {
+        ky_strbuf_free(&key);
+        api_errorf(err, 503, "server_error", NULL, NULL, "the server is shutting down");
+        return false;
+    }
     if (st == KY_OK && !g && !j) {
         if ((j = calloc(1, sizeof *j))) {
             j->key = key.data;
@@ -1287,7 +1293,9 @@ void *srv_engine_main(void *arg) {
         free_active(&e, a);
     }
     gc_stop(e.gcw); /* frees every job */
+    e.gcw = NULL;
     e.compiling = NULL;
+    e.stopping = true; /* late requests needing a new grammar get a 503 */
     take_inbox(&e);
     while (e.q_head) {
         pending *p = e.q_head;
