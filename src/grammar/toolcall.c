@@ -420,13 +420,26 @@ static void emit_stream_event(ky_chat_parser *p, ky_chat_event_type t, const cha
     p->fn(p->user, &ev);
 }
 
+/* Bytes at the end of s[0..n) that start a UTF-8 character not complete yet (0-3). */
+static size_t utf8_tail(const char *s, size_t n) {
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = (unsigned char)s[n - k];
+        if ((c & 0xC0) == 0x80) continue; /* continuation byte */
+        size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return want > k ? k : 0;
+    }
+    return 0;
+}
+
 /* Feeds arguments text s[0..n) (S_ARGS): emits it without whitespace outside strings and
  * returns the bytes consumed; the state becomes S_TAIL after the object's closing brace, or at
- * a '<' outside a string (not JSON: the close marker of a broken call). */
-static size_t args_feed(ky_chat_parser *p, const char *s, size_t n) {
+ * a '<' outside a string (not JSON: the close marker of a broken call). Unless final, a
+ * character split at the end is left for the next feed, so fragments are whole UTF-8. */
+static size_t args_feed(ky_chat_parser *p, const char *s, size_t n, bool final) {
     ky_strbuf frag;
     ky_strbuf_init(&frag);
     size_t i = 0;
+    if (!final) n -= utf8_tail(s, n);
     for (; i < n && p->sub == S_ARGS; i++) {
         char ch = s[i];
         if (p->in_str) {
@@ -514,7 +527,7 @@ static void head_step(ky_chat_parser *p) {
     p->sub = S_ARGS;
     p->depth = 0;
     p->in_str = p->esc = false;
-    size_t used = at + args_feed(p, b + at, n - at);
+    size_t used = at + args_feed(p, b + at, n - at, false);
     ky_strbuf rest;
     ky_strbuf_init(&rest);
     ky_strbuf_append(&rest, b + used, n - used);
@@ -532,8 +545,9 @@ static bool stream_call(ky_chat_parser *p, bool final) {
     char *s = p->buf.data;
     size_t n = p->buf.len;
     if (p->sub == S_ARGS) {
-        consume(&p->buf, args_feed(p, s, n));
-        return p->buf.len > 0;
+        size_t used = args_feed(p, s, n, final);
+        consume(&p->buf, used);
+        return (used > 0 || p->sub != S_ARGS) && p->buf.len > 0;
     }
     const char *close = p->cur->close;
     const char *f = find(s, n, close);

@@ -20,6 +20,7 @@
 typedef struct result {
     ky_strbuf content, reasoning, calls; /* calls: "index:name:args\n" */
     int n_args_events;                   /* KY_CHAT_EVENT_TOOL_CALL_ARGS events */
+    int n_split_chars;                   /* argument fragments starting or ending mid-character */
     bool open_call;                      /* a streamed call's line is not ended yet */
 } result;
 
@@ -36,6 +37,15 @@ static void on_event(void *user, const ky_chat_event *ev) {
     if (ev->type == KY_CHAT_EVENT_TOOL_CALL_ARGS) {
         ky_strbuf_append(&r->calls, ev->arguments, ev->arguments_len);
         r->n_args_events++;
+        const unsigned char *a = (const unsigned char *)ev->arguments;
+        size_t n = ev->arguments_len, k = n;
+        while (k > 0 && (a[k - 1] & 0xC0) == 0x80) k--; /* k - 1: the last lead byte */
+        size_t want = !k                 ? 0
+                      : a[k - 1] >= 0xF0 ? 4
+                      : a[k - 1] >= 0xE0 ? 3
+                      : a[k - 1] >= 0xC0 ? 2
+                                         : 1;
+        if ((n && (a[0] & 0xC0) == 0x80) || (k && n - (k - 1) != want)) r->n_split_chars++;
         return;
     }
     if (r->open_call && ev->type == KY_CHAT_EVENT_TOOL_CALL) ky_strbuf_puts(&r->calls, "\n");
@@ -228,18 +238,23 @@ static void test_stream_arguments(void) {
         KY_TOOL_FORMAT_HERMES,
         true,
         false,
-        "<think>x</think><tool_call>\n{\"name\": \"say\", \"arguments\": {\"text\": \"a } ] "
+        "<think>x</think><tool_call>\n{\"name\": \"say\", \"arguments\": {\"text\": "
+        "\"\xC3\xA9\xF0\x9D\x94\xB8"
+        "a } ] "
         "\\\" <tool_call> b\", \"n\": [1, {\"k\": 2}]}}\n</tool_call>\n<tool_call>\n"
         "{\"name\": \"t\", \"arguments\": {}}\n</tool_call>",
         "",
         "x",
-        "0:say:{\"text\":\"a } ] \\\" <tool_call> b\",\"n\":[1,{\"k\":2}]}\n1:t:{}\n"};
+        "0:say:{\"text\":\"\xC3\xA9\xF0\x9D\x94\xB8"
+        "a } ] \\\" <tool_call> "
+        "b\",\"n\":[1,{\"k\":2}]}\n1:t:{}\n"};
     size_t n = strlen(longc.in), cuts[400];
     for (size_t i = 0; i < n && i < 400; i++) cuts[i] = i + 1;
     result r;
     run_split(&longc, cuts, n - 1, &r);
     CHECK(same(&longc, &r, "long bytes"));
     CHECKF(r.n_args_events > 20, "%d argument fragments", r.n_args_events);
+    CHECKF(r.n_split_chars == 0, "%d fragments split a character", r.n_split_chars);
     free_result(&r);
     static const tcase r1 = {
         "r1 streamed",
