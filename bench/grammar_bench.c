@@ -29,6 +29,13 @@ static const struct {
      "4}$\"},\"qty\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":99},\"note\":{\"type\":"
      "\"string\"}},\"required\":[\"sku\",\"qty\"]}},\"total\":{\"type\":\"number\","
      "\"minimum\":0}},\"required\":[\"id\",\"items\"]}"},
+    {"bounds-oneof",
+     "{\"type\":\"object\",\"properties\":{\"p\":{\"type\":\"number\",\"exclusiveMinimum\":"
+     "0.25,\"maximum\":0.75},\"t\":{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":"
+     "-1.25},\"pet\":{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":"
+     "\"cat\"},\"lives\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":9}},\"required\":["
+     "\"kind\"]},{\"type\":\"string\",\"maxLength\":6},{\"type\":\"null\"}]}},\"required\":["
+     "\"p\",\"t\",\"pet\"]}"},
     {"free-text",
      "{\"type\":\"object\",\"properties\":{\"answer\":{\"type\":\"string\"},"
      "\"confidence\":{\"type\":\"number\"}},\"required\":[\"answer\",\"confidence\"]}"},

@@ -652,6 +652,11 @@ typedef enum ky_chat_event_type {
     KY_CHAT_EVENT_CONTENT = 0,   /* text / len: a piece of the answer */
     KY_CHAT_EVENT_REASONING = 1, /* text / len: a piece of the <think> block */
     KY_CHAT_EVENT_TOOL_CALL = 2, /* index, name, arguments (compact JSON object text) */
+    /* With stream_arguments: a call's start (index, name), then its arguments as they arrive
+     * (index, arguments: a fragment; the fragments of one call concatenate to its compact JSON
+     * object text). A call streamed this way gets no KY_CHAT_EVENT_TOOL_CALL. */
+    KY_CHAT_EVENT_TOOL_CALL_BEGIN = 3,
+    KY_CHAT_EVENT_TOOL_CALL_ARGS = 4,
 } ky_chat_event_type;
 
 typedef struct ky_chat_event {
@@ -671,6 +676,13 @@ typedef struct ky_chat_parser_params {
     ky_tool_format format;
     bool reasoning;      /* split <think>...</think> into reasoning events */
     bool reasoning_open; /* the prompt already opened <think> (output starts inside it) */
+    /* Hermes and DeepSeek-R1 formats: stream each call as TOOL_CALL_BEGIN + TOOL_CALL_ARGS
+     * fragments (whitespace outside strings dropped) instead of one TOOL_CALL at its end. Meant
+     * for constrained generation: a streamed call is not validated, so malformed arguments are
+     * not turned back into content. A call whose text does not start as the format's header
+     * (Hermes {"name": "...", "arguments": {, R1 <｜tool▁call▁begin｜>TYPE<｜tool▁sep｜>NAME
+     * ```json {) is buffered and parsed whole as without this flag. */
+    bool stream_arguments;
 } ky_chat_parser_params;
 
 typedef struct ky_chat_parser ky_chat_parser;
@@ -701,7 +713,7 @@ typedef struct ky_tool_grammar_params {
     ky_tool_format format; /* KY_TOOL_FORMAT_NONE is taken as HERMES */
     const char *name;      /* only this function (tool_choice naming one); NULL: any listed */
     bool parallel;         /* one or more calls (parallel_tool_calls) instead of exactly one */
-    const char *prefix;    /* literal text before the calls (e.g. "</think>"), or NULL */
+    const char *prefix;    /* literal before the calls and 0-2 newlines ("</think>"), or NULL */
 } ky_tool_grammar_params;
 
 /* GBNF of "valid calls of these tools" in the given format: each call names a listed function

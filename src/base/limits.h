@@ -63,6 +63,7 @@
 #define KY_SRV_MAX_CORS 16                 /* --cors origins */
 #define KY_SRV_STALL_S 60                  /* a paused (unread) stream is cancelled after this */
 #define KY_SRV_MAX_DRAFT 16                /* --draft: drafted tokens per sequence and step */
+#define KY_SRV_COMPILE_NICE 5              /* nice of the grammar compile thread (decode wins) */
 
 /* Constrained decoding (src/grammar/): grammars, schemas and model output are untrusted input. */
 #define KY_GRAMMAR_MAX_SOURCE (4u << 20)    /* bytes of GBNF text or JSON schema */
@@ -81,5 +82,6 @@
 #define KY_GRAMMAR_WS_MAX 20                /* spaces/tabs after a newline in JSON whitespace */
 #define KY_TOOLCALL_MAX_CALL_BYTES (1u << 20) /* bytes of one tool call's markup being parsed */
 #define KY_TOOLCALL_MAX_TRIGGERS 16         /* trigger strings of a lazy grammar */
+#define KY_TOOLCALL_MAX_HEAD_BYTES 4096     /* a streamed call's {"name": ..., "arguments": head */
 
 #endif

@@ -3,8 +3,8 @@
  * One rule per schema node (s<N>), written after its children. Objects keep the properties'
  * order: rule "rest i, comma needed" chains the optional properties so that commas are always
  * right; extra keys (additionalProperties) are strings that differ from every declared key
- * (a trie of the declared keys, complemented). Integer bounds become digit-range alternatives;
- * number bounds must be integers (a fraction part is then free below the bound). Patterns go
+ * (a trie of the declared keys, complemented). Integer and number bounds become digit automata
+ * (schema_num.c; fractional bounds included). Patterns go
  * through regex.c-style translation below (a subset: no lookaround, no backreferences).
  * Shared rules: ws (bounded), j-str, j-num, j-int, j-v<D> (any JSON to depth D).
  */
@@ -281,96 +281,9 @@ static ky_status gen_ref(schema_ctx *c, json_t *s, const char *path, char name[3
     return KY_OK;
 }
 
-/* Decimal naturals in [a, b] of exactly n digits (leading zeros allowed inside). */
-static void range_fixed(ky_strbuf *b, long long lo, long long hi, int n) {
-    if (n == 1) {
-        if (lo == hi)
-            ky_strbuf_printf(b, "\"%lld\"", lo);
-        else
-            ky_strbuf_printf(b, "[%lld-%lld]", lo, hi);
-        return;
-    }
-    long long p = 1;
-    for (int i = 1; i < n; i++) p *= 10;
-    long long dl = lo / p, dh = hi / p, rl = lo % p, rh = hi % p;
-    if (dl == dh) {
-        ky_strbuf_printf(b, "\"%lld\" ", dl);
-        ky_strbuf_puts(b, "( ");
-        range_fixed(b, rl, rh, n - 1);
-        ky_strbuf_puts(b, " )");
-        return;
-    }
-    ky_strbuf_puts(b, "( ");
-    bool first = true;
-    long long mid_lo = dl + 1, mid_hi = dh - 1;
-    if (rl == 0)
-        mid_lo = dl;
-    else {
-        ky_strbuf_printf(b, "\"%lld\" ( ", dl);
-        range_fixed(b, rl, p - 1, n - 1);
-        ky_strbuf_puts(b, " )");
-        first = false;
-    }
-    if (rh == p - 1) mid_hi = dh;
-    if (mid_lo <= mid_hi) {
-        ky_strbuf_printf(b, "%s[%lld-%lld] [0-9]{%d}", first ? "" : " | ", mid_lo, mid_hi, n - 1);
-        first = false;
-    }
-    if (rh != p - 1) {
-        ky_strbuf_printf(b, "%s\"%lld\" ( ", first ? "" : " | ", dh);
-        range_fixed(b, 0, rh, n - 1);
-        ky_strbuf_puts(b, " )");
-    }
-    ky_strbuf_puts(b, " )");
-}
-
-static int n_digits(long long v) {
-    int n = 1;
-    while (v >= 10) v /= 10, n++;
-    return n;
-}
-
-/* Naturals in [a, b] (0 <= a <= b) without leading zeros, as alternatives in parentheses. */
-static void range_nat(ky_strbuf *b, long long a, long long hi) {
-    ky_strbuf_puts(b, "( ");
-    bool first = true;
-    if (a == 0) {
-        ky_strbuf_puts(b, "\"0\"");
-        first = false;
-        a = 1;
-    }
-    if (a <= hi) {
-        for (int n = n_digits(a); n <= n_digits(hi); n++) {
-            long long p = 1;
-            for (int i = 1; i < n; i++) p *= 10;
-            long long lo = a > p ? a : p, top = p * 10 - 1 < hi ? p * 10 - 1 : hi;
-            if (lo > top) continue;
-            if (!first) ky_strbuf_puts(b, " | ");
-            range_fixed(b, lo, top, n);
-            first = false;
-        }
-    }
-    ky_strbuf_puts(b, " )");
-}
-
-static void range_int(ky_strbuf *b, long long lo, long long hi) {
-    if (hi < 0) {
-        ky_strbuf_puts(b, "\"-\" ");
-        range_nat(b, -hi, -lo);
-    } else if (lo >= 0) {
-        range_nat(b, lo, hi);
-    } else {
-        ky_strbuf_puts(b, "( \"-\" ");
-        range_nat(b, 1, -lo);
-        ky_strbuf_puts(b, " | ");
-        range_nat(b, 0, hi);
-        ky_strbuf_puts(b, " )");
-    }
-}
-
-/* Reads an integer-valued bound; false (and an error) when it is not a number or not integral. */
+/* Reads a numeric bound; false (and an error) when it is not a number. */
 static bool get_bound(schema_ctx *c, json_t *s, const char *key, const char *path, bool *has,
-                      long long *v, bool need_int) {
+                      double *v) {
     json_t *x = json_object_get(s, key);
     *has = false;
     if (!x) return true;
@@ -379,105 +292,67 @@ static bool get_bound(schema_ctx *c, json_t *s, const char *key, const char *pat
         return false;
     }
     double d = json_number_value(x);
-    if (need_int || d != floor(d)) {
-        if (d != floor(d)) {
-            fail(c, KY_ERR_UNSUPPORTED, path, "unsupported non-integer bound", key);
-            return false;
-        }
+    if (!isfinite(d)) {
+        fail(c, KY_ERR_FORMAT, path, "keyword is not a finite number:", key);
+        return false;
     }
-    if (d > (double)MAX_BOUND) d = (double)MAX_BOUND;
-    if (d < -(double)MAX_BOUND) d = -(double)MAX_BOUND;
-    *v = (long long)d;
+    *v = d;
     *has = true;
     return true;
 }
 
-static ky_status gen_integer(schema_ctx *c, json_t *s, const char *path, ky_strbuf *b) {
+typedef struct bounds {
+    double lo, hi;
+    bool exlo, exhi;
+} bounds;
+
+/* The four bound keywords of s; false on a bad value. The tighter of minimum and
+ * exclusiveMinimum wins (exclusive on a tie), likewise for the maximum; both ends are clamped to
+ * the +-MAX_BOUND the grammar can write (inclusive there). */
+static bool get_bounds(schema_ctx *c, json_t *s, const char *path, bounds *r, bool *any) {
     bool hmin, hmax, hxmin, hxmax;
-    long long min = 0, max = 0, xmin = 0, xmax = 0;
-    if (!get_bound(c, s, "minimum", path, &hmin, &min, false) ||
-        !get_bound(c, s, "maximum", path, &hmax, &max, false) ||
-        !get_bound(c, s, "exclusiveMinimum", path, &hxmin, &xmin, false) ||
-        !get_bound(c, s, "exclusiveMaximum", path, &hxmax, &xmax, false))
-        return c->st;
-    if (!hmin && !hmax && !hxmin && !hxmax) {
+    double min = 0, max = 0, xmin = 0, xmax = 0;
+    if (!get_bound(c, s, "minimum", path, &hmin, &min) ||
+        !get_bound(c, s, "maximum", path, &hmax, &max) ||
+        !get_bound(c, s, "exclusiveMinimum", path, &hxmin, &xmin) ||
+        !get_bound(c, s, "exclusiveMaximum", path, &hxmax, &xmax))
+        return false;
+    *any = hmin || hmax || hxmin || hxmax;
+    *r = (bounds){-(double)MAX_BOUND, (double)MAX_BOUND, false, false};
+    if (hmin && min > r->lo) r->lo = min;
+    if (hxmin && xmin >= r->lo) r->lo = xmin, r->exlo = true;
+    if (hmax && max < r->hi) r->hi = max;
+    if (hxmax && xmax <= r->hi) r->hi = xmax, r->exhi = true;
+    if (r->lo < -(double)MAX_BOUND) r->lo = -(double)MAX_BOUND, r->exlo = false;
+    if (r->hi > (double)MAX_BOUND) r->hi = (double)MAX_BOUND, r->exhi = false;
+    return true;
+}
+
+static ky_status gen_integer(schema_ctx *c, json_t *s, const char *path, ky_strbuf *b) {
+    bounds r;
+    bool any;
+    if (!get_bounds(c, s, path, &r, &any)) return c->st;
+    if (!any) {
         ky_strbuf_puts(b, "j-int");
         return KY_OK;
     }
-    long long lo = -MAX_BOUND, hi = MAX_BOUND;
-    if (hmin && min > lo) lo = min;
-    if (hxmin && xmin + 1 > lo) lo = xmin + 1;
-    if (hmax && max < hi) hi = max;
-    if (hxmax && xmax - 1 < hi) hi = xmax - 1;
+    /* integers within fractional bounds: round the ends inwards */
+    double lo = r.exlo ? floor(r.lo) + 1 : ceil(r.lo), hi = r.exhi ? ceil(r.hi) - 1 : floor(r.hi);
     if (lo > hi) return fail(c, KY_ERR_FORMAT, path, "integer bounds leave no value", NULL);
-    range_int(b, lo, hi);
+    schema_range_int(b, (long long)lo, (long long)hi);
     return KY_OK;
 }
 
-/* Decimals y with A <= y <= B (exclusive ends as flagged), 0 <= A <= B, integer A and B. */
-static bool num_nonneg(ky_strbuf *b, long long A, long long B, bool exA, bool exB) {
-    bool any = false;
-    ky_strbuf_puts(b, "( ");
-#define ALT() (any ? ky_strbuf_puts(b, " | ") : (void)0, any = true)
-    if (A < B) {
-        long long lo = A;
-        if (exA) {
-            ALT();
-            ky_strbuf_printf(b, "\"%lld.\" [0-9]{0,%d} [1-9]", A, NUM_DIGITS - 1);
-            lo = A + 1;
-        }
-        if (lo <= B - 1) {
-            ALT();
-            range_nat(b, lo, B - 1);
-            ky_strbuf_printf(b, " ( \".\" [0-9]{1,%d} )?", NUM_DIGITS);
-        }
-        if (!exB) {
-            ALT();
-            ky_strbuf_printf(b, "\"%lld\" ( \".\" \"0\"{1,%d} )?", B, NUM_DIGITS);
-        }
-    } else if (!exA && !exB) {
-        ALT();
-        ky_strbuf_printf(b, "\"%lld\" ( \".\" \"0\"{1,%d} )?", B, NUM_DIGITS);
-    }
-#undef ALT
-    ky_strbuf_puts(b, " )");
-    return any;
-}
-
 static ky_status gen_number(schema_ctx *c, json_t *s, const char *path, ky_strbuf *b) {
-    bool hmin, hmax, hxmin, hxmax;
-    long long min = 0, max = 0, xmin = 0, xmax = 0;
-    if (!get_bound(c, s, "minimum", path, &hmin, &min, true) ||
-        !get_bound(c, s, "maximum", path, &hmax, &max, true) ||
-        !get_bound(c, s, "exclusiveMinimum", path, &hxmin, &xmin, true) ||
-        !get_bound(c, s, "exclusiveMaximum", path, &hxmax, &xmax, true))
-        return c->st;
-    if (!hmin && !hmax && !hxmin && !hxmax) {
+    bounds r;
+    bool any;
+    if (!get_bounds(c, s, path, &r, &any)) return c->st;
+    if (!any) {
         ky_strbuf_puts(b, "j-num");
         return KY_OK;
     }
-    long long lo = -MAX_BOUND, hi = MAX_BOUND;
-    bool exlo = false, exhi = false;
-    if (hmin) lo = min;
-    if (hxmin && (xmin >= lo)) lo = xmin, exlo = true;
-    if (hmax) hi = max;
-    if (hxmax && (xmax <= hi)) hi = xmax, exhi = true;
-    if (lo > hi || (lo == hi && (exlo || exhi)))
+    if (!schema_number_range(b, r.lo, r.exlo, r.hi, r.exhi))
         return fail(c, KY_ERR_FORMAT, path, "number bounds leave no value", NULL);
-    bool ok;
-    if (lo >= 0) {
-        ok = num_nonneg(b, lo, hi, exlo, exhi);
-    } else if (hi <= 0) {
-        ky_strbuf_puts(b, "\"-\" ");
-        ok = num_nonneg(b, -hi, -lo, exhi, exlo);
-    } else {
-        ky_strbuf_puts(b, "( \"-\" ");
-        ok = num_nonneg(b, 0, -lo, false, exlo);
-        ky_strbuf_puts(b, " | ");
-        ok = num_nonneg(b, 0, hi, false, exhi) && ok;
-        ky_strbuf_puts(b, " )");
-    }
-    if (!ok) return fail(c, KY_ERR_FORMAT, path, "number bounds leave no value", NULL);
     return KY_OK;
 }
 
@@ -822,6 +697,223 @@ static ky_status gen_type(schema_ctx *c, json_t *s, const char *t, const char *p
     return fail(c, KY_ERR_FORMAT, path, "unknown type", t);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * oneOf: compiled as the alternatives of anyOf, which is exact only when no generated value can
+ * match two branches. excl(A, B) proves "nothing A's grammar writes validates against B" from
+ * types, const/enum values and object properties; anything it cannot prove is rejected.
+ * ------------------------------------------------------------------------------------------- */
+
+enum { T_NULL = 1, T_BOOL = 2, T_INT = 4, T_FRAC = 8, T_STR = 16, T_ARR = 32, T_OBJ = 64 };
+#define T_ALL 127
+#define T_NUM (T_INT | T_FRAC)
+
+static json_t *deref(schema_ctx *c, json_t *s) {
+    for (int hop = 0; hop < 16 && json_is_object(s) && json_object_get(s, "$ref"); hop++) {
+        const char *r = json_string_value(json_object_get(s, "$ref"));
+        s = r ? resolve_ref(c, r) : NULL;
+    }
+    return s;
+}
+
+static unsigned value_type(json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_NULL: return T_NULL;
+    case JSON_TRUE:
+    case JSON_FALSE: return T_BOOL;
+    case JSON_INTEGER: return T_INT;
+    case JSON_REAL: return json_real_value(v) == floor(json_real_value(v)) ? T_INT : T_FRAC;
+    case JSON_STRING: return T_STR;
+    case JSON_ARRAY: return T_ARR;
+    default: return T_OBJ;
+    }
+}
+
+static unsigned type_name_mask(const char *t) {
+    static const char *const names[] = {"null",   "boolean", "integer", "number",
+                                        "string", "array",   "object"};
+    static const unsigned masks[] = {T_NULL, T_BOOL, T_INT, T_NUM, T_STR, T_ARR, T_OBJ};
+    for (int i = 0; i < 7; i++)
+        if (t && !strcmp(t, names[i])) return masks[i];
+    return T_ALL;
+}
+
+/* Types an instance valid against s may have (a superset; depth bounds recursion). */
+static unsigned sem_types(schema_ctx *c, json_t *s, int depth) {
+    s = deref(c, s);
+    if (json_is_false(s)) return 0;
+    if (!json_is_object(s) || depth > 16) return T_ALL;
+    unsigned t = T_ALL;
+    json_t *ty = json_object_get(s, "type"), *v;
+    size_t i;
+    if (json_is_string(ty)) t &= type_name_mask(json_string_value(ty));
+    if (json_is_array(ty)) {
+        unsigned m = 0;
+        json_array_foreach(ty, i, v) m |= type_name_mask(json_string_value(v));
+        t &= m;
+    }
+    if ((v = json_object_get(s, "const"))) t &= value_type(v);
+    json_t *en = json_object_get(s, "enum");
+    if (json_is_array(en)) {
+        unsigned m = 0;
+        json_array_foreach(en, i, v) m |= value_type(v);
+        t &= m;
+    }
+    static const char *const alts[] = {"anyOf", "oneOf"};
+    for (int k = 0; k < 2; k++) {
+        json_t *l = json_object_get(s, alts[k]);
+        if (!json_is_array(l)) continue;
+        unsigned m = 0;
+        json_array_foreach(l, i, v) m |= sem_types(c, v, depth + 1);
+        t &= m;
+    }
+    json_t *all = json_object_get(s, "allOf");
+    if (json_is_array(all)) json_array_foreach(all, i, v) t &= sem_types(c, v, depth + 1);
+    return t;
+}
+
+/* Types the compiled grammar of s can write: as sem_types, narrowed by the keyword-based type
+ * inference of gen() when s names no type. */
+static unsigned gen_types(schema_ctx *c, json_t *s) {
+    unsigned t = sem_types(c, s, 0);
+    s = deref(c, s);
+    if (!json_is_object(s)) return t;
+    static const char *const explicit_kw[] = {"type", "const", "enum", "anyOf", "oneOf", NULL};
+    for (int i = 0; explicit_kw[i]; i++)
+        if (json_object_get(s, explicit_kw[i])) return t;
+    if (json_object_get(s, "allOf")) return t & T_OBJ;
+    static const struct {
+        const char *kw;
+        unsigned t;
+    } infer[] = {{"properties", T_OBJ},      {"additionalProperties", T_OBJ},
+                 {"required", T_OBJ},        {"items", T_ARR},
+                 {"prefixItems", T_ARR},     {"minItems", T_ARR},
+                 {"maxItems", T_ARR},        {"pattern", T_STR},
+                 {"format", T_STR},          {"minLength", T_STR},
+                 {"maxLength", T_STR},       {"minimum", T_NUM},
+                 {"maximum", T_NUM},         {"exclusiveMinimum", T_NUM},
+                 {"exclusiveMaximum", T_NUM}};
+    for (size_t i = 0; i < sizeof infer / sizeof *infer; i++)
+        if (json_object_get(s, infer[i].kw)) return t & infer[i].t;
+    return t;
+}
+
+/* The finite set of values s allows (its const or enum), or NULL. */
+static json_t *finite_values(schema_ctx *c, json_t *s, json_t **one) {
+    s = deref(c, s);
+    if (!json_is_object(s)) return NULL;
+    json_t *v = json_object_get(s, "const");
+    if (v) {
+        *one = json_pack("[O]", v);
+        return *one;
+    }
+    v = json_object_get(s, "enum");
+    return json_is_array(v) ? v : NULL;
+}
+
+/* a and b may be equal JSON values (numbers by value; containers conservatively). */
+static bool maybe_equal(json_t *a, json_t *b) {
+    if (json_is_number(a) && json_is_number(b)) return json_number_value(a) == json_number_value(b);
+    if (json_typeof(a) != json_typeof(b)) return false;
+    if (json_is_array(a) || json_is_object(a)) return true;
+    return json_equal(a, b);
+}
+
+/* Value v (from A's const/enum) cannot validate against B. */
+static bool value_fails(schema_ctx *c, json_t *v, json_t *B) {
+    if (!(value_type(v) & sem_types(c, B, 0))) return true;
+    json_t *one = NULL, *vb = finite_values(c, B, &one), *w;
+    bool fails = vb != NULL;
+    size_t i;
+    if (vb) json_array_foreach(vb, i, w) fails = fails && !maybe_equal(v, w);
+    json_decref(one);
+    return fails;
+}
+
+static bool str_in(json_t *arr, const char *k) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i,
+                       v) if (json_is_string(v) && !strcmp(json_string_value(v), k)) return true;
+    return false;
+}
+
+/* The numeric interval s allows (its bound keywords; unreadable ones count as absent). */
+static bounds num_interval(json_t *s) {
+    bounds r = {-INFINITY, INFINITY, false, false};
+    json_t *v;
+    if (json_is_number(v = json_object_get(s, "minimum"))) r.lo = json_number_value(v);
+    if (json_is_number(v = json_object_get(s, "exclusiveMinimum")) && json_number_value(v) >= r.lo)
+        r.lo = json_number_value(v), r.exlo = true;
+    if (json_is_number(v = json_object_get(s, "maximum"))) r.hi = json_number_value(v);
+    if (json_is_number(v = json_object_get(s, "exclusiveMaximum")) && json_number_value(v) <= r.hi)
+        r.hi = json_number_value(v), r.exhi = true;
+    return r;
+}
+
+/* x ends before y starts (no common value). */
+static bool before(bounds x, bounds y) {
+    return x.hi < y.lo || (x.hi == y.lo && (x.exhi || y.exlo));
+}
+
+/* Nothing A's grammar writes validates against B. */
+static bool excl(schema_ctx *c, json_t *A, json_t *B) {
+    unsigned ga = gen_types(c, A);
+    if (!(ga & sem_types(c, B, 0))) return true;
+    json_t *na = deref(c, A), *nb = deref(c, B);
+    if (!(ga & ~(unsigned)T_NUM) && json_is_object(na) && json_is_object(nb)) {
+        bounds ia = num_interval(na), ib = num_interval(nb); /* numbers in disjoint ranges */
+        if (before(ia, ib) || before(ib, ia)) return true;
+    }
+    json_t *one = NULL, *va = finite_values(c, A, &one), *v;
+    size_t i;
+    if (va) {
+        bool all = true;
+        json_array_foreach(va, i, v) all = all && value_fails(c, v, B);
+        json_decref(one);
+        return all;
+    }
+    json_t *a = deref(c, A), *b = deref(c, B);
+    if ((ga & ~(unsigned)T_OBJ) || !json_is_object(a) || !json_is_object(b) ||
+        json_object_get(a, "allOf") || json_object_get(a, "anyOf") || json_object_get(a, "oneOf"))
+        return false;
+    /* objects: a property A always writes (required) whose values B rejects, or a property B
+     * requires that A never writes (A declares no extra keys) */
+    json_t *pa = json_object_get(a, "properties"), *ra = json_object_get(a, "required");
+    json_t *pb = json_object_get(b, "properties"), *rb = json_object_get(b, "required");
+    json_t *addl = json_object_get(a, "additionalProperties");
+    const char *k;
+    json_object_foreach(pa, k, v) {
+        json_t *bv = json_object_get(pb, k);
+        if (!str_in(ra, k) || !bv) continue;
+        json_t *one_a = NULL, *vals = finite_values(c, v, &one_a), *w;
+        bool all = vals != NULL;
+        size_t j;
+        if (vals) json_array_foreach(vals, j, w) all = all && value_fails(c, w, bv);
+        json_decref(one_a);
+        if (all) return true;
+    }
+    if (!addl || json_is_false(addl)) json_array_foreach(rb, i, v) {
+            if (json_is_string(v) && !json_object_get(pa, json_string_value(v))) return true;
+        }
+    return false;
+}
+
+/* Rejects a oneOf whose branches may overlap (c->st set); KY_OK when every pair is disjoint. */
+static ky_status check_one_of(schema_ctx *c, json_t *list, const char *path) {
+    size_t n = json_array_size(list);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            if (i == j || excl(c, json_array_get(list, i), json_array_get(list, j))) continue;
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "unsupported oneOf: branch %zu may also match branch %zu (use anyOf, or make "
+                     "them differ in type, const/enum or a required const property) in",
+                     i, j);
+            return fail(c, KY_ERR_UNSUPPORTED, path, msg, "oneOf");
+        }
+    return KY_OK;
+}
+
 /* allOf of object schemas → one merged object schema (new reference). */
 static json_t *merge_all_of(schema_ctx *c, json_t *s, const char *path) {
     json_t *m = json_object(), *props = json_object(), *req = json_array();
@@ -936,6 +1028,12 @@ static ky_status gen(schema_ctx *c, json_t *s, const char *path, char name[32]) 
             fail(c, KY_ERR_FORMAT, path, "anyOf/oneOf is not a non-empty array", any_kw);
             goto out;
         }
+        if (json_object_get(s, "anyOf") && json_object_get(s, "oneOf")) {
+            fail(c, KY_ERR_UNSUPPORTED, path, "unsupported JSON Schema keyword combination",
+                 "anyOf with oneOf");
+            goto out;
+        }
+        if (any_kw[0] == 'o' && check_one_of(c, any, path) != KY_OK) goto out;
         for (size_t i = 0; i < json_array_size(any); i++) {
             char p[512], idx[24], sub[32];
             snprintf(idx, sizeof idx, "%zu", i);

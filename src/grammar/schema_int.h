@@ -24,4 +24,11 @@ bool schema_regex_gbnf(const char *pat, size_t n, ky_strbuf *b, const char **why
  * the bytes are not valid UTF-8. */
 bool schema_utf8_cp(const char *s, size_t n, uint32_t *cp, size_t *len);
 
+/* Appends GBNF for the integers in [lo, hi] (|lo|, |hi| < 10^15) written without leading zeros. */
+void schema_range_int(ky_strbuf *b, long long lo, long long hi);
+/* Appends GBNF for the decimals x (no exponent, at most 15 digits in all, |x| < 10^15) with
+ * lo <= x <= hi, an end exclusive when flagged; fractional bounds are compared digit by digit.
+ * Returns false when no such decimal exists (b then holds garbage the caller discards). */
+bool schema_number_range(ky_strbuf *b, double lo, bool exlo, double hi, bool exhi);
+
 #endif

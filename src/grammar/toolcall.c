@@ -40,6 +40,9 @@
     "sep\xEF\xBD\x9C>"
 
 enum { M_CONTENT, M_REASONING, M_CALL, M_TRAILING };
+/* Sub-states of a streamed Hermes call: buffering (not streamed: parsed whole at its end), its
+ * header, its arguments object, the text after the arguments up to the close marker. */
+enum { S_WHOLE, S_HEAD, S_ARGS, S_TAIL };
 
 typedef struct marker {
     const char *open, *close; /* close NULL: to the end of the output */
@@ -60,6 +63,12 @@ struct ky_chat_parser {
     size_t n_markers;
     chan content, reasoning;
     int32_t n_calls;
+    /* Hermes streaming (stream_arguments) of the current call: sub-state, JSON scanner of the
+     * arguments object (depth, inside a string, after a backslash). */
+    int sub;
+    int32_t block_calls; /* calls streamed in the current block (R1 blocks hold several) */
+    int32_t depth;
+    bool in_str, esc;
     bool failed;
     ky_chat_event_fn fn;
     void *user;
@@ -354,10 +363,248 @@ static void consume(ky_strbuf *b, size_t n) {
     b->data[b->len] = '\0';
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Streamed calls: Hermes <tool_call> {"name": "N", "arguments": { ... } } </tool_call>, and
+ * DeepSeek-R1 blocks of <｜tool▁call▁begin｜>function<｜tool▁sep｜>N ```json { ... } ``` calls
+ * ------------------------------------------------------------------------------------------- */
+
+static size_t skip_ws(const char *s, size_t i, size_t n) {
+    while (i < n && is_ws(s[i])) i++;
+    return i;
+}
+
+/* Matches the header of a call body s[0..n): 1 with the name's JSON string at s[*ns..*ne) and
+ * *args at the arguments' '{'; 0 when more text is needed; -1 when it does not match. */
+static int head_match(const char *s, size_t n, size_t *ns, size_t *ne, size_t *args) {
+    static const char *const lits[] = {"{", "\"name\"", ":", NULL, ",", "\"arguments\"", ":", "{"};
+    size_t i = 0;
+    for (int k = 0; k < 8; k++) {
+        i = skip_ws(s, i, n);
+        if (i == n) return 0;
+        if (!lits[k]) { /* the name: a JSON string */
+            if (s[i] != '"') return -1;
+            *ns = i++;
+            for (bool esc = false; i < n; i++) {
+                if (esc)
+                    esc = false;
+                else if (s[i] == '\\')
+                    esc = true;
+                else if (s[i] == '"')
+                    break;
+            }
+            if (i == n) return 0;
+            *ne = ++i;
+            continue;
+        }
+        size_t l = strlen(lits[k]), m = n - i < l ? n - i : l;
+        if (memcmp(s + i, lits[k], m)) return -1;
+        if (m < l) return 0;
+        if (k == 7) *args = i;
+        i += l;
+    }
+    return 1;
+}
+
+static void emit_stream_event(ky_chat_parser *p, ky_chat_event_type t, const char *s, size_t n) {
+    ky_chat_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = t;
+    ev.index = p->n_calls - 1;
+    if (t == KY_CHAT_EVENT_TOOL_CALL_BEGIN) {
+        ev.name = s;
+        ev.name_len = n;
+    } else {
+        ev.arguments = s;
+        ev.arguments_len = n;
+    }
+    p->fn(p->user, &ev);
+}
+
+/* Bytes at the end of s[0..n) that start a UTF-8 character not complete yet (0-3). */
+static size_t utf8_tail(const char *s, size_t n) {
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = (unsigned char)s[n - k];
+        if ((c & 0xC0) == 0x80) continue; /* continuation byte */
+        size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return want > k ? k : 0;
+    }
+    return 0;
+}
+
+/* Feeds arguments text s[0..n) (S_ARGS): emits it without whitespace outside strings and
+ * returns the bytes consumed; the state becomes S_TAIL after the object's closing brace, or at
+ * a '<' outside a string (not JSON: the close marker of a broken call). Unless final, a
+ * character split at the end is left for the next feed, so fragments are whole UTF-8. */
+static size_t args_feed(ky_chat_parser *p, const char *s, size_t n, bool final) {
+    ky_strbuf frag;
+    ky_strbuf_init(&frag);
+    size_t i = 0;
+    if (!final) n -= utf8_tail(s, n);
+    for (; i < n && p->sub == S_ARGS; i++) {
+        char ch = s[i];
+        if (p->in_str) {
+            if (p->esc)
+                p->esc = false;
+            else if (ch == '\\')
+                p->esc = true;
+            else if (ch == '"')
+                p->in_str = false;
+        } else if (ch == '<') {
+            p->sub = S_TAIL;
+            break;
+        } else if (is_ws(ch)) {
+            continue;
+        } else if (ch == '"') {
+            p->in_str = true;
+        } else if (ch == '{' || ch == '[') {
+            p->depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (--p->depth <= 0) p->sub = S_TAIL;
+        }
+        ky_strbuf_append(&frag, &ch, 1);
+    }
+    if (frag.failed) p->failed = true;
+    if (frag.len) emit_stream_event(p, KY_CHAT_EVENT_TOOL_CALL_ARGS, frag.data, frag.len);
+    ky_strbuf_free(&frag);
+    return i;
+}
+
+/* DeepSeek-R1: matches <｜tool▁call▁begin｜>TYPE<｜tool▁sep｜>NAME\n```json {  as head_match
+ * does (the name is raw text up to the newline). */
+static int head_match_r1(const char *s, size_t n, size_t *ns, size_t *ne, size_t *args) {
+    size_t i = skip_ws(s, 0, n), l = strlen(R1_CALL_BEGIN), m = n - i < l ? n - i : l;
+    if (memcmp(s + i, R1_CALL_BEGIN, m)) return -1;
+    if (m < l) return 0;
+    i += l;
+    /* TYPE has no '<' or newline: the first '<' must open the separator (decided on a prefix,
+     * so every chunking decides the same) */
+    while (i < n && s[i] != '<' && s[i] != '\n') i++;
+    if (i == n) return 0;
+    l = strlen(R1_SEP), m = n - i < l ? n - i : l;
+    if (s[i] == '\n' || memcmp(s + i, R1_SEP, m)) return -1;
+    if (m < l) return 0;
+    i += l;
+    const char *nl = memchr(s + i, '\n', n - i);
+    if (!nl) return 0;
+    *ns = i;
+    *ne = (size_t)(nl - s);
+    i = *ne + 1;
+    static const char fence[] = "```json";
+    m = n - i < 7 ? n - i : 7;
+    if (memcmp(s + i, fence, m)) return -1;
+    if (m < 7) return 0;
+    i = skip_ws(s, i + 7, n);
+    if (i == n) return 0;
+    if (s[i] != '{') return -1;
+    *args = i;
+    return 1;
+}
+
+/* After the call's body grew (S_HEAD): starts streaming once the header is complete, or falls
+ * back to whole-call parsing when it cannot be one. Text after what the arguments took goes back
+ * to the front of the input buffer. */
+static void head_step(ky_chat_parser *p) {
+    size_t ol = strlen(p->cur->open), ns = 0, ne = 0, at = 0;
+    const char *b = p->call.data + ol;
+    size_t n = p->call.len - ol;
+    bool r1 = p->p.format == KY_TOOL_FORMAT_DEEPSEEK_R1;
+    int m = r1 ? head_match_r1(b, n, &ns, &ne, &at) : head_match(b, n, &ns, &ne, &at);
+    if (m == 0 && n > KY_TOOLCALL_MAX_HEAD_BYTES) m = -1;
+    if (m == 0) return;
+    json_t *nm = m > 0 && !r1 ? json_loadb(b + ns, ne - ns, JSON_DECODE_ANY, NULL) : NULL;
+    const char *name = r1 ? (m > 0 ? b + ns : NULL) : json_string_value(nm);
+    size_t name_len = r1 ? ne - ns : name ? strlen(name) : 0;
+    if (!name || !name_len) {
+        json_decref(nm);
+        p->sub = S_WHOLE;
+        return;
+    }
+    p->n_calls++;
+    p->block_calls++;
+    chan_drop_ws(&p->content);
+    emit_stream_event(p, KY_CHAT_EVENT_TOOL_CALL_BEGIN, name, name_len);
+    json_decref(nm);
+    p->sub = S_ARGS;
+    p->depth = 0;
+    p->in_str = p->esc = false;
+    size_t used = at + args_feed(p, b + at, n - at, false);
+    ky_strbuf rest;
+    ky_strbuf_init(&rest);
+    ky_strbuf_append(&rest, b + used, n - used);
+    ky_strbuf_append(&rest, p->buf.data ? p->buf.data : "", p->buf.len);
+    ky_strbuf_reset(&p->buf);
+    ky_strbuf_append(&p->buf, rest.data ? rest.data : "", rest.len);
+    if (rest.failed || p->buf.failed) p->failed = true;
+    ky_strbuf_free(&rest);
+    ky_strbuf_reset(&p->call);
+}
+
+/* One step of a streamed call (mode M_CALL, sub != S_WHOLE) over the buffer; returns false when
+ * it needs more input. */
+static bool stream_call(ky_chat_parser *p, bool final) {
+    char *s = p->buf.data;
+    size_t n = p->buf.len;
+    if (p->sub == S_ARGS) {
+        size_t used = args_feed(p, s, n, final);
+        consume(&p->buf, used);
+        return (used > 0 || p->sub != S_ARGS) && p->buf.len > 0;
+    }
+    const char *close = p->cur->close;
+    const char *f = find(s, n, close);
+    size_t take = f ? (size_t)(f - s) : n - (final ? 0 : partial(s, n, close));
+    bool r1 = p->p.format == KY_TOOL_FORMAT_DEEPSEEK_R1;
+    if (p->sub == S_HEAD) {
+        ky_strbuf_append(&p->call, s, take);
+        consume(&p->buf, take);
+        head_step(p);
+        if (p->sub != S_HEAD) return true;
+        if (!f && !final) return false;
+        size_t ol = strlen(p->cur->open);
+        if (r1 && p->block_calls && skip_ws(p->call.data, ol, p->call.len) == p->call.len) {
+            /* R1: the block closes after its last streamed call */
+            consume(&p->buf, f ? strlen(close) : 0);
+            p->mode = M_CONTENT;
+            p->sub = S_WHOLE;
+            ky_strbuf_reset(&p->call);
+            return true;
+        }
+        p->sub = S_WHOLE; /* ended before its header: parsed whole (as content) */
+        return true;
+    }
+    if (r1) { /* S_TAIL: dropped up to the call's end marker; another call may follow */
+        const char *g = find(s, f ? (size_t)(f - s) : n, R1_CALL_END);
+        if (g) {
+            consume(&p->buf, (size_t)(g - s) + strlen(R1_CALL_END));
+            p->sub = S_HEAD;
+            ky_strbuf_reset(&p->call);
+            ky_strbuf_puts(&p->call, p->cur->open);
+            return true;
+        }
+        if (!f && !final) {
+            size_t h = partial(s, n, R1_CALL_END), h2 = partial(s, n, close);
+            consume(&p->buf, n - (h > h2 ? h : h2));
+            return false;
+        }
+    }
+    /* S_TAIL: the rest of the call up to its close marker is dropped */
+    consume(&p->buf, f ? take + strlen(close) : take);
+    if (f || final) {
+        p->mode = M_CONTENT;
+        p->sub = S_WHOLE;
+        ky_strbuf_reset(&p->call);
+        return true;
+    }
+    return false;
+}
+
 static void process(ky_chat_parser *p, bool final) {
     for (;;) {
         char *s = p->buf.data;
         size_t n = p->buf.len;
+        if (p->mode == M_CALL && p->sub != S_WHOLE && (n || final)) {
+            if (stream_call(p, final)) continue;
+            return;
+        }
         if (!n && final && p->mode == M_CALL) {
             size_t ol = strlen(p->cur->open);
             finish_call(p, p->call.data + ol, p->call.len - ol, false);
@@ -406,6 +653,12 @@ static void process(ky_chat_parser *p, bool final) {
             } else if (which >= k0) {
                 p->cur = &p->markers[which - k0];
                 p->mode = p->cur->close ? M_CALL : M_TRAILING;
+                p->sub = p->p.stream_arguments && p->mode == M_CALL &&
+                                 (p->p.format == KY_TOOL_FORMAT_HERMES ||
+                                  p->p.format == KY_TOOL_FORMAT_DEEPSEEK_R1)
+                             ? S_HEAD
+                             : S_WHOLE;
+                p->block_calls = 0;
                 ky_strbuf_reset(&p->call);
                 ky_strbuf_append(&p->call, cand[which], blen);
             } /* else: a stray </think> is dropped */
@@ -499,6 +752,7 @@ void ky_chat_parser_reset(ky_chat_parser *p) {
     p->content.started = p->reasoning.started = false;
     p->mode = p->p.reasoning && p->p.reasoning_open ? M_REASONING : M_CONTENT;
     p->n_calls = 0;
+    p->sub = S_WHOLE;
     p->failed = false;
 }
 
@@ -701,7 +955,7 @@ ky_status ky_grammar_tools_gbnf(const char *tools_json, size_t len,
         ky_strbuf_puts(&out, "root ::= ");
         if (params->prefix && *params->prefix) {
             schema_gbnf_literal(&out, params->prefix, strlen(params->prefix));
-            ky_strbuf_puts(&out, " \"\\n\"* ");
+            ky_strbuf_puts(&out, " \"\\n\"{0,2} ");
         }
         switch (params->format) {
         case KY_TOOL_FORMAT_DEEPSEEK_R1:

@@ -303,6 +303,9 @@ static bool parse_sampling(json_t *root, api_request *r, api_error *err) {
     const char *mt = field(root, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
     if (!get_int(root, mt, 1, KY_MAX_CTX, &x, err)) return false;
     r->max_tokens = x;
+    x = -1;
+    if (!get_int(root, "max_reasoning_tokens", 0, KY_MAX_CTX, &x, err)) return false;
+    r->max_reasoning_tokens = (int32_t)x;
     r->temperature = 1.0;
     r->top_p = 1.0;
     if (!get_number(root, "temperature", 0, 2, &r->temperature, err)) return false;
@@ -360,10 +363,6 @@ static bool parse_sampling(json_t *root, api_request *r, api_error *err) {
         } else if (strcmp(type, "text") != 0) {
             return BAD("response_format", "'response_format' type '%.40s' is not supported", type);
         }
-        if (r->grammar && r->kind == API_CHAT &&
-            (r->tool_choice == API_TOOLS_REQUIRED || r->tool_choice == API_TOOLS_NAMED))
-            return BAD("response_format",
-                       "'response_format' cannot be combined with a required tool call");
     }
     return parse_stop(root, r, err);
 }

@@ -63,7 +63,8 @@ typedef struct api_request {
     size_t n_logit_bias;
     int32_t n;
     bool stream, include_usage;
-    /* Constrained output: GBNF of response_format json_object / json_schema (NULL: free). */
+    /* Constrained output: GBNF of response_format json_object / json_schema (NULL: free). With
+     * tool_choice required or named the turn is a tool call and this is not applied. */
     char *grammar;
     /* Chat tools: the "tools" array as compact JSON (NULL: none), tool_choice, its function
      * name (API_TOOLS_NAMED) and parallel_tool_calls (default true). */
@@ -71,6 +72,9 @@ typedef struct api_request {
     api_tool_choice tool_choice;
     char *tool_name;
     bool parallel_tool_calls;
+    /* Chat with a thinking template: tokens the model may sample inside <think> before the
+     * engine closes the block itself (-1: unlimited, the default). */
+    int32_t max_reasoning_tokens;
     bool logprobs;        /* chat: logprobs:true; completions: logprobs given (0..5) */
     int32_t top_logprobs; /* alternatives per position (0..20 chat, 0..5 completions) */
 } api_request;

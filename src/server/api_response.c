@@ -145,6 +145,9 @@ static json_t *usage_json(const api_usage *u) {
     json_t *d = json_object();
     json_object_set_new(d, "cached_tokens", json_integer(u->cached_tokens));
     json_object_set_new(o, "prompt_tokens_details", d);
+    d = json_object();
+    json_object_set_new(d, "reasoning_tokens", json_integer(u->reasoning_tokens));
+    json_object_set_new(o, "completion_tokens_details", d);
     return o;
 }
 

@@ -48,6 +48,7 @@ typedef struct api_meta {
 
 typedef struct api_usage {
     int64_t prompt_tokens, completion_tokens, cached_tokens;
+    int64_t reasoning_tokens; /* completion tokens sampled inside <think> blocks */
 } api_usage;
 
 /* One finished choice of a non-streamed response. */

@@ -31,11 +31,15 @@
 #include "base/limits.h"
 #include "base/strbuf.h"
 #include "server/api_response.h"
+#include "server/gcompile.h"
 #include "server/prefix.h"
 #include "server/prep.h"
 #include "server/server_int.h"
 
 enum { CH_PREFILL, CH_WAITCOPY, CH_GEN, CH_DONE };
+/* Where a choice's output is relative to a <think> block: none (or closed), not known yet (the
+ * block may open with the first text), inside. */
+enum { THINK_NONE, THINK_MAYBE, THINK_IN };
 
 typedef struct choice {
     int32_t index, seq, state;
@@ -64,6 +68,19 @@ typedef struct choice {
      * consecutive steps whose drafts all failed, and steps left without drafting. */
     int32_t n_draft, k_cur, misses, backoff;
     ky_token draft[KY_SRV_MAX_DRAFT];
+    /* Reasoning: THINK_*, tokens sampled inside the block, tokens to emit instead of sampling
+     * (the engine's <think> / </think> ids), the last text bytes (markers across tokens). */
+    int think;
+    int32_t n_reason;
+    const ky_token *force;
+    int32_t n_force;
+    bool gm_started; /* think_gram: the grammar engaged (it ends the output when it finishes) */
+    char tail[16];
+    size_t n_tail;
+    /* Non-streams: the streamed tool call being collected (name NULL: none). */
+    char *call_name;
+    int32_t call_index;
+    ky_strbuf call_args;
 } choice;
 
 typedef struct active {
@@ -75,6 +92,8 @@ typedef struct active {
     bool first_token;
     struct gcache_entry *ge;       /* response_format or tool-call grammar, NULL: free */
     bool think_open, think_closed; /* the prompt ends inside / after a <think> block */
+    bool think_gram;               /* the grammar starts at </think> (constrained after thinking) */
+    bool ge_schema;                /* ge is response_format's (not a tool-call grammar) */
     choice ch[KY_SRV_MAX_N];
     struct active *next;
 } active;
@@ -110,8 +129,13 @@ typedef struct engine {
     ky_grammar_vocab *gvocab; /* token trie for grammars (NULL: model without tokenizer) */
     ky_tool_format tool_fmt;  /* from the chat template */
     bool think;               /* the template knows <think> */
+    ky_token think_ids[2][8]; /* "<think>\n" and "</think>\n\n" as tokens (forced) */
+    int32_t n_think_ids[2];
     gcache_entry *gcache[GCACHE_N];
     uint64_t gcache_tick;
+    gc_worker *gcw;    /* compiles new grammars off this thread (NULL: compiled inline) */
+    gc_job *compiling; /* submitted jobs not yet back (through next_inflight) */
+    bool stopping;     /* shutting down: no new compile jobs */
 } engine;
 
 static void gcache_entry_free(gcache_entry *g) {
@@ -127,11 +151,14 @@ static void gcache_release(gcache_entry *g) {
     if (g && --g->users == 0 && !g->cached) gcache_entry_free(g);
 }
 
-/* A queued request with its prepared prompt. */
+/* A queued request with its prepared prompt and grammar (admitted once the grammar is ready). */
 typedef struct pending {
     srv_request *req;
     ky_token *prompt;
     size_t n_prompt;
+    bool think_open, think_closed, think_gram, ge_schema; /* as in active */
+    gcache_entry *ge; /* the grammar (one use counted), NULL: none or still compiling */
+    gc_job *job;      /* the compile job it waits for, NULL: ready */
     struct pending *next;
 } pending;
 
@@ -200,6 +227,8 @@ static void free_active(engine *e, active *a) {
         ky_chat_parser_free(c->parser);
         ky_strbuf_free(&c->reasoning);
         free(c->calls);
+        free(c->call_name);
+        ky_strbuf_free(&c->call_args);
     }
     gcache_release(a->ge);
     free(a->prompt);
@@ -221,7 +250,10 @@ static void unlink_active(engine *e, active *a) {
 
 static api_usage usage_of(active *a) {
     api_usage u = {.prompt_tokens = (int64_t)a->n_prompt, .cached_tokens = a->n_cached};
-    for (int32_t i = 0; i < a->n_choices; i++) u.completion_tokens += a->ch[i].n_gen;
+    for (int32_t i = 0; i < a->n_choices; i++) {
+        u.completion_tokens += a->ch[i].n_gen;
+        u.reasoning_tokens += a->ch[i].n_reason;
+    }
     return u;
 }
 
@@ -280,6 +312,21 @@ static size_t stop_holdback(const api_request *r, const char *s, size_t n) {
     return keep;
 }
 
+/* Non-streams: appends the streamed call being collected to message.tool_calls. */
+static bool flush_call(choice *c, srv_request *r) {
+    if (!c->call_name) return true;
+    char id[64];
+    snprintf(id, sizeof id, "call_%s_%d_%d", r->id + (strncmp(r->id, "chatcmpl-", 9) ? 0 : 9),
+             c->index, c->call_index);
+    bool ok = api_tool_call_append(&c->calls, id, c->call_name, strlen(c->call_name),
+                                   c->call_args.data ? c->call_args.data : "{}",
+                                   c->call_args.data ? c->call_args.len : 2);
+    free(c->call_name);
+    c->call_name = NULL;
+    ky_strbuf_reset(&c->call_args);
+    return ok;
+}
+
 typedef struct parse_ctx {
     engine *e;
     active *a;
@@ -295,10 +342,36 @@ static void on_parsed(void *user, const ky_chat_event *ev) {
     choice *c = pc->c;
     srv_request *r = a->req;
     api_meta m = meta_of(e, a);
+    char id[64];
+    snprintf(id, sizeof id, "call_%s_%d_%d", r->id + (strncmp(r->id, "chatcmpl-", 9) ? 0 : 9),
+             c->index, ev->index);
+    if (ev->type == KY_CHAT_EVENT_TOOL_CALL_BEGIN) { /* a streamed call: header now */
+        if (r->api.stream) {
+            pc->ok &= push_event(
+                e, r, api_chunk_tool_header(&m, c->index, ev->index, id, ev->name, ev->name_len));
+        } else {
+            pc->ok &= flush_call(c, r);
+            c->call_name = malloc(ev->name_len + 1);
+            pc->ok &= c->call_name != NULL;
+            if (c->call_name) memcpy(c->call_name, ev->name, ev->name_len);
+            if (c->call_name) c->call_name[ev->name_len] = 0;
+            c->call_index = ev->index;
+        }
+        return;
+    }
+    if (ev->type == KY_CHAT_EVENT_TOOL_CALL_ARGS) { /* ... and its arguments as they come */
+        if (r->api.stream) {
+            pc->ok &= push_event(
+                e, r,
+                api_chunk_tool_args(&m, c->index, ev->index, ev->arguments, ev->arguments_len));
+        } else {
+            ky_strbuf_append(&c->call_args, ev->arguments, ev->arguments_len);
+            pc->ok &= !c->call_args.failed;
+        }
+        return;
+    }
     if (ev->type == KY_CHAT_EVENT_TOOL_CALL) {
-        char id[64];
-        snprintf(id, sizeof id, "call_%s_%d_%d", r->id + (strncmp(r->id, "chatcmpl-", 9) ? 0 : 9),
-                 c->index, ev->index);
+        if (!r->api.stream) pc->ok &= flush_call(c, r);
         if (r->api.stream) {
             pc->ok &= push_event(
                 e, r, api_chunk_tool_header(&m, c->index, ev->index, id, ev->name, ev->name_len));
@@ -339,6 +412,7 @@ static bool emit(engine *e, active *a, choice *c, size_t n, bool final) {
             KY_OK)
             pc.ok = false;
         if (final && ky_chat_parser_finish(c->parser, on_parsed, &pc) != KY_OK) pc.ok = false;
+        if (final && !r->api.stream) pc.ok &= flush_call(c, r);
         memmove(c->held.data, c->held.data + n, c->held.len - n);
         c->held.len -= n;
         if (c->held.data) c->held.data[c->held.len] = 0;
@@ -510,6 +584,10 @@ static void drop_request(engine *e, srv_request *r) {
     srv_request_unref(r);
 }
 
+static void think_state(engine *e, pending *a);
+static void unlink_pending(engine *e, pending *p);
+static bool make_grammar(engine *e, pending *a, api_error *err);
+
 static void take_inbox(engine *e) {
     pthread_mutex_lock(&e->s->in_mu);
     srv_request *list = e->s->in_head;
@@ -544,7 +622,11 @@ static void take_inbox(engine *e) {
                 e->q_head = p;
             e->q_tail = p;
             atomic_fetch_add(&e->s->metrics.waiting, 1);
-            continue;
+            think_state(e, p);
+            if (make_grammar(e, p, &err)) continue; /* p may be gone (an inline compile failed) */
+            unlink_pending(e, p);
+            atomic_fetch_sub(&e->s->metrics.waiting, 1);
+            free(p->prompt);
         }
         free(p);
         push_error(e, r, &err);
@@ -560,6 +642,7 @@ static void reap(engine *e) {
             *pp = p->next;
             if (e->q_tail == p) e->q_tail = NULL;
             atomic_fetch_sub(&e->s->metrics.waiting, 1);
+            gcache_release(p->ge); /* a job it waits for still finishes and is cached */
             free(p->prompt);
             drop_request(e, p->req);
             free(p);
@@ -579,7 +662,7 @@ static void reap(engine *e) {
 }
 
 /* Whether the prompt's last text opened (or closed) a <think> block. */
-static void think_state(engine *e, active *a) {
+static void think_state(engine *e, pending *a) {
     if (!e->think || a->n_prompt == 0) return;
     size_t k = a->n_prompt < 6 ? a->n_prompt : 6, n = 0;
     const ky_token *t = a->prompt + a->n_prompt - k;
@@ -617,34 +700,156 @@ static bool init_choice(engine *e, active *a, choice *c, int32_t index) {
         if (!(c->mask = malloc(ky_grammar_mask_words(c->gm) * sizeof *c->mask))) return false;
     }
     if (r->kind == API_CHAT) {
-        ky_chat_parser_params pp = {r->tool_choice == API_TOOLS_NONE || !r->tools_json
-                                        ? KY_TOOL_FORMAT_NONE
-                                        : (e->tool_fmt ? e->tool_fmt : KY_TOOL_FORMAT_HERMES),
-                                    e->think, a->think_open};
+        bool tools = r->tool_choice != API_TOOLS_NONE && r->tools_json;
+        /* calls the grammar constrains stream their arguments as they are sampled */
+        ky_chat_parser_params pp = {tools ? (e->tool_fmt ? e->tool_fmt : KY_TOOL_FORMAT_HERMES)
+                                          : KY_TOOL_FORMAT_NONE,
+                                    e->think, a->think_open, tools && a->ge && !a->ge_schema};
         if (ky_chat_parser_create(&pp, &c->parser, NULL) != KY_OK) return false;
+        if (e->think && !a->think_closed) {
+            c->think = a->think_open ? THINK_IN : THINK_MAYBE;
+            if (c->think == THINK_MAYBE && a->think_gram && e->n_think_ids[0]) {
+                /* constrained after the reasoning: the block is opened for the model */
+                c->think = THINK_IN;
+                c->force = e->think_ids[0];
+                c->n_force = e->n_think_ids[0];
+            }
+        }
     }
+    c->call_index = -1;
     return true;
 }
 
+/* grammar (GBNF with a `root` rule) behind the literal "</think>" and up to two newlines: the same rules
+ * with root renamed. malloc'ed; NULL when out of memory. */
+static char *after_think(const char *grammar) {
+    static const char head[] = "root ::= \"</think>\" \"\\n\"{0,2} ky-after-think\n";
+    ky_strbuf sb;
+    ky_strbuf_init(&sb);
+    ky_strbuf_puts(&sb, head);
+    /* rule names start lines (newlines inside literals are escaped) */
+    for (const char *p = grammar; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        if (n >= 9 && !strncmp(p, "root ::= ", 9)) {
+            ky_strbuf_puts(&sb, "ky-after-think ::= ");
+            ky_strbuf_append(&sb, p + 9, n - 9);
+        } else {
+            ky_strbuf_append(&sb, p, n);
+        }
+        p += n;
+    }
+    if (sb.failed) {
+        ky_strbuf_free(&sb);
+        return NULL;
+    }
+    return sb.data;
+}
+
+/* Caches a compiled grammar: a free slot, else the least recently used idle entry (else it stays
+ * uncached and is freed by its last user). */
+static void gcache_insert(engine *e, gcache_entry *g) {
+    int slot = -1;
+    for (int i = 0; i < GCACHE_N && (slot < 0 || e->gcache[slot]); i++)
+        if (!e->gcache[i] ||
+            (e->gcache[i]->users == 0 && (slot < 0 || e->gcache[i]->last < e->gcache[slot]->last)))
+            slot = i;
+    if (slot >= 0) {
+        gcache_entry_free(e->gcache[slot]);
+        e->gcache[slot] = g;
+        g->cached = true;
+    }
+}
+
+static void unlink_pending(engine *e, pending *p) {
+    pending **pp = &e->q_head, *prev = NULL;
+    while (*pp != p) prev = *pp, pp = &(*pp)->next;
+    *pp = p->next;
+    if (e->q_tail == p) e->q_tail = prev;
+}
+
+/* A finished compile job: the grammar goes into the cache and to every request waiting for it;
+ * on failure those requests get the error. Frees the job. */
+static void job_done(engine *e, gc_job *j) {
+    for (gc_job **pp = &e->compiling; *pp; pp = &(*pp)->next_inflight)
+        if (*pp == j) {
+            *pp = j->next_inflight;
+            break;
+        }
+    gcache_entry *g = NULL;
+    if (j->st == KY_OK && (g = calloc(1, sizeof *g))) {
+        g->key = j->key, g->g = j->g, g->proto = j->proto;
+        j->key = NULL, j->g = NULL, j->proto = NULL;
+        g->last = ++e->gcache_tick;
+        gcache_insert(e, g);
+        fprintf(stderr, "kaiyuan serve: compiled a grammar in %.3f s (compile thread)\n",
+                j->seconds);
+    }
+    api_error err;
+    if (!g && j->st == KY_OK) j->st = KY_ERR_NOMEM;
+    if (j->st == KY_ERR_NOMEM)
+        api_errorf(&err, 500, "server_error", NULL, NULL, "out of memory");
+    else
+        api_errorf(&err, 400, "invalid_request_error", NULL, NULL, "%s", j->msg);
+    for (pending *p = e->q_head, *next; p; p = next) {
+        next = p->next;
+        if (p->job != j) continue;
+        p->job = NULL;
+        if (g) {
+            p->ge = g;
+            g->users++;
+            continue;
+        }
+        unlink_pending(e, p);
+        atomic_fetch_sub(&e->s->metrics.waiting, 1);
+        push_error(e, p->req, &err);
+        free(p->prompt);
+        atomic_fetch_sub(&e->s->inflight, 1);
+        srv_request_unref(p->req);
+        free(p);
+    }
+    if (g && !g->cached && g->users == 0) gcache_entry_free(g);
+    gc_job_free(j);
+}
+
+/* Takes the jobs the compile thread finished. */
+static void collect_jobs(engine *e) {
+    for (gc_job *j = gc_take_done(e->gcw), *next; j; j = next) {
+        next = j->next;
+        job_done(e, j);
+    }
+}
+
 /* The request's grammar: response_format, or the tool-call grammar (required / named: from the
- * first token; auto: lazy, engaged by the call's opening text), from the engine's cache or
- * compiled here (on the engine thread: ~0.1-4 s for a new schema on a 150k vocabulary).
- * Returns false with err set on failure. */
-static bool make_grammar(engine *e, active *a, api_error *err) {
+ * first token; auto: lazy, engaged by the call's opening text), from the engine's cache, from a
+ * compile job already running for the same text, or a new job for the compile thread (~0.1-4 s
+ * for a new schema on a 150k vocabulary; the other streams keep decoding meanwhile). The pending
+ * request is admitted once p->job is NULL again. Returns false with err set on failure. */
+static bool make_grammar(engine *e, pending *a, api_error *err) {
     const api_request *r = &a->req->api;
     ky_error ke = {0};
     ky_status st = KY_OK;
     char *text = NULL;
     const char *trig = NULL;
-    if (!r->grammar && !(r->kind == API_CHAT && r->tools_json && r->tool_choice != API_TOOLS_NONE))
-        return true;
+    bool tools = r->kind == API_CHAT && r->tools_json && r->tool_choice != API_TOOLS_NONE;
+    bool forced =
+        tools && (r->tool_choice == API_TOOLS_REQUIRED || r->tool_choice == API_TOOLS_NAMED);
+    bool thinks = r->kind == API_CHAT && e->think && !a->think_closed;
+    if (!r->grammar && !tools) return true;
     if (!e->gvocab) {
         api_errorf(err, 400, "invalid_request_error", "response_format", NULL,
                    "constrained output needs a model with a tokenizer");
         return false;
     }
-    if (r->grammar) {
-        text = strdup(r->grammar);
+    if (r->grammar && !forced) { /* a forced tool call turn writes no content to constrain */
+        a->ge_schema = true;
+        if (thinks) { /* the model thinks first: constrain from the end of the reasoning on */
+            text = after_think(r->grammar);
+            trig = "</think>";
+            a->think_gram = true;
+        } else {
+            text = strdup(r->grammar);
+        }
         if (!text) st = KY_ERR_NOMEM;
     } else {
         ky_tool_format fmt = e->tool_fmt ? e->tool_fmt : KY_TOOL_FORMAT_HERMES;
@@ -652,10 +857,11 @@ static bool make_grammar(engine *e, active *a, api_error *err) {
                                      r->parallel_tool_calls, NULL};
         if (r->tool_choice == API_TOOLS_AUTO) {
             trig = ky_tool_format_trigger(fmt);
-        } else if (e->think && !a->think_closed) {
+        } else if (thinks) {
             /* the model thinks first: constrain from the end of the reasoning block on */
             tp.prefix = "</think>";
             trig = "</think>";
+            a->think_gram = true;
         }
         st = ky_grammar_tools_gbnf(r->tools_json, strlen(r->tools_json), &tp, &text, &ke);
     }
@@ -669,31 +875,22 @@ static bool make_grammar(engine *e, active *a, api_error *err) {
     gcache_entry *g = NULL;
     for (int i = 0; st == KY_OK && i < GCACHE_N; i++)
         if (e->gcache[i] && !strcmp(e->gcache[i]->key, key.data)) g = e->gcache[i];
-    if (st == KY_OK && !g) {
-        g = calloc(1, sizeof *g);
-        if (!g) st = KY_ERR_NOMEM;
+    gc_job *j = NULL;
+    for (gc_job *x = e->compiling; st == KY_OK && !g && x; x = x->next_inflight)
+        if (!strcmp(x->key, key.data)) j = x;
+    if (st == KY_OK && !g && !j && e->stopping) {
+        ky_strbuf_free(&key);
+        api_errorf(err, 503, "server_error", NULL, NULL, "the server is shutting down");
+        return false;
     }
-    if (st == KY_OK && !g->key) {
-        g->key = key.data;
-        key.data = NULL;
-        const char *body = strchr(g->key, '\n') + 1;
-        ky_grammar_matcher_params gp = {&trig, trig ? 1 : 0};
-        st = ky_grammar_from_gbnf(body, strlen(body), &g->g, &ke);
-        if (st == KY_OK) st = ky_grammar_matcher_create(g->g, e->gvocab, &gp, &g->proto, &ke);
-        if (st != KY_OK) {
-            gcache_entry_free(g);
-            g = NULL;
-        } else { /* cache it: a free slot, else the least recently used idle entry */
-            int slot = -1;
-            for (int i = 0; i < GCACHE_N && (slot < 0 || e->gcache[slot]); i++)
-                if (!e->gcache[i] || (e->gcache[i]->users == 0 &&
-                                      (slot < 0 || e->gcache[i]->last < e->gcache[slot]->last)))
-                    slot = i;
-            if (slot >= 0) {
-                gcache_entry_free(e->gcache[slot]);
-                e->gcache[slot] = g;
-                g->cached = true;
-            }
+    if (st == KY_OK && !g && !j) {
+        if ((j = calloc(1, sizeof *j))) {
+            j->key = key.data;
+            key.data = NULL;
+            j->next_inflight = e->compiling;
+            e->compiling = j;
+        } else {
+            st = KY_ERR_NOMEM;
         }
     }
     ky_strbuf_free(&key);
@@ -704,23 +901,35 @@ static bool make_grammar(engine *e, active *a, api_error *err) {
             api_errorf(err, 400, "invalid_request_error", NULL, NULL, "%s", ke.message);
         return false;
     }
-    g->users++;
-    g->last = ++e->gcache_tick;
-    a->ge = g;
+    if (g) {
+        g->users++;
+        g->last = ++e->gcache_tick;
+        a->ge = g;
+        return true;
+    }
+    a->job = j;
+    if (++j->waiters == 1) {
+        if (e->gcw) {
+            gc_submit(e->gcw, j);
+        } else { /* no compile thread: here, and done at once */
+            gc_compile(e->gvocab, j);
+            job_done(e, j); /* a is ready, or answered with the error and freed */
+        }
+    }
     return true;
 }
 
 static void start_generation(engine *e, active *a);
 
-/* Starts the request at the head of the queue when enough sequences are free. */
+/* Starts the oldest queued request whose grammar is ready when enough sequences are free. */
 static bool admit_one(engine *e) {
     pending *p = e->q_head;
+    while (p && p->job) p = p->next;
     if (!p) return false;
     srv_request *r = p->req;
     int32_t n = r->api.n;
     if (e->running_choices + n > e->parallel || prefix_n_idle(&e->pool) < n) return false;
-    e->q_head = p->next;
-    if (!e->q_head) e->q_tail = NULL;
+    unlink_pending(e, p);
     atomic_fetch_sub(&e->s->metrics.waiting, 1);
     atomic_fetch_add(&e->s->metrics.running, 1);
     active *a = calloc(1, sizeof *a);
@@ -729,6 +938,7 @@ static bool admit_one(engine *e) {
         api_errorf(&err, 500, "server_error", NULL, NULL, "out of memory");
         push_error(e, r, &err);
         atomic_fetch_sub(&e->s->metrics.running, 1);
+        gcache_release(p->ge);
         free(p->prompt);
         free(p);
         atomic_fetch_sub(&e->s->inflight, 1);
@@ -738,6 +948,9 @@ static bool admit_one(engine *e) {
     a->req = r;
     a->prompt = p->prompt;
     a->n_prompt = p->n_prompt;
+    a->think_open = p->think_open, a->think_closed = p->think_closed;
+    a->think_gram = p->think_gram, a->ge_schema = p->ge_schema;
+    a->ge = p->ge;
     free(p);
     a->n_choices = n;
     if (e->act_tail)
@@ -745,18 +958,6 @@ static bool admit_one(engine *e) {
     else
         e->act_head = a;
     e->act_tail = a;
-    think_state(e, a);
-    api_error gerr;
-    if (!make_grammar(e, a, &gerr)) {
-        for (int32_t i = 0; i < n; i++) {
-            a->ch[i].seq = -1;
-            a->ch[i].state = CH_DONE;
-        }
-        push_error(e, r, &gerr);
-        unlink_active(e, a);
-        free_active(e, a);
-        return true;
-    }
     bool ok = true;
     for (int32_t i = 0; i < n; i++) {
         ok = ok && init_choice(e, a, &a->ch[i], i);
@@ -841,11 +1042,70 @@ static bool paused(active *a, choice *c, double now) {
     return true;
 }
 
-/* Takes tok as the choice's next generated token (logits: the distribution it was drawn from):
- * penalties, logprobs, metrics, end of generation, text, length. Returns true when the choice
- * goes on generating. */
+/* Follows the output text t[0..n) in and out of a <think> block (c->think). */
+static void think_track(choice *c, const char *t, size_t n) {
+    for (size_t i = 0; i < n && c->think != THINK_NONE; i++) {
+        if (c->think == THINK_MAYBE && !c->n_tail && (t[i] == ' ' || t[i] == '\n')) continue;
+        if (c->n_tail == sizeof c->tail) {
+            memmove(c->tail, c->tail + 1, sizeof c->tail - 1);
+            c->n_tail--;
+        }
+        c->tail[c->n_tail++] = t[i];
+        if (c->think == THINK_MAYBE) { /* the first text decides: "<think>" or no block */
+            if (memcmp(c->tail, "<think>", c->n_tail < 7 ? c->n_tail : 7)) c->think = THINK_NONE;
+            if (c->think == THINK_MAYBE && c->n_tail == 7) c->think = THINK_IN, c->n_tail = 0;
+        } else if (c->n_tail >= 8 && !memcmp(c->tail + c->n_tail - 8, "</think>", 8)) {
+            c->think = THINK_NONE;
+        }
+    }
+}
+
+/* The token for one position of choice c (logits: its distribution, NULL: none): a forced token
+ * (the engine closing a reasoning block), the grammar's, the verification of a draft (draft not
+ * KY_TOKEN_NULL; *ok: accepted) or a plain sample. *forced: the engine chose it. KY_TOKEN_NULL:
+ * nothing may follow (the choice stops). */
+static ky_token pick_token(engine *e, active *a, choice *c, const float *logits, ky_token draft,
+                           bool *ok, bool *forced) {
+    const api_request *r = &a->req->api;
+    ky_token tok = KY_TOKEN_NULL;
+    *ok = false;
+    /* max_reasoning_tokens reached: the engine closes the block */
+    if (c->think == THINK_IN && !c->n_force && r->max_reasoning_tokens >= 0 &&
+        c->n_reason >= r->max_reasoning_tokens) {
+        c->force = e->think_ids[1];
+        c->n_force = e->n_think_ids[1];
+    }
+    *forced = logits && c->n_force > 0;
+    if (*forced) {
+        tok = *c->force++;
+        c->n_force--;
+    } else if (logits && c->gm) {
+        if (ky_grammar_matcher_fill_mask(c->gm, c->mask, ky_grammar_mask_words(c->gm)) == KY_OK)
+            tok = ky_sampler_sample_masked(c->smp, logits, c->mask);
+    } else if (logits && draft != KY_TOKEN_NULL) {
+        tok = ky_sampler_sample_draft(c->smp, logits, draft, ok);
+    } else if (logits) {
+        tok = ky_sampler_sample(c->smp, logits);
+    }
+    if (tok != KY_TOKEN_NULL && !*forced && a->think_gram && c->think == THINK_IN &&
+        prep_is_end(e->prep, r->kind, tok) && e->n_think_ids[1]) {
+        /* an end inside the reasoning of a constrained answer: close the block instead */
+        tok = e->think_ids[1][0];
+        c->force = e->think_ids[1] + 1;
+        c->n_force = e->n_think_ids[1] - 1;
+        *forced = true;
+        *ok = false;
+    }
+    if (tok != KY_TOKEN_NULL && c->gm && ky_grammar_matcher_accept_token(c->gm, tok) != KY_OK)
+        tok = KY_TOKEN_NULL;
+    return tok;
+}
+
+/* Takes tok as the choice's next generated token (logits: the distribution it was drawn from;
+ * forced: chosen by the engine): penalties, logprobs, metrics, reasoning, end of generation,
+ * text, length. Returns true when the choice goes on generating. */
 static bool take_token(engine *e, active *a, choice *c, const float *logits, ky_token tok,
-                       double now) {
+                       bool forced, double now) {
     const api_request *r = &a->req->api;
     ky_sampler_accept(c->smp, tok);
     if (r->logprobs) record_logprobs(e, a, c, logits, tok);
@@ -864,8 +1124,20 @@ static bool take_token(engine *e, active *a, choice *c, const float *logits, ky_
     }
     const char *t;
     size_t n;
-    if (ky_detok_stream_push(c->detok, tok, &t, &n) == KY_OK && n) on_text(e, a, c, t, n);
+    bool in_think = c->think == THINK_IN;
+    if (ky_detok_stream_push(c->detok, tok, &t, &n) != KY_OK) n = 0;
+    if (c->think != THINK_NONE) think_track(c, t, n);
+    if (in_think && c->think == THINK_IN && !forced) c->n_reason++;
+    if (n) on_text(e, a, c, t, n);
     if (c->state == CH_DONE) return false;
+    if (c->gm && a->think_gram) { /* lazy at </think>: the answer ends with its grammar */
+        if (ky_grammar_matcher_is_active(c->gm))
+            c->gm_started = true;
+        else if (c->gm_started) {
+            finish_choice(e, a, c, "stop");
+            return false;
+        }
+    }
     if ((r->max_tokens > 0 && c->n_gen >= r->max_tokens) || c->n_past >= e->n_ctx) {
         finish_choice(e, a, c, "length");
         return false;
@@ -885,25 +1157,14 @@ static void sample_choice(engine *e, active *a, choice *c, double now) {
         prefix_append(&e->pool, c->seq, i == 0 ? c->next : c->draft[i - 1]);
         c->n_past++;
         const float *logits = ky_get_logits(e->ctx, i0 + i);
-        ky_token tok = KY_TOKEN_NULL;
-        bool ok = false;
-        if (logits && c->gm) {
-            if (ky_grammar_matcher_fill_mask(c->gm, c->mask, ky_grammar_mask_words(c->gm)) ==
-                KY_OK) {
-                tok = ky_sampler_sample_masked(c->smp, logits, c->mask);
-                if (tok != KY_TOKEN_NULL && ky_grammar_matcher_accept_token(c->gm, tok) != KY_OK)
-                    tok = KY_TOKEN_NULL;
-            }
-        } else if (logits && i < n_draft) {
-            tok = ky_sampler_sample_draft(c->smp, logits, c->draft[i], &ok);
-        } else if (logits) {
-            tok = ky_sampler_sample(c->smp, logits);
-        }
+        bool ok, forced;
+        ky_token tok =
+            pick_token(e, a, c, logits, i < n_draft ? c->draft[i] : KY_TOKEN_NULL, &ok, &forced);
         if (tok == KY_TOKEN_NULL) {
             finish_choice(e, a, c, "stop");
             break;
         }
-        if (!take_token(e, a, c, logits, tok, now) || !ok) break;
+        if (!take_token(e, a, c, logits, tok, forced, now) || !ok) break;
         accepted++;
     }
     if (n_draft > 0) {
@@ -924,12 +1185,15 @@ static void sample_choice(engine *e, active *a, choice *c, double now) {
 /* Drafts for choice c (its `next` is fed at n_past): up to k_cur tokens that followed the latest
  * earlier occurrence of its text's last 2-5 tokens, within max_tokens and the context. */
 static int32_t draft_for(engine *e, active *a, choice *c) {
-    if (e->draft_max <= 0 || c->gm) return 0;
+    const api_request *r = &a->req->api;
+    /* not under a grammar, while the engine forces tokens, or where a reasoning bound applies */
+    if (e->draft_max <= 0 || c->gm || c->n_force > 0 ||
+        (c->think != THINK_NONE && r->max_reasoning_tokens >= 0))
+        return 0;
     if (c->backoff > 0) {
         c->backoff--;
         return 0;
     }
-    const api_request *r = &a->req->api;
     int64_t room = c->k_cur;
     if (r->max_tokens > 0 && room > (int64_t)r->max_tokens - c->n_gen - 1)
         room = (int64_t)r->max_tokens - c->n_gen - 1;
@@ -1035,11 +1299,21 @@ static bool setup(engine *e) {
     const char *tmpl = ky_model_chat_template(e->model);
     e->tool_fmt = ky_tool_format_detect(tmpl);
     e->think = tmpl && strstr(tmpl, "<think>");
+    static const char *const marks[2] = {"<think>\n", "</think>\n\n"};
+    for (int i = 0; e->think && i < 2; i++) {
+        size_t n = 0;
+        if (ky_tokenize(e->model, marks[i], strlen(marks[i]), KY_TOKENIZE_PARSE_SPECIAL,
+                        e->think_ids[i], 8, &n) != KY_OK)
+            n = 0;
+        e->n_think_ids[i] = (int32_t)n;
+    }
     if (strcmp(ky_vocab_kind(e->model), "none") != 0 &&
         ky_grammar_vocab_create(e->model, &e->gvocab, &err) != KY_OK) {
         snprintf(s->load_error, sizeof s->load_error, "%s", err.message);
         return false;
     }
+    if (e->gvocab && !(e->gcw = gc_start(e->gvocab, &s->in_mu, &s->in_cv)))
+        fprintf(stderr, "kaiyuan serve: no grammar compile thread; compiling on the engine's\n");
     e->hist = malloc(((size_t)e->n_ctx + 1) * sizeof *e->hist);
     if (!e->prep || !e->hist || !prefix_pool_init(&e->pool, cp.n_seq_max, e->n_ctx) ||
         ky_batch_init(&e->batch, cp.n_batch) != KY_OK) {
@@ -1075,6 +1349,7 @@ void *srv_engine_main(void *arg) {
             pthread_mutex_unlock(&s->in_mu);
             if (stop) break;
             take_inbox(&e);
+            collect_jobs(&e);
             reap(&e);
             while (admit_one(&e)) {
             }
@@ -1082,7 +1357,7 @@ void *srv_engine_main(void *arg) {
             update_gauges(&e);
             if (worked) continue;
             pthread_mutex_lock(&s->in_mu);
-            if (!s->stop && !s->in_head) {
+            if (!s->stop && !s->in_head && !gc_has_done(e.gcw)) {
                 if (e.act_head || e.q_head) {
                     struct timespec ts;
                     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1106,10 +1381,15 @@ void *srv_engine_main(void *arg) {
         unlink_active(&e, a);
         free_active(&e, a);
     }
+    gc_stop(e.gcw); /* frees every job */
+    e.gcw = NULL;
+    e.compiling = NULL;
+    e.stopping = true; /* late requests needing a new grammar get a 503 */
     take_inbox(&e);
     while (e.q_head) {
         pending *p = e.q_head;
         e.q_head = p->next;
+        gcache_release(p->ge);
         free(p->prompt);
         drop_request(&e, p->req);
         free(p);

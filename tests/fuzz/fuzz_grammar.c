@@ -164,6 +164,13 @@ static void on_sink(void *user, const ky_chat_event *ev) {
         ky_strbuf_puts(&k->calls, "|");
         ky_strbuf_append(&k->calls, ev->arguments, ev->arguments_len);
         ky_strbuf_puts(&k->calls, "\n");
+    } else if (ev->type == KY_CHAT_EVENT_TOOL_CALL_BEGIN) { /* stream_arguments */
+        ky_strbuf_printf(&k->calls, "%d<", ev->index);
+        ky_strbuf_append(&k->calls, ev->name, ev->name_len);
+        ky_strbuf_puts(&k->calls, ">");
+    } else if (ev->type == KY_CHAT_EVENT_TOOL_CALL_ARGS) {
+        require(ev->arguments_len > 0, "argument fragments are not empty");
+        ky_strbuf_append(&k->calls, ev->arguments, ev->arguments_len);
     } else {
         ky_strbuf_append(&k->text[ev->type == KY_CHAT_EVENT_REASONING], ev->text, ev->len);
     }
@@ -207,7 +214,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             require(err.message[0] != 0, "a schema error has a message");
         ky_strbuf_free(&out);
     } else if (kind == 2) {
-        ky_chat_parser_params p = {(ky_tool_format)(opt % 5), (opt >> 3) & 1, (opt >> 4) & 1};
+        ky_chat_parser_params p = {(ky_tool_format)(opt % 5), (opt >> 3) & 1, (opt >> 4) & 1,
+                                   (opt >> 5) & 1};
         size_t cut = n ? (size_t)opt * 31 % (n + 1) : 0;
         sink a, b;
         run_sink(&p, s, n, n, &a);

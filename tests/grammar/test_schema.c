@@ -97,6 +97,120 @@ static void test_integer_ranges(void) {
     }
 }
 
+/* Fractional number bounds, checked exhaustively: every decimal with integer part -3..3 and 0..4
+ * fraction digits (trailing zeros included, "-0.x" too) against exact bounds in 1e-4 units. */
+static void test_fractional_bounds(void) {
+    static const struct {
+        const char *schema;
+        long lo, hi; /* x * 10^4 */
+        bool exlo, exhi;
+    } cases[] = {
+        {"{\"type\":\"number\",\"minimum\":0.125,\"maximum\":2.5}", 1250, 25000, 0, 0},
+        {"{\"type\":\"number\",\"exclusiveMinimum\":-1.25,\"exclusiveMaximum\":0.75}", -12500, 7500,
+         1, 1},
+        {"{\"type\":\"number\",\"minimum\":-2.005,\"exclusiveMaximum\":-0.5}", -20050, -5000, 0, 1},
+        {"{\"type\":\"number\",\"exclusiveMinimum\":0.1,\"maximum\":0.1003}", 1000, 1003, 1, 0},
+        {"{\"type\":\"number\",\"minimum\":1.5}", 15000, 1000000000, 0, 0},
+        {"{\"type\":\"number\",\"exclusiveMaximum\":-0.001}", -1000000000, -10, 0, 1},
+        {"{\"type\":\"number\",\"minimum\":0.2,\"maximum\":0.2}", 2000, 2000, 0, 0},
+        {"{\"type\":\"number\",\"minimum\":0.5,\"exclusiveMinimum\":0.5,\"maximum\":3}", 5000,
+         30000, 1, 0},
+        {"{\"type\":\"number\",\"minimum\":-0.3,\"maximum\":0.0007}", -3000, 7, 0, 0},
+        {"{\"type\":\"integer\",\"minimum\":0.5,\"maximum\":3.7}", 10000, 30000, 0, 0},
+        {"{\"type\":\"integer\",\"exclusiveMinimum\":-2,\"exclusiveMaximum\":2.5}", -10000, 20000,
+         0, 0},
+    };
+    char buf[32];
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        compiled c;
+        REQUIRE(compile(cases[k].schema, &c));
+        bool integer = strstr(cases[k].schema, "integer") != NULL;
+        int bad = 0, n_yes = 0;
+        for (int neg = 0; neg <= 1; neg++)
+            for (long ip = 0; ip <= 3; ip++)
+                for (int nf = 0; nf <= 4; nf++) {
+                    long scale = 1;
+                    for (int i = nf; i < 4; i++) scale *= 10;
+                    long top = 1;
+                    for (int i = 0; i < nf; i++) top *= 10;
+                    for (long f = 0; f < top; f++) {
+                        int n = snprintf(buf, sizeof buf, "%s%ld", neg ? "-" : "", ip);
+                        if (nf) snprintf(buf + n, sizeof buf - (size_t)n, ".%0*ld", nf, f);
+                        long v = (ip * 10000 + f * scale) * (neg ? -1 : 1);
+                        bool want = (cases[k].exlo ? v > cases[k].lo : v >= cases[k].lo) &&
+                                    (cases[k].exhi ? v < cases[k].hi : v <= cases[k].hi) &&
+                                    (!integer || (nf == 0 && !(neg && v == 0)));
+                        bool got = accepts(&c, buf);
+                        n_yes += got;
+                        if (got != want && bad++ < 5)
+                            CHECKF(false, "%s: %s accepted=%d", cases[k].schema, buf, got);
+                    }
+                }
+        CHECKF(bad == 0, "%s: %d wrong", cases[k].schema, bad);
+        CHECK(n_yes > 0);
+        release(&c);
+    }
+    /* a bounded number has at most 15 digits in all (distinct doubles for exclusive ends) */
+    expect("{\"type\":\"number\",\"minimum\":0.1,\"maximum\":10}",
+           L("0.123456789012345", "9.12345678901234", "10"),
+           L("0.1234567890123456", "9.123456789012345", "0.09999", "1e1", "10.000000000000001"));
+    expect("{\"type\":\"number\",\"exclusiveMinimum\":0.30000000000000004}", L("0.31", "1"),
+           L("0.3", "0.30000000000000"));
+}
+
+/* oneOf compiles only when the branches provably cannot both match a generated value. */
+static void test_one_of(void) {
+    static const char *const ok[] = {
+        "{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}",
+        "{\"oneOf\":[{\"const\":\"a\"},{\"const\":\"b\"},{\"enum\":[1,2.5,null]}]}",
+        "{\"oneOf\":[{\"type\":\"number\",\"maximum\":3},{\"type\":\"null\"}]}",
+        "{\"oneOf\":[{\"const\":1.5},{\"type\":\"integer\"}]}",
+        "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"cat\"},"
+        "\"lives\":{\"type\":\"integer\"}},\"required\":[\"kind\"]},{\"type\":\"object\","
+        "\"properties\":{\"kind\":{\"enum\":[\"dog\",\"fox\"]}},\"required\":[\"kind\"]}]}",
+        "{\"oneOf\":[{\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"a\"]},"
+        "{\"properties\":{\"b\":{\"type\":\"string\"}},\"required\":[\"b\"]}]}",
+        "{\"$defs\":{\"s\":{\"type\":\"string\"}},\"oneOf\":[{\"$ref\":\"#/$defs/s\"},"
+        "{\"type\":\"array\"}]}",
+        "{\"oneOf\":[{\"type\":\"number\",\"maximum\":0},{\"type\":\"number\","
+        "\"exclusiveMinimum\":0}]}",
+        "{\"oneOf\":[{\"type\":\"number\",\"maximum\":1},{\"minimum\":2}]}", /* B writes numbers */
+        "{\"oneOf\":[{\"type\":\"integer\",\"maximum\":9},{\"type\":\"number\","
+        "\"minimum\":9.5}]}",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        ky_grammar *g = NULL;
+        ky_error err = {0};
+        CHECKF(ky_grammar_from_json_schema(ok[i], strlen(ok[i]), &g, &err) == KY_OK, "%s: %s",
+               ok[i], err.message);
+        ky_grammar_free(g);
+    }
+    static const char *const bad[] = {
+        "{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}",
+        "{\"oneOf\":[{\"type\":\"number\",\"maximum\":0},{\"type\":\"number\",\"minimum\":0}]}",
+        "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}},"
+        "{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"string\"}}}]}",
+        "{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"string\",\"maxLength\":3}]}",
+        "{\"oneOf\":[{},{\"type\":\"null\"}]}",
+        "{\"oneOf\":[{\"enum\":[1,2]},{\"enum\":[2.0,3]}]}",
+        "{\"oneOf\":[{\"const\":1},{\"type\":\"integer\"}]}",
+        "{\"oneOf\":[{\"type\":\"string\"},{\"pattern\":\"^a$\"}]}",
+        "{\"oneOf\":[{\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"a\"],"
+        "\"additionalProperties\":true},{\"properties\":{\"b\":{}},\"required\":[\"b\"]}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ky_grammar *g = NULL;
+        ky_error err = {0};
+        ky_status st = ky_grammar_from_json_schema(bad[i], strlen(bad[i]), &g, &err);
+        CHECKF(st == KY_ERR_UNSUPPORTED, "%s: status %d", bad[i], st);
+        CHECKF(strstr(err.message, "'oneOf' at /") != NULL, "%s: %s", bad[i], err.message);
+        ky_grammar_free(g);
+    }
+    /* the accepted discriminated union writes either branch, never a mix */
+    expect(ok[4], L("{\"kind\": \"cat\", \"lives\": 9}", "{\"kind\": \"fox\"}"),
+           L("{\"kind\": \"cow\"}", "{\"kind\": \"dog\", \"lives\": 1}"));
+}
+
 static void test_numbers(void) {
     expect("{\"type\":\"number\",\"minimum\":0,\"exclusiveMaximum\":10}",
            L("0", "9.99", "5.5", "0.0001", "3"), L("10", "10.0", "-0.1", "1e3", "11", "-1"));
@@ -183,8 +297,10 @@ static void test_errors(void) {
          "unsupported JSON Schema keyword 'uniqueItems' at /", KY_ERR_UNSUPPORTED},
         {"{\"type\":\"string\",\"format\":\"ipv4\"}", "unsupported JSON Schema format 'ipv4' at /",
          KY_ERR_UNSUPPORTED},
-        {"{\"type\":\"number\",\"minimum\":0.5}", "unsupported non-integer bound 'minimum' at /",
-         KY_ERR_UNSUPPORTED},
+        {"{\"type\":\"number\",\"exclusiveMinimum\":0.5,\"exclusiveMaximum\":0.5}",
+         "number bounds leave no value at /", KY_ERR_FORMAT},
+        {"{\"type\":\"number\",\"minimum\":\"1\"}", "keyword is not a number: 'minimum' at /",
+         KY_ERR_FORMAT},
         {"{\"type\":\"string\",\"pattern\":\"^(?=a)b$\"}",
          "unsupported group (lookaround) in 'pattern' at /", KY_ERR_UNSUPPORTED},
         {"{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}",
@@ -225,6 +341,8 @@ static void test_errors(void) {
 int main(void) {
     RUN(test_integer_ranges);
     RUN(test_numbers);
+    RUN(test_fractional_bounds);
+    RUN(test_one_of);
     RUN(test_strings);
     RUN(test_objects_arrays);
     RUN(test_errors);

@@ -19,10 +19,37 @@
 
 typedef struct result {
     ky_strbuf content, reasoning, calls; /* calls: "index:name:args\n" */
+    int n_args_events;                   /* KY_CHAT_EVENT_TOOL_CALL_ARGS events */
+    int n_split_chars;                   /* argument fragments starting or ending mid-character */
+    bool open_call;                      /* a streamed call's line is not ended yet */
 } result;
 
 static void on_event(void *user, const ky_chat_event *ev) {
     result *r = user;
+    if (ev->type == KY_CHAT_EVENT_TOOL_CALL_BEGIN) { /* streamed: same line shape when done */
+        if (r->open_call) ky_strbuf_puts(&r->calls, "\n");
+        ky_strbuf_printf(&r->calls, "%d:", ev->index);
+        ky_strbuf_append(&r->calls, ev->name, ev->name_len);
+        ky_strbuf_puts(&r->calls, ":");
+        r->open_call = true;
+        return;
+    }
+    if (ev->type == KY_CHAT_EVENT_TOOL_CALL_ARGS) {
+        ky_strbuf_append(&r->calls, ev->arguments, ev->arguments_len);
+        r->n_args_events++;
+        const unsigned char *a = (const unsigned char *)ev->arguments;
+        size_t n = ev->arguments_len, k = n;
+        while (k > 0 && (a[k - 1] & 0xC0) == 0x80) k--; /* k - 1: the last lead byte */
+        size_t want = !k                 ? 0
+                      : a[k - 1] >= 0xF0 ? 4
+                      : a[k - 1] >= 0xE0 ? 3
+                      : a[k - 1] >= 0xC0 ? 2
+                                         : 1;
+        if ((n && (a[0] & 0xC0) == 0x80) || (k && n - (k - 1) != want)) r->n_split_chars++;
+        return;
+    }
+    if (r->open_call && ev->type == KY_CHAT_EVENT_TOOL_CALL) ky_strbuf_puts(&r->calls, "\n");
+    if (ev->type == KY_CHAT_EVENT_TOOL_CALL) r->open_call = false;
     if (ev->type == KY_CHAT_EVENT_CONTENT)
         ky_strbuf_append(&r->content, ev->text, ev->len);
     else if (ev->type == KY_CHAT_EVENT_REASONING)
@@ -121,9 +148,11 @@ static const tcase CASES[] = {
     {"llama3 bad json", KY_TOOL_FORMAT_LLAMA3, false, false, "{not json} ", "{not json}", "", ""},
 };
 
+static bool g_stream_args; /* run_split streams Hermes arguments */
+
 /* Feeds in[0..n) in chunks cut at cuts[0..nc). */
 static void run_split(const tcase *c, const size_t *cuts, size_t nc, result *r) {
-    ky_chat_parser_params p = {c->fmt, c->reasoning, c->open};
+    ky_chat_parser_params p = {c->fmt, c->reasoning, c->open, g_stream_args};
     ky_chat_parser *ps = NULL;
     memset(r, 0, sizeof *r);
     if (ky_chat_parser_create(&p, &ps, NULL) != KY_OK) return;
@@ -134,6 +163,8 @@ static void run_split(const tcase *c, const size_t *cuts, size_t nc, result *r) 
         at = end;
     }
     ky_chat_parser_finish(ps, on_event, r);
+    if (r->open_call) ky_strbuf_puts(&r->calls, "\n");
+    r->open_call = false;
     ky_chat_parser_free(ps);
 }
 
@@ -174,6 +205,82 @@ static void test_golden_every_split(void) {
         free_result(&r);
         free(cuts);
     }
+}
+
+/* stream_arguments: every well-formed Hermes case gives the same content, reasoning and calls
+ * at every split, the arguments arrive in several fragments when fed in pieces, and a call whose
+ * arguments are not an object is parsed whole as before. */
+static void test_stream_arguments(void) {
+    g_stream_args = true;
+    for (size_t k = 0; k < sizeof CASES / sizeof *CASES; k++) {
+        const tcase *c = &CASES[k];
+        if ((c->fmt != KY_TOOL_FORMAT_HERMES && c->fmt != KY_TOOL_FORMAT_DEEPSEEK_R1) ||
+            strstr(c->name, "malformed"))
+            continue;
+        size_t n = strlen(c->in);
+        result r;
+        int bad = 0;
+        for (size_t i = 0; i <= n; i++) {
+            run_split(c, &i, 1, &r);
+            if (!same(c, &r, "stream split") && bad++ < 2)
+                CHECKF(false, "case '%s' streamed, split at %zu", c->name, i);
+            free_result(&r);
+        }
+        size_t *cuts = malloc((n + 1) * sizeof *cuts);
+        for (size_t i = 0; i < n; i++) cuts[i] = i + 1;
+        run_split(c, cuts, n, &r);
+        CHECKF(same(c, &r, "stream bytes"), "case '%s' streamed byte by byte", c->name);
+        free_result(&r);
+        free(cuts);
+    }
+    static const tcase longc = {
+        "long",
+        KY_TOOL_FORMAT_HERMES,
+        true,
+        false,
+        "<think>x</think><tool_call>\n{\"name\": \"say\", \"arguments\": {\"text\": "
+        "\"\xC3\xA9\xF0\x9D\x94\xB8"
+        "a } ] "
+        "\\\" <tool_call> b\", \"n\": [1, {\"k\": 2}]}}\n</tool_call>\n<tool_call>\n"
+        "{\"name\": \"t\", \"arguments\": {}}\n</tool_call>",
+        "",
+        "x",
+        "0:say:{\"text\":\"\xC3\xA9\xF0\x9D\x94\xB8"
+        "a } ] \\\" <tool_call> "
+        "b\",\"n\":[1,{\"k\":2}]}\n1:t:{}\n"};
+    size_t n = strlen(longc.in), cuts[400];
+    for (size_t i = 0; i < n && i < 400; i++) cuts[i] = i + 1;
+    result r;
+    run_split(&longc, cuts, n - 1, &r);
+    CHECK(same(&longc, &r, "long bytes"));
+    CHECKF(r.n_args_events > 20, "%d argument fragments", r.n_args_events);
+    CHECKF(r.n_split_chars == 0, "%d fragments split a character", r.n_split_chars);
+    free_result(&r);
+    static const tcase r1 = {
+        "r1 streamed",
+        KY_TOOL_FORMAT_DEEPSEEK_R1,
+        true,
+        false,
+        "<think>\nok\n</think>\n\nSure." R1_CALLS_BEGIN R1_CALL_BEGIN "function" R1_SEP
+        "say\n```json\n{\"text\": \"a```b\", \"n\": [1, 2]}\n```" R1_CALL_END "\n" R1_CALL_BEGIN
+        "function" R1_SEP "t\n```json\n{}\n```" R1_CALL_END R1_CALLS_END " after",
+        "Sure. after",
+        "ok",
+        "0:say:{\"text\":\"a```b\",\"n\":[1,2]}\n1:t:{}\n"};
+    n = strlen(r1.in);
+    size_t *cuts1 = malloc(n * sizeof *cuts1);
+    for (size_t i = 0; i < n; i++) cuts1[i] = i + 1;
+    run_split(&r1, cuts1, n - 1, &r);
+    CHECK(same(&r1, &r, "r1 bytes"));
+    CHECKF(r.n_args_events > 20, "r1: %d argument fragments", r.n_args_events);
+    free_result(&r);
+    for (size_t i = 0; i <= n; i++) {
+        run_split(&r1, &i, 1, &r);
+        CHECKF(same(&r1, &r, "r1 split"), "r1 split at %zu", i);
+        free_result(&r);
+    }
+    free(cuts1);
+    g_stream_args = false;
 }
 
 static void test_detect(void) {
@@ -276,6 +383,7 @@ static void test_tool_grammars(void) {
 
 int main(void) {
     RUN(test_golden_every_split);
+    RUN(test_stream_arguments);
     RUN(test_detect);
     RUN(test_tool_grammars);
     TEST_EXIT();

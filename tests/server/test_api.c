@@ -137,7 +137,30 @@ static void test_rejections(void) {
     CHECK(parse(API_COMPLETION, "{\"prompt\":\"x\",\"response_format\":{\"type\":\"json_object\"}}",
                 &rq, &er));
     CHECK(rq.grammar && strstr(rq.grammar, "root ::="));
+    CHECK(rq.max_reasoning_tokens == -1); /* unlimited by default */
     api_request_free(&rq);
+    /* max_reasoning_tokens: a non-negative integer; a forced tool call with response_format is
+     * accepted (the call is that turn's output) */
+    CHECK(parse(API_CHAT,
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_reasoning_tokens\":0,"
+                "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":"
+                "\"required\",\"response_format\":{\"type\":\"json_object\"}}",
+                &rq, &er));
+    CHECK(rq.max_reasoning_tokens == 0 && rq.tool_choice == API_TOOLS_REQUIRED && rq.grammar);
+    api_request_free(&rq);
+    expect_bad(API_CHAT,
+               "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_reasoning_tokens\":-1}",
+               "max_reasoning_tokens");
+    expect_bad(
+        API_CHAT,
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_reasoning_tokens\":2.5}",
+        "max_reasoning_tokens");
+    expect_bad(
+        API_CHAT,
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":"
+        "\"json_schema\",\"json_schema\":{\"schema\":{\"oneOf\":[{\"type\":\"number\"},"
+        "{\"type\":\"integer\"}]}}}}",
+        "response_format");
     /* Invalid UTF-8 and NUL escapes never reach the engine. */
     expect_bad(API_COMPLETION, "{\"prompt\":\"\xff\xfe\"}", NULL);
     expect_bad(API_COMPLETION, "{\"prompt\":\"\xc0\xaf\"}", NULL);
@@ -259,7 +282,8 @@ static void test_chat_shapes(void) {
     api_lp_entry lp[1] = {
         {.token = 4, .logprob = -0.5f, .n_top = 2, .top = {{4, -0.5f}, {9, -1.5f}}}};
     api_choice c = {.text = "hello", .len = 5, .finish_reason = "stop", .lp = lp, .n_lp = 1};
-    api_usage u = {.prompt_tokens = 10, .completion_tokens = 3, .cached_tokens = 4};
+    api_usage u = {
+        .prompt_tokens = 10, .completion_tokens = 3, .cached_tokens = 4, .reasoning_tokens = 2};
     json_t *o = load(api_response_final(&m, &c, 1, &u));
     REQUIRE(o);
     CHECK(!strcmp(sget(o, "id"), "chatcmpl-1") && !strcmp(sget(o, "object"), "chat.completion"));
@@ -284,6 +308,8 @@ static void test_chat_shapes(void) {
     CHECK(json_integer_value(json_object_get(us, "total_tokens")) == 13);
     CHECK(json_integer_value(
               json_object_get(json_object_get(us, "prompt_tokens_details"), "cached_tokens")) == 4);
+    CHECK(json_integer_value(json_object_get(json_object_get(us, "completion_tokens_details"),
+                                             "reasoning_tokens")) == 2);
     json_decref(o);
 
     o = load(api_chunk_role(&m, 1));
@@ -327,7 +353,7 @@ static void test_completion_shapes(void) {
                           {.token = 2, .logprob = -INFINITY, .text_offset = 2}};
     api_choice c[2] = {{.text = "t1t2", .len = 4, .finish_reason = "length", .lp = lp, .n_lp = 2},
                        {.text = "", .len = 0, .finish_reason = "stop"}};
-    api_usage u = {1, 2, 0};
+    api_usage u = {1, 2, 0, 0};
     json_t *o = load(api_response_final(&m, c, 2, &u));
     REQUIRE(o);
     CHECK(!strcmp(sget(o, "object"), "text_completion"));

@@ -1,6 +1,6 @@
 /* test_server_grammar.c — constrained output and tool calls of `kaiyuan serve`: runs
- * tests/grammar/js/server.test.mjs (official openai client + ajv) against a server on the
- * random-weight chat model, then checks a clean exit. Needs node, tests/js/node_modules and
+ * tests/grammar/js/server.test.mjs and thinking.test.mjs (official openai client + ajv) against a
+ * server on the random-weight chat model, then checks a clean exit. Needs node, tests/js/node_modules and
  * tests/grammar/js/node_modules (scripts/deps.sh runs npm ci).
  */
 #include "server/srv_util.h"
@@ -10,12 +10,14 @@ static test_server S;
 static void test_openai_grammar(void) {
     char url[64];
     snprintf(url, sizeof url, "KY_URL=http://127.0.0.1:%d", S.port);
-    const char *env[] = {url, NULL};
+    /* the compile-thread test's schema: smaller under the sanitizers (a compile takes ~15x) */
+    const char *env[] = {url, ky_test_sanitized() ? "KY_BIG_SCHEMA_PROPS=4" : NULL, NULL};
     const char *argv[] = {"/usr/bin/env",
                           "node",
                           "--test",
                           "--test-reporter=spec",
                           "tests/grammar/js/server.test.mjs",
+                          "tests/grammar/js/thinking.test.mjs",
                           NULL};
     ky_cli_result r;
     REQUIRE(ky_test_spawn(argv, env, &r) == 0);
