@@ -28,8 +28,10 @@ static void usage(FILE *f) {
             "  --no-webui            do not serve the chat page at /\n"
             "  --cors ORIGIN         also allow this origin cross-origin (repeatable)\n"
             "  --prefill-chunk N     prompt tokens per decode step (default 256)\n"
+            "  --agent-port N        HAProxy agent-check port (0 = any free port, printed)\n"
             "Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize;\n"
-            "GET /v1/models, /health, /metrics. SIGTERM/SIGINT drain in-flight requests.\n",
+            "GET /v1/models, /health, /metrics. SIGTERM/SIGINT drain: in-flight requests end,\n"
+            "new ones and /health get 503, then the server exits.\n",
             KY_SRV_DEFAULT_MAX_BODY);
 }
 
@@ -109,6 +111,8 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--prefill-chunk") &&
                  (ok = cli_parse_int("serve", a, v, 1, 1 << 16, &x)))
             c.prefill_chunk = (int)x;
+        else if (!strcmp(a, "--agent-port") && (ok = cli_parse_int("serve", a, v, 0, 65535, &x)))
+            c.agent_port = (int)x;
         else if (ok) {
             fprintf(stderr, "kaiyuan serve: unknown option '%s'\n", a);
             return 2;

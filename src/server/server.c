@@ -27,6 +27,7 @@ void srv_config_default(srv_config *c) {
     c->max_body = KY_SRV_DEFAULT_MAX_BODY;
     c->cache_slots = 4;
     c->prefill_chunk = 256;
+    c->agent_port = -1;
 }
 
 srv_request *srv_request_new(srv_server *s, api_request *api) {
