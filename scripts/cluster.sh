@@ -85,7 +85,7 @@ wait_all_up() {
 }
 
 cmd_up() {
-    local model="" n=0 port=0 threads=1 parallel=4 queue=64 stats_port="" balance=hash factor=150
+    local model="" n=0 port=0 threads=1 parallel=4 queue=64 stats_port="" balance=hash factor=250
     local bin="$root/build/kaiyuan"
     local -a extra=()
     while [ $# -gt 0 ]; do
