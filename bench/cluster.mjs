@@ -8,8 +8,10 @@
 // `--clients` concurrent clients send `--requests` non-streaming chat requests in all (distinct
 // short prompts, greedy, at most n tokens; a model may stop early, so tokens are counted from
 // usage) and the aggregate generated tok/s is all completion tokens / wall time. Then HAProxy's added latency with one
-// replica: --pings sequential GET /health and 1-token chat requests, alternating direct to the
-// replica and through HAProxy; medians and p90s of each, and their difference.
+// replica: --pings sequential POST /tokenize (no decoding: the HTTP round trip) and 1-token
+// chat requests, alternating direct to the replica and through HAProxy, all on keep-alive
+// connections; medians and p90s of each, and their difference. (Not GET /health: the server
+// closes the connection after every GET, so it would time a TCP handshake, not the proxy.)
 // Output: JSON lines; the last one is the summary.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -68,7 +70,7 @@ for (const R of replicas) {
     let next = 0, tokens = 0;
     const t0 = process.hrtime.bigint();
     await Promise.all(Array.from({ length: clients }, async () => {
-      while (next < requests) { const i = next++; tokens += await chat(port, `Tell story number ${i} about a cat.`, nGen); }
+      while (next < requests) { const i = next++; const k = await chat(port, `Tell story number ${i} about a cat.`, nGen); tokens += k; }
     }));
     const wall = ms(t0) / 1000;
     const row = { replicas: R, threads_each: Number(threads), clients, requests, completion_tokens: tokens, seconds: +wall.toFixed(2), tok_s: +(tokens / wall).toFixed(1) };
@@ -76,12 +78,12 @@ for (const R of replicas) {
     results.push(row);
     if (R === 1) {
       const direct = Number(fs.readFileSync(path.join(state, 'replica-1.port'), 'utf8'));
-      const lat = { health_direct: [], health_proxy: [], chat_direct: [], chat_proxy: [] };
+      const lat = { tokenize_direct: [], tokenize_proxy: [], chat_direct: [], chat_proxy: [] };
       for (let k = 0; k < pings; k++) {
         for (const [name, p] of [['direct', direct], ['proxy', port]]) {
           let t = process.hrtime.bigint();
-          await (await fetch(`http://127.0.0.1:${p}/health`)).text();
-          lat[`health_${name}`].push(ms(t));
+          await (await fetch(`http://127.0.0.1:${p}/tokenize`, { method: 'POST', body: '{"content":"ping"}' })).text();
+          lat[`tokenize_${name}`].push(ms(t));
           t = process.hrtime.bigint();
           await chat(p, 'ping', 1);
           lat[`chat_${name}`].push(ms(t));
@@ -89,7 +91,7 @@ for (const R of replicas) {
       }
       latency = {};
       for (const [k, v] of Object.entries(lat)) latency[k] = { p50_ms: +pct(v, 0.5).toFixed(3), p90_ms: +pct(v, 0.9).toFixed(3) };
-      latency.added_p50_ms = { health: +(latency.health_proxy.p50_ms - latency.health_direct.p50_ms).toFixed(3), chat: +(latency.chat_proxy.p50_ms - latency.chat_direct.p50_ms).toFixed(3) };
+      latency.added_p50_ms = { tokenize: +(latency.tokenize_proxy.p50_ms - latency.tokenize_direct.p50_ms).toFixed(3), chat: +(latency.chat_proxy.p50_ms - latency.chat_direct.p50_ms).toFixed(3) };
       console.log(JSON.stringify({ latency }));
     }
   } finally {
