@@ -49,7 +49,9 @@ typedef struct conn_state {
     enum route route;
     ky_strbuf body;
     bool too_large;
-    bool counted; /* requests_total counted for this request */
+    bool counted;     /* requests_total counted for this request */
+    bool get_pending; /* a GET answered on the next call (MHD closes a connection whose
+                         response is queued before the request is fully read) */
     srv_request *req;
     int fd;
     const char *cors;               /* the allowed Origin of this request (from --cors), or NULL */
@@ -447,7 +449,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cs->route != R_HEALTH && !authorized(h, conn))
             return fail(h, cs, conn, 401, "invalid_request_error", "invalid_api_key",
                         "Incorrect API key provided (Authorization: Bearer KEY)");
-        if (is_get) return handle_get(h, cs, conn);
+        if (is_get) {
+            cs->get_pending = true;
+            return MHD_YES;
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > h->s->cfg.max_body) {
             cs->too_large = true;
@@ -456,6 +461,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (cs->req) return on_resumed(h, cs, conn);
+    if (cs->get_pending && !*upload_size) return handle_get(h, cs, conn);
     if (*upload_size) {
         if (!cs->too_large && cs->body.len + *upload_size <= h->s->cfg.max_body) {
             ky_strbuf_append(&cs->body, upload, *upload_size);

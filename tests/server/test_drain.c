@@ -1,7 +1,7 @@
 /* test_drain.c — what a load balancer sees of one `kaiyuan serve`: the agent-check replies
  * (agent.c's srv_agent_format, then the live --agent-port) and the SIGTERM drain: /health and
  * new requests get 503 with Connection: close while a started stream runs to [DONE], the agent
- * says "drain", and the process exits 0 once the stream is done.
+ * says "drain", and the process exits 0 once the stream is done. GETs keep their connection.
  */
 #include "server/agent.h"
 #include "server/server_int.h"
@@ -47,6 +47,22 @@ static void test_agent_live(void) {
     char *s = agent_read();
     CHECKF(s && !strcmp(s, "ready up 100%\n"), "agent said '%s'", s ? s : "(nothing)");
     free(s);
+}
+
+/* A balancer's and a scraper's GETs reuse their connection (MHD closes it when a response is
+ * queued before the request was read to its end; the server answers GETs on the next call). */
+static void test_get_keep_alive(void) {
+    int fd = tsrv_connect(S.port);
+    REQUIRE(fd >= 0);
+    for (int i = 0; i < 3; i++) {
+        char req[128]; /* tsrv_send_request asks for Connection: close */
+        int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                         i == 1 ? "/metrics" : "/health");
+        CHECK(tsrv_send_all(fd, req, (size_t)n) == 0);
+        CHECKF(tsrv_read_until(fd, i == 1 ? "kaiyuan:requests_waiting" : "{\"status\":\"ok\"}", 10),
+               "GET %d on one connection", i);
+    }
+    close(fd);
 }
 
 static void test_sigterm_drain(void) {
@@ -96,6 +112,7 @@ int main(void) {
     agent_port = p ? atoi(p + strlen("agent on 127.0.0.1:")) : 0;
     free(log);
     RUN(test_agent_live);
+    RUN(test_get_keep_alive);
     RUN(test_sigterm_drain);
     if (S.pid) tsrv_stop(&S, SIGKILL, 5);
     TEST_EXIT();
