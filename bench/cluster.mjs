@@ -10,8 +10,8 @@
 // usage) and the aggregate generated tok/s is all completion tokens / wall time. Then HAProxy's added latency with one
 // replica: --pings sequential POST /tokenize (no decoding: the HTTP round trip) and 1-token
 // chat requests, alternating direct to the replica and through HAProxy, all on keep-alive
-// connections; medians and p90s of each, and their difference. (Not GET /health: the server
-// closes the connection after every GET, so it would time a TCP handshake, not the proxy.)
+// connections; medians and p90s of each, and their difference. (POST, not GET /health: until
+// e59c877 the server closed the connection after every GET, which timed a TCP handshake.)
 // Output: JSON lines; the last one is the summary.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
