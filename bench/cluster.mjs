@@ -96,6 +96,7 @@ for (const R of replicas) {
     }
   } finally {
     cluster(['down', '--state', state]);
+    fs.rmSync(state, { recursive: true, force: true });
   }
 }
 console.log(JSON.stringify({ summary: { model: path.basename(model), cpus: os.cpus().length, cpu: os.cpus()[0]?.model, n_gen: nGen, results, latency } }));

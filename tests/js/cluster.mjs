@@ -212,5 +212,11 @@ try {
   try { rr?.down(); } catch { /* best effort */ }
   try { hash?.down(); } catch { /* best effort */ }
 }
+// Keep the state directories (replica logs, haproxy.cfg) only when something failed.
+for (const c of [rr, hash]) {
+  if (!c?.state) continue;
+  if (failed) console.log(`# state and logs kept in ${c.state}`);
+  else fs.rmSync(c.state, { recursive: true, force: true });
+}
 console.log(`cluster test: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 process.exit(failed ? 1 : 0);
