@@ -2,7 +2,7 @@
 // serve.mjs — continuous-batching benchmark of `kaiyuan serve` against llama.cpp (not a test).
 //
 //   node bench/serve.mjs --model bench/cache/qwen2.5-0.5b-q4_k_m.gguf [--streams 1,2,4,8]
-//        [-n 64] [-t 2] [-r 3] [--bin build/kaiyuan] [--no-peer]
+//        [-n 64] [-t 2] [-r 3] [--bin build/kaiyuan] [--no-peer] [--spec ngram|none]
 //
 // Starts `kaiyuan serve --parallel 8` on a free port, then for each stream count C runs C
 // concurrent streaming /v1/completions requests (greedy, a 16-token id prompt each, n tokens,
@@ -30,6 +30,7 @@ const streams = opt('--streams', '1,2,4,8').split(',').map(Number);
 const nGen = Number(opt('-n', '64'));
 const threads = Number(opt('-t', '2'));
 const reps = Number(opt('-r', '3'));
+const spec = opt('--spec', 'none'); // speculation off by default: random-weight models loop, which drafts predict
 const median = (a) => { const b = [...a].sort((x, y) => x - y); return b[Math.floor(b.length / 2)]; };
 const bin = opt('--bin', path.join(here, '..', 'build', 'kaiyuan'));
 const usePeer = !argv.includes('--no-peer') && fs.existsSync(path.join(here, 'peer', 'node_modules'));
@@ -38,7 +39,7 @@ const cpu = (() => { try { return execFileSync('lscpu', { encoding: 'utf8' }).ma
 function startServer() {
   return new Promise((resolve, reject) => {
     const p = spawn(bin, ['serve', '-m', model, '--port', '0', '--parallel', '8', '-c', '1024', '-t', String(threads),
-      '--prefill-chunk', '512', '--cache-slots', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--prefill-chunk', '512', '--cache-slots', '0', '--spec', spec], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     p.stderr.on('data', (d) => {
       log += d;
@@ -126,7 +127,7 @@ if (usePeer) {
 }
 const k1 = results.kaiyuan[1], kmax = results.kaiyuan[Math.max(...streams)];
 out({
-  summary: true, model: path.basename(model), cpu, threads, n: nGen, reps, loadavg_1m: os.loadavg()[0],
+  summary: true, model: path.basename(model), cpu, threads, n: nGen, reps, spec, loadavg_1m: os.loadavg()[0],
   kaiyuan_scaling: k1 ? Number((kmax / k1).toFixed(2)) : null,
   peer_scaling: results.peer[1] ? Number((results.peer[Math.max(...streams)] / results.peer[1]).toFixed(2)) : null,
   kaiyuan_over_peer: Object.fromEntries(streams.filter((c) => results.peer[c]).map((c) => [c, Number((results.kaiyuan[c] / results.peer[c]).toFixed(2))])),

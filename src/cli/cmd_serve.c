@@ -33,8 +33,10 @@ static void usage(FILE *f) {
         "                        from each sequence's own text, verified in the same batch;\n"
         "                        greedy output unchanged, sampling distribution preserved\n"
         "  --draft N             most drafted tokens per sequence and step (default 8, max %d)\n"
+        "  --agent-port N        HAProxy agent-check port (0 = any free port, printed)\n"
         "Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize;\n"
-        "GET /v1/models, /health, /metrics. SIGTERM/SIGINT drain in-flight requests.\n",
+        "GET /v1/models, /health, /metrics. SIGTERM/SIGINT drain: in-flight requests end,\n"
+        "new ones and /health get 503, then the server exits.\n",
         KY_SRV_DEFAULT_MAX_BODY, KY_SRV_MAX_DRAFT);
 }
 
@@ -124,6 +126,8 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--prefill-chunk") &&
                  (ok = cli_parse_int("serve", a, v, 1, 1 << 16, &x)))
             c.prefill_chunk = (int)x;
+        else if (!strcmp(a, "--agent-port") && (ok = cli_parse_int("serve", a, v, 0, 65535, &x)))
+            c.agent_port = (int)x;
         else if (ok) {
             fprintf(stderr, "kaiyuan serve: unknown option '%s'\n", a);
             return 2;

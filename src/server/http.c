@@ -2,7 +2,9 @@
  *
  * MHD runs in external epoll mode (MHD_USE_EPOLL, no internal threads) with suspend/resume.
  * One epoll set holds MHD's epoll fd, the engine's eventfd (new output), a signalfd
- * (SIGTERM/SIGINT: drain) and a periodic timerfd (MHD timeouts, hang-up checks, drain end).
+ * (SIGTERM/SIGINT: drain), a periodic timerfd (MHD timeouts, hang-up checks, drain end) and,
+ * with --agent-port, the agent's listening socket (agent.c). While draining the HTTP port stays
+ * open so a load balancer's health check sees 503 and new requests are refused with 503.
  * This thread never decodes: it checks the HTTP-level rules (route, method, auth, sizes,
  * capacity), parses the body into a request, submits it and suspends the connection; when the
  * engine has output the connection is resumed and the bytes are copied out. A suspended
@@ -26,6 +28,7 @@
 
 #include "base/limits.h"
 #include "base/strbuf.h"
+#include "server/agent.h"
 #include "server/api_response.h"
 #include "server/server_int.h"
 #include "server/webui.h"
@@ -46,7 +49,9 @@ typedef struct conn_state {
     enum route route;
     ky_strbuf body;
     bool too_large;
-    bool counted; /* requests_total counted for this request */
+    bool counted;     /* requests_total counted for this request */
+    bool get_pending; /* a GET answered on the next call (MHD closes a connection whose
+                         response is queued before the request is fully read) */
     srv_request *req;
     int fd;
     const char *cors;               /* the allowed Origin of this request (from --cors), or NULL */
@@ -345,9 +350,12 @@ static enum MHD_Result handle_post(srv_http *h, conn_state *cs, struct MHD_Conne
         return send_error(h, cs, conn, &e, MHD_HTTP_HEADER_CONNECTION, "close");
     }
     int state = atomic_load(&s->state);
-    if (state != SRV_READY)
-        return fail(h, cs, conn, 503, "unavailable_error", NULL,
-                    state == SRV_LOADING ? "Loading model" : "The server is shutting down");
+    if (state != SRV_READY) { /* a balancer retries a 503 elsewhere; close so it reconnects */
+        api_error e;
+        api_errorf(&e, 503, "unavailable_error", NULL, NULL, "%s",
+                   state == SRV_LOADING ? "Loading model" : "The server is shutting down");
+        return send_error(h, cs, conn, &e, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
     api_kind kind = cs->route == R_CHAT         ? API_CHAT
                     : cs->route == R_TOKENIZE   ? API_TOKENIZE
                     : cs->route == R_DETOKENIZE ? API_DETOKENIZE
@@ -441,7 +449,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cs->route != R_HEALTH && !authorized(h, conn))
             return fail(h, cs, conn, 401, "invalid_request_error", "invalid_api_key",
                         "Incorrect API key provided (Authorization: Bearer KEY)");
-        if (is_get) return handle_get(h, cs, conn);
+        if (is_get) {
+            cs->get_pending = true;
+            return MHD_YES;
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > h->s->cfg.max_body) {
             cs->too_large = true;
@@ -450,6 +461,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (cs->req) return on_resumed(h, cs, conn);
+    if (cs->get_pending && !*upload_size) return handle_get(h, cs, conn);
     if (*upload_size) {
         if (!cs->too_large && cs->body.len + *upload_size <= h->s->cfg.max_body) {
             ky_strbuf_append(&cs->body, upload, *upload_size);
@@ -554,10 +566,20 @@ int srv_http_run(srv_server *s) {
     int timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct itimerspec its = {.it_interval = {0, 50 * 1000000L}, .it_value = {0, 50 * 1000000L}};
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    int rc = 1;
+    int rc = 1, agent_fd = -1;
+    if (s->cfg.agent_port >= 0) {
+        int bound = 0;
+        agent_fd = srv_agent_listen(s->cfg.host, s->cfg.agent_port, &bound);
+        if (agent_fd < 0) {
+            fprintf(stderr, "kaiyuan serve: cannot listen on %s:%d (--agent-port): %s\n",
+                    s->cfg.host, s->cfg.agent_port, strerror(errno));
+            goto out;
+        }
+        fprintf(stderr, "kaiyuan serve: agent on %s:%d\n", s->cfg.host, bound);
+    }
     if (!ei || sig_fd < 0 || timer_fd < 0 || ep < 0 || timerfd_settime(timer_fd, 0, &its, NULL) ||
         add_fd(ep, ei->epoll_fd) || add_fd(ep, s->event_fd) || add_fd(ep, sig_fd) ||
-        add_fd(ep, timer_fd)) {
+        add_fd(ep, timer_fd) || (agent_fd >= 0 && add_fd(ep, agent_fd))) {
         perror("kaiyuan serve: epoll set-up");
         goto out;
     }
@@ -580,8 +602,6 @@ int srv_http_run(srv_server *s) {
                     draining = true;
                     atomic_store(&s->state, SRV_DRAINING);
                     deadline = ky_time_now() + KY_SRV_DRAIN_S;
-                    MHD_socket lfd = MHD_quiesce_daemon(h.d);
-                    if (lfd != MHD_INVALID_SOCKET) close(lfd);
                     fprintf(stderr, "kaiyuan serve: draining %d requests\n", h.n_live);
                 }
             } else if (fd == s->event_fd) {
@@ -593,6 +613,8 @@ int srv_http_run(srv_server *s) {
                 while (read(timer_fd, &v, sizeof v) == (ssize_t)sizeof v) {
                 }
                 check_hangups(&h);
+            } else if (fd == agent_fd) {
+                srv_agent_serve(s, agent_fd);
             }
         }
         resume_notified(&h);
@@ -629,5 +651,6 @@ out:
     if (ep >= 0) close(ep);
     if (sig_fd >= 0) close(sig_fd);
     if (timer_fd >= 0) close(timer_fd);
+    if (agent_fd >= 0) close(agent_fd);
     return rc;
 }

@@ -28,6 +28,7 @@ void srv_config_default(srv_config *c) {
     c->cache_slots = 4;
     c->prefill_chunk = 256;
     c->draft = 8;
+    c->agent_port = -1;
 }
 
 srv_request *srv_request_new(srv_server *s, api_request *api) {

@@ -28,14 +28,17 @@ typedef struct srv_config {
                                step (adaptive below that); 0: off */
     const char *cors[KY_SRV_MAX_CORS]; /* origins allowed cross-origin (besides the same origin) */
     int n_cors;
+    int agent_port; /* HAProxy agent-check port (agent.h): -1 off, 0 any free port (printed) */
 } srv_config;
 
 /* Defaults: 127.0.0.1:8080, parallel 4, n_ctx 0, queue 64, max_body 8 MiB, cache_slots 4,
- * prefill_chunk 256, draft 8. */
+ * prefill_chunk 256, draft 8, no agent port. */
 void srv_config_default(srv_config *c);
 
 /* Loads the model (on the engine thread), serves until SIGTERM/SIGINT, drains in-flight requests
- * (at most KY_SRV_DRAIN_S seconds) and returns the process exit status: 0 after a signal, 1 when
+ * (at most KY_SRV_DRAIN_S seconds; meanwhile the port stays open, /health answers 503, new API
+ * requests get 503 with Connection: close and the agent port says "drain"; the process exits
+ * when the last in-flight request is done) and returns the exit status: 0 after a signal, 1 when
  * the model cannot be loaded or the socket cannot be bound (message on stderr). Prints the
  * listening address ("kaiyuan serve: listening on http://HOST:PORT") and the KV cache size on
  * stderr. Blocks SIGTERM, SIGINT and SIGPIPE in the calling thread. */
