@@ -270,7 +270,10 @@ typedef struct kunpacked {
 } kunpacked;
 
 /* Unpacks super-block b of a row into *k: the same bytes and scales kblock feeds dot64, so
- * kdot/kmsum below give kblock's integer sums exactly. Always inlined with constant type. */
+ * kdot/kmsum below give kblock's integer sums exactly. Always inlined with constant type.
+ * kblock keeps its own copy of this unpacking, interleaved with its dot products: built from
+ * kunpack + kdot the one-token Q6_K product measured 4% slower (1536x1536, cache-resident, 1
+ * thread: 119.9 vs 114.7 us best of 400), and decode is the path a user waits on. */
 static inline __attribute__((always_inline)) void kunpack(uint32_t type, const void *row, int64_t b,
                                                           kunpacked *k) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
