@@ -7,6 +7,9 @@
  * Qwen3-style <think> blocks print dim (or not at all with --hide-think). On a terminal, lines
  * are read with libedit (history, editing); Ctrl-C stops an answer, and twice at the prompt
  * exits. Without a terminal, every input line is one user message (or all input with --single).
+ * Prompt-lookup speculation (--spec ngram, the default) drafts tokens from the conversation's own
+ * text and verifies them in the answer's decode steps, as `run --spec` and `serve` do: greedy
+ * answers are unchanged, sampled ones keep their distribution.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -52,14 +55,18 @@ static void usage(FILE *f) {
             "  --temp T  --top-k K  --top-p P  --min-p P  --repeat-penalty R  --repeat-last-n N\n"
             "  --frequency-penalty F  --presence-penalty P  --seed S   (as for run)\n"
             "  -t THREADS  -c CTX  --kv-type f16|f32\n"
+            "  --spec ngram|none      prompt-lookup speculative decoding (default ngram)\n"
+            "  --draft N              most drafted tokens per step (default 8, at most 16)\n"
             "  --single               (no terminal) read all input as one message\n"
             "  --quiet                no model summary or per-turn timings on stderr\n"
             "commands: /reset  /system TEXT  /exit  /help\n");
 }
 
+enum { CHAT_MAX_DRAFT = 16 };
+
 typedef struct chat_opts {
     const char *model, *system;
-    long long n_predict, threads, n_ctx, seed, top_k, last_n;
+    long long n_predict, threads, n_ctx, seed, top_k, last_n, draft;
     double temp, top_p, min_p, repeat, freq, presence;
     uint32_t kv_type;
     bool no_think, hide_think, single, quiet, seed_set;
@@ -75,6 +82,8 @@ static int parse_args(int argc, char **argv, chat_opts *o) {
     o->min_p = 0.05;
     o->repeat = 1.0;
     o->kv_type = KY_TYPE_F16;
+    o->draft = 8;
+    bool spec = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
@@ -125,13 +134,22 @@ static int parse_args(int argc, char **argv, chat_opts *o) {
                 ok = cli_parse_float("chat", a, v, &o->presence);
             else if (!strcmp(a, "--kv-type"))
                 ok = cli_parse_kv_type("chat", v, &o->kv_type);
-            else {
+            else if (!strcmp(a, "--draft"))
+                ok = cli_parse_int("chat", a, v, 1, CHAT_MAX_DRAFT, &o->draft);
+            else if (!strcmp(a, "--spec")) {
+                if (strcmp(v, "ngram") && strcmp(v, "none")) {
+                    fprintf(stderr, "kaiyuan chat: --spec: expected ngram or none, got '%s'\n", v);
+                    return 2;
+                }
+                spec = !strcmp(v, "ngram");
+            } else {
                 fprintf(stderr, "kaiyuan chat: unknown option '%s'\n", a);
                 return 2;
             }
         }
         if (!ok) return 2;
     }
+    if (!spec) o->draft = 0;
     if (!o->model) {
         fprintf(stderr, "kaiyuan chat: -m MODEL is required\n");
         usage(stderr);
@@ -225,6 +243,28 @@ static bool render(chat *c, ky_token **ids, size_t *n) {
     return st == KY_OK;
 }
 
+/* Records answer token t: sampler history, the printed text (dim inside <think>, nothing of it
+ * with --hide-think) and the answer kept for the conversation. */
+static void show_token(chat *c, ky_detok_stream *ds, ky_token t, ky_strbuf *answer,
+                       bool *thinking) {
+    const char *dim = c->tty ? "\x1b[2m" : "", *undim = c->tty ? "\x1b[0m" : "";
+    ky_sampler_accept(c->smpl, t);
+    const char *piece;
+    size_t plen = 0;
+    ky_detok_stream_push(ds, t, &piece, &plen);
+    if (t == c->think_open) {
+        *thinking = true;
+        if (!c->o.hide_think) fputs(dim, stdout);
+    }
+    if (plen && !(*thinking && c->o.hide_think)) fwrite(piece, 1, plen, stdout);
+    ky_strbuf_append(answer, piece, plen);
+    if (t == c->think_close) {
+        *thinking = false;
+        if (!c->o.hide_think) fputs(undim, stdout);
+    }
+    fflush(stdout);
+}
+
 /* One user turn: render, reuse the cached prefix, prefill, stream the answer. Returns false only
  * on a fatal error. */
 static bool turn(chat *c, const char *user) {
@@ -283,42 +323,82 @@ static bool turn(chat *c, const char *user) {
     size_t n_gen = 0;
     bool thinking = false, stopped = false, full = false;
     g_interrupted = 0;
-    const char *dim = c->tty ? "\x1b[2m" : "", *undim = c->tty ? "\x1b[0m" : "";
-    while ((long long)n_gen < c->o.n_predict) {
+    /* Each step decodes the last token and up to k drafts (the tokens that followed the latest
+     * earlier match of the text's last 2-5 tokens); the sampler verifies the drafts in order and
+     * the rejected tail leaves the KV cache. k adapts to the acceptance. */
+    ky_token draft[CHAT_MAX_DRAFT];
+    int32_t k_cur = (int32_t)c->o.draft, misses = 0, backoff = 0;
+    long long drafted = 0, accepted = 0;
+    ky_token t = ky_sampler_sample(c->smpl, logits);
+    for (;;) {
         if (g_interrupted) {
             stopped = true;
             break;
         }
-        ky_token t = ky_sampler_sample(c->smpl, logits);
         if (t == KY_TOKEN_NULL || is_stop(c, t)) break;
-        ky_sampler_accept(c->smpl, t);
-        n_gen++;
-        const char *piece;
-        size_t plen = 0;
-        ky_detok_stream_push(ds, t, &piece, &plen);
-        if (t == c->think_open) {
-            thinking = true;
-            if (!c->o.hide_think) fputs(dim, stdout);
-        }
-        if (plen && !(thinking && c->o.hide_think)) fwrite(piece, 1, plen, stdout);
-        ky_strbuf_append(&answer, piece, plen);
-        if (t == c->think_close) {
-            thinking = false;
-            if (!c->o.hide_think) fputs(undim, stdout);
-        }
-        fflush(stdout);
+        show_token(c, ds, t, &answer, &thinking);
+        if ((long long)++n_gen >= c->o.n_predict) break;
         if (pos + 1 > n_ctx) {
             full = true;
             break;
         }
+        cache_push(c, t); /* the drafter reads the text through t */
+        size_t k = 0;
+        if (c->o.draft > 0 && backoff > 0) {
+            backoff--;
+        } else if (c->o.draft > 0) {
+            long long room = k_cur;
+            if (room > c->o.n_predict - (long long)n_gen - 1)
+                room = c->o.n_predict - (long long)n_gen - 1;
+            if (room > n_ctx - pos - 2) room = n_ctx - pos - 2;
+            if (room > n_batch - 1) room = n_batch - 1;
+            if (room > 0) k = ky_draft_ngram(c->cache, c->n_cache, 2, 5, draft, (size_t)room);
+        }
         ky_batch_clear(&c->batch);
-        ky_batch_add(&c->batch, t, pos++, 0, true);
+        ky_batch_add(&c->batch, t, pos, 0, true);
+        for (size_t i = 0; i < k; i++)
+            ky_batch_add(&c->batch, draft[i], pos + 1 + (int32_t)i, 0, true);
         if (ky_decode(c->ctx, &c->batch) != KY_OK) {
             fprintf(stderr, "\nkaiyuan chat: %s\n", ky_context_last_error(c->ctx));
+            c->n_cache--;
             break;
         }
-        cache_push(c, t);
-        logits = ky_get_logits(c->ctx, 0);
+        pos++;
+        size_t m = 0;
+        bool end = false;
+        for (size_t i = 0;; i++) {
+            const float *lg = ky_get_logits(c->ctx, (int32_t)i);
+            if (i == k) {
+                t = ky_sampler_sample(c->smpl, lg);
+                break;
+            }
+            bool ok = false;
+            t = ky_sampler_sample_draft(c->smpl, lg, draft[i], &ok);
+            if (!ok) break;
+            if (is_stop(c, t) || g_interrupted) { /* an accepted draft that ends the answer */
+                end = true;
+                stopped = g_interrupted;
+                break;
+            }
+            m++; /* an accepted draft is an answer token with its KV computed */
+            show_token(c, ds, t, &answer, &thinking);
+            cache_push(c, t);
+            pos++;
+            if ((long long)++n_gen >= c->o.n_predict) {
+                end = true;
+                break;
+            }
+        }
+        if (k > 0) {
+            if (m < k) ky_kv_seq_keep(c->ctx, 0, pos);
+            drafted += (long long)k;
+            accepted += (long long)m;
+            k_cur = m == k ? (k_cur + 2 < c->o.draft ? k_cur + 2 : (int32_t)c->o.draft)
+                           : (m + 1 > 2 ? (int32_t)m + 1 : 2);
+            misses = m == 0 ? misses + 1 : 0;
+            if (misses >= 2) backoff = misses * 4 < 64 ? misses * 4 : 64;
+        }
+        if (end) break;
     }
     const char *piece;
     size_t plen;
@@ -326,7 +406,7 @@ static bool turn(chat *c, const char *user) {
         if (!(thinking && c->o.hide_think)) fwrite(piece, 1, plen, stdout);
         ky_strbuf_append(&answer, piece, plen);
     }
-    if (thinking && !c->o.hide_think) fputs(undim, stdout);
+    if (thinking && !c->o.hide_think) fputs(c->tty ? "\x1b[0m" : "", stdout);
     fputc('\n', stdout);
     if (stopped) fputs(c->tty ? "\x1b[2m[stopped]\x1b[0m\n" : "[stopped]\n", stdout);
     if (full)
@@ -338,9 +418,9 @@ static bool turn(chat *c, const char *user) {
     if (!c->o.quiet)
         fprintf(stderr,
                 "kaiyuan: turn %d: prompt %zu tokens (reused %zu, prefilled %zu) in %.3f s; "
-                "generated %zu tokens in %.3f s (%.2f tok/s)\n",
+                "generated %zu tokens in %.3f s (%.2f tok/s); drafted %lld, accepted %lld\n",
                 c->turn, n, lcp, n - lcp, t1 - t0, n_gen, t2 - t1,
-                t2 > t1 ? (double)n_gen / (t2 - t1) : 0.0);
+                t2 > t1 ? (double)n_gen / (t2 - t1) : 0.0, drafted, accepted);
     json_array_append_new(c->messages, json_pack("{s:s, s:s%}", "role", "assistant", "content",
                                                  answer.data ? answer.data : "", answer.len));
     ky_strbuf_free(&answer);

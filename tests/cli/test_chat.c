@@ -212,6 +212,34 @@ static void test_pty_ctrl_c(void) {
     CHECK(finish_pty(&s, 10 * slow) == 0);
 }
 
+/* --spec ngram (the default) gives the same greedy answers as --spec none over two turns of a
+ * copy-like conversation, with drafts accepted (the random-weight model repeats itself), and the
+ * second turn reuses the same prefix either way. */
+static void test_speculation(void) {
+    const char *in = "The order 4471 shipped on Monday from Hangzhou. The order 4471 shipped on "
+                     "Monday from Hangzhou.\nRepeat that please.\n";
+    const char *with[] = {"-n", "60", "--spec", "ngram", NULL};
+    const char *without[] = {"-n", "60", "--spec", "none", NULL};
+    ky_cli_result a, b;
+    REQUIRE(run_chat(in, with, &a) == 0);
+    REQUIRE(run_chat(in, without, &b) == 0);
+    CHECKF(a.exit_code == 0 && b.exit_code == 0, "%s %s", a.err, b.err);
+    CHECKF(a.out && b.out && !strcmp(a.out, b.out), "with drafts:\n%s\nwithout:\n%s", a.out, b.out);
+    long long d1 = 0, a1 = 0, d2 = 0, a2 = 0;
+    const char *t1 = strstr(a.err, "turn 1: "), *t2 = strstr(a.err, "turn 2: ");
+    REQUIRE(t1 && t2);
+    CHECK(sscanf(strstr(t1, "drafted"), "drafted %lld, accepted %lld", &d1, &a1) == 2);
+    CHECK(sscanf(strstr(t2, "drafted"), "drafted %lld, accepted %lld", &d2, &a2) == 2);
+    printf("# speculation: turn 1 drafted %lld accepted %lld, turn 2 drafted %lld accepted %lld\n",
+           d1, a1, d2, a2);
+    CHECK(a1 + a2 > 0 && a1 <= d1 && a2 <= d2);
+    const char *r2a = strstr(a.err, "turn 2: prompt"), *r2b = strstr(b.err, "turn 2: prompt");
+    REQUIRE(r2a && r2b);
+    CHECKF(!strncmp(r2a, r2b, strcspn(r2a, ")")), "%.60s vs %.60s", r2a, r2b);
+    ky_test_cli_free(&a);
+    ky_test_cli_free(&b);
+}
+
 int main(void) {
     snprintf(g_model, sizeof g_model, "%s", ky_test_shared("models/chat-qwen3-q8_0.gguf"));
     snprintf(g_stories, sizeof g_stories, "%s", ky_test_shared("models/stories260K.gguf"));
@@ -221,5 +249,6 @@ int main(void) {
     RUN(test_commands_single_and_system);
     RUN(test_fallback_and_limits);
     RUN(test_pty_ctrl_c);
+    RUN(test_speculation);
     TEST_EXIT();
 }
