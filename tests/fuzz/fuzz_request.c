@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         .finish_reason = "stop",
                         .lp = r.logprobs ? &lp : NULL,
                         .n_lp = r.logprobs ? 1 : 0};
-        api_usage u = {1, 2, 0};
+        api_usage u = {.prompt_tokens = 1, .completion_tokens = 2};
         check_json(api_response_final(&m, &c, 1, &u));
         check_json(api_chunk_text(&m, 0, text, strlen(text), c.lp, c.n_lp));
     }
