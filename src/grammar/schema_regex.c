@@ -292,6 +292,7 @@ static bool rx_seq(rx *r, ky_strbuf *b) {
                 if (j >= r->n || r->s[j] != '}' || j == r->i + 1) return rx_fail(r, "bad {m,n} in");
                 if (m > KY_GRAMMAR_MAX_REPEAT || x > KY_GRAMMAR_MAX_REPEAT)
                     return rx_fail(r, "repetition over the limit in");
+                if (hx && x < m) return rx_fail(r, "bad {m,n} (n < m) in");
                 if (!comma)
                     ky_strbuf_printf(b, "{%lu}", m);
                 else if (hx)

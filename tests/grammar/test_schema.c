@@ -305,6 +305,8 @@ static void test_errors(void) {
          "unsupported group (lookaround) in 'pattern' at /", KY_ERR_UNSUPPORTED},
         {"{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}",
          "unsupported escape (backreference, \\b, ...) in 'pattern' at /", KY_ERR_UNSUPPORTED},
+        {"{\"type\":\"string\",\"pattern\":\"^[a-c]{4,2}t\"}",
+         "bad {m,n} (n < m) in 'pattern' at /", KY_ERR_UNSUPPORTED},
         {"{\"$ref\":\"#/$defs/missing\"}", "cannot resolve $ref '#/$defs/missing' at /",
          KY_ERR_FORMAT},
         {"{\"type\":\"strnig\"}", "unknown type 'strnig' at /", KY_ERR_FORMAT},
