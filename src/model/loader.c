@@ -318,15 +318,17 @@ static void summarize(const ky_gguf *const *parts, int n_parts, ky_weights *w) {
     w->dominant_type = best;
 }
 
-/* true for a tensor another pipeline stage binds: a layer outside [b, e), the embeddings when
- * this stage does not use them, the output norm and head when it has no head. */
-static bool other_stage(const ky_gguf_tensor_info *t, int32_t b, int32_t e, bool embd, bool head) {
+/* true for a tensor another pipeline stage binds: a layer of the model's n_layer outside [b, e),
+ * the embeddings when this stage does not use them, the output norm and head when it has no
+ * head. (A layer past n_layer belongs to no stage: still an unused tensor.) */
+static bool other_stage(const ky_gguf_tensor_info *t, int32_t n_layer, int32_t b, int32_t e,
+                        bool embd, bool head) {
     char name[64];
     if (t->name_len >= sizeof name) return false;
     memcpy(name, t->name, t->name_len);
     name[t->name_len] = '\0';
     int il, n = 0;
-    if (sscanf(name, "blk.%d.%n", &il, &n) == 1 && n > 0) return il < b || il >= e;
+    if (sscanf(name, "blk.%d.%n", &il, &n) == 1 && n > 0) return il >= 0 && il < n_layer && (il < b || il >= e);
     if (!strcmp(name, "token_embd.weight")) return !embd;
     if (!strcmp(name, "output_norm.weight") || !strcmp(name, "output.weight")) return !head;
     return false;
@@ -429,7 +431,7 @@ ky_status ky_weights_load(const ky_gguf *const *parts, int n_parts, int32_t laye
             if (ls.bound[first[p] + i]) continue;
             ky_gguf_tensor_info t;
             ky_gguf_tensor(parts[p], i, &t);
-            if (other_stage(&t, lb, le, embd, head))
+            if (other_stage(&t, hp->n_layer, lb, le, embd, head))
                 n_other++;
             else if (un < 0)
                 un = first[p] + i;
