@@ -71,6 +71,9 @@ bool cli_resolve_model(const char *cmd, const char *model, char *path, size_t ca
  * stderr. */
 bool cli_load_model(const char *cmd, const char *model, bool vocab_only, bool quiet,
                     ky_model **out);
+/* cli_load_model with every model parameter (e.g. a pipeline stage's layer range). */
+bool cli_load_model_params(const char *cmd, const char *model, const ky_model_params *params,
+                           bool quiet, ky_model **out);
 
 /* Pull helpers (cmd_pull.c). */
 /* Pulls one REF with the environment's store parameters, drawing progress on stderr (a bar on a
