@@ -8,6 +8,8 @@
  * the model's layers are split across the R ranks (mpi_pipe.h): rank 0 prints, the others serve
  * their layers.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "base/strbuf.h"
 #include "cli/cli.h"
 #include "cli/mpi_pipe.h"
+#include "server/server.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: kaiyuan logits -m MODEL --ids 1,2,3 [--top K] [--kv-type f32|f16] "
@@ -122,6 +125,11 @@ int cmd_logits(int argc, char **argv) {
             return prc;
         }
         quiet = quiet || mpi.rank != 0;
+        sigset_t set; /* the default action of SIGTERM / SIGINT again, in this thread */
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     }
 
     int rc = 1;
@@ -165,7 +173,7 @@ int cmd_logits(int argc, char **argv) {
             fprintf(stderr, "kaiyuan logits: rank %d: %s\n", mpi.rank, ky_context_last_error(ctx));
             goto done;
         }
-        if (pipe_stats) cli_mpi_print_stats(ctx);
+        if (pipe_stats) srv_print_pipe_stats(ctx, stderr);
         rc = 0;
         goto done;
     }
@@ -205,7 +213,7 @@ int cmd_logits(int argc, char **argv) {
                     (double)steps / (t_all - t_pre));
         fprintf(stderr, ")\n");
     }
-    if (use_mpi && pipe_stats) cli_mpi_print_stats(ctx);
+    if (use_mpi && pipe_stats) srv_print_pipe_stats(ctx, stderr);
     if (top > n_vocab) top = n_vocab;
     if (top > 0 && !(idx = malloc((size_t)top * sizeof *idx))) {
         fprintf(stderr, "kaiyuan logits: out of memory\n");

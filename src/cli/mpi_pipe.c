@@ -4,6 +4,8 @@
 #include "cli/mpi_pipe.h"
 
 #include <mpi.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,15 @@ static ky_status tr_recv(void *user, int32_t from, void *buf, size_t cap, size_t
 
 bool cli_mpi_init(const char *cmd, cli_mpi *m) {
     memset(m, 0, sizeof *m);
+    /* Threads inherit the signal mask: block before MPI starts its own threads, so that SIGTERM
+     * and SIGINT reach only a thread that waits for them (the server's), never an MPI thread
+     * with the default action. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     int provided = 0;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "kaiyuan %s: --mpi: MPI_Init failed (run under mpirun)\n", cmd);
@@ -229,24 +240,6 @@ int cli_mpi_plan(const char *cmd, cli_mpi *m, const char *path, const char *spli
         b += m->counts[r];
     }
     return 0;
-}
-
-void cli_mpi_print_stats(const ky_context *ctx) {
-    ky_pipe_stats s;
-    ky_pipe_get_stats(ctx, &s);
-    char part[2][160];
-    static const char *const names[2] = {"prefill", "decode"};
-    for (int k = 0; k < 2; k++) {
-        double tot = s.busy_s[k] + s.wait_s[k];
-        snprintf(part[k], sizeof part[k],
-                 "%s %lld batches %lld micro-batches %lld tokens busy %.3f s wait %.3f s bubble "
-                 "%.1f%% sent %.0f KiB",
-                 names[k], (long long)s.n_batches[k], (long long)s.n_ubatches[k],
-                 (long long)s.n_tokens[k], s.busy_s[k], s.wait_s[k],
-                 tot > 0 ? 100.0 * s.wait_s[k] / tot : 0.0, (double)s.bytes_sent[k] / 1024);
-    }
-    fprintf(stderr, "kaiyuan: pipe rank %d layers [%d, %d): %s; %s\n", (int)s.rank,
-            (int)s.layer_begin, (int)s.layer_end, part[0], part[1]);
 }
 
 void cli_mpi_finalize(void) { MPI_Finalize(); }

@@ -23,6 +23,8 @@ typedef struct cli_mpi {
 } cli_mpi;
 
 /* Starts MPI (MPI_THREAD_SERIALIZED: the server's engine thread makes the calls) and fills m.
+ * SIGTERM, SIGINT and SIGPIPE are blocked in the calling thread first (so in every thread MPI
+ * starts); a caller that wants the default action unblocks them in its own thread. 
  * Errors are returned by MPI calls (MPI_ERRORS_RETURN) and become KY_ERR_NETWORK messages.
  * Prints "kaiyuan CMD: ..." and returns false when MPI cannot start, gives less thread support,
  * or runs a single rank (a pipeline needs 2 to KY_MAX_PIPE_RANKS). */
@@ -34,9 +36,6 @@ bool cli_mpi_init(const char *cmd, cli_mpi *m);
  * every rank decides alike): 2 for a bad --layer-split or more ranks than layers, 1 for a file
  * that cannot be read. Unless quiet, rank 0 prints the split. */
 int cli_mpi_plan(const char *cmd, cli_mpi *m, const char *path, const char *split, bool quiet);
-/* Prints this rank's pipeline counters (ky_pipe_get_stats) as one line on stderr:
- * "kaiyuan: pipe rank R layers [b, e): prefill busy .. wait .. bubble ..%, decode ...". */
-void cli_mpi_print_stats(const ky_context *ctx);
 /* Ends MPI normally (every rank). */
 void cli_mpi_finalize(void);
 /* Ends every rank of the job at once with exit status code (a rank that cannot go on). */
