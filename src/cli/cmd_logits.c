@@ -116,7 +116,7 @@ int cmd_logits(int argc, char **argv) {
     cli_mpi mpi;
     if (use_mpi) {
         char path[KY_STORE_PATH_MAX];
-        int prc = cli_mpi_init("logits", &mpi) ? 0 : 1;
+        int prc = cli_mpi_init("logits", &mpi);
         if (!prc) prc = cli_resolve_model("logits", model_path, path, sizeof path, true) ? 0 : 1;
         if (!prc) prc = cli_mpi_plan("logits", &mpi, path, split, quiet);
         if (prc) { /* every rank got here alike: end MPI normally */

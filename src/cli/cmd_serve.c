@@ -91,11 +91,8 @@ static int serve_stage(const srv_config *c) {
 static int serve_mpi(srv_config *c, const char *split) {
     static cli_mpi mpi; /* the transport's state outlives the server's context */
     static char path[KY_STORE_PATH_MAX];
-    if (!cli_mpi_init("serve", &mpi)) {
-        cli_mpi_finalize();
-        return 1;
-    }
-    int rc = cli_resolve_model("serve", c->model_path, path, sizeof path, true) ? 0 : 1;
+    int rc = cli_mpi_init("serve", &mpi);
+    if (!rc) rc = cli_resolve_model("serve", c->model_path, path, sizeof path, true) ? 0 : 1;
     if (!rc) rc = cli_mpi_plan("serve", &mpi, path, split, false);
     if (rc) { /* every rank got here alike */
         cli_mpi_finalize();

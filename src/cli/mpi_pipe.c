@@ -46,7 +46,7 @@ static ky_status tr_recv(void *user, int32_t from, void *buf, size_t cap, size_t
     return KY_OK;
 }
 
-bool cli_mpi_init(const char *cmd, cli_mpi *m) {
+int cli_mpi_init(const char *cmd, cli_mpi *m) {
     memset(m, 0, sizeof *m);
     /* Threads inherit the signal mask: block before MPI starts its own threads, so that SIGTERM
      * and SIGINT reach only a thread that waits for them (the server's), never an MPI thread
@@ -60,7 +60,7 @@ bool cli_mpi_init(const char *cmd, cli_mpi *m) {
     int provided = 0;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "kaiyuan %s: --mpi: MPI_Init failed (run under mpirun)\n", cmd);
-        return false;
+        return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &m->rank);
@@ -69,21 +69,21 @@ bool cli_mpi_init(const char *cmd, cli_mpi *m) {
         if (m->rank == 0)
             fprintf(stderr, "kaiyuan %s: --mpi: this MPI library lacks MPI_THREAD_SERIALIZED\n",
                     cmd);
-        return false;
+        return 1;
     }
     if (m->n_ranks < 2 || m->n_ranks > KY_MAX_PIPE_RANKS) {
         if (m->rank == 0)
             fprintf(stderr,
                     "kaiyuan %s: --mpi needs 2 to %d ranks (mpirun -n R), this job has %d\n", cmd,
                     KY_MAX_PIPE_RANKS, m->n_ranks);
-        return false;
+        return 2;
     }
     m->tr.rank = m->rank;
     m->tr.n_ranks = m->n_ranks;
     m->tr.user = m;
     m->tr.send = tr_send;
     m->tr.recv = tr_recv;
-    return true;
+    return 0;
 }
 
 /* The model's block_count, or -1 after printing why not. */

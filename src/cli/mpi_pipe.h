@@ -26,9 +26,10 @@ typedef struct cli_mpi {
  * SIGTERM, SIGINT and SIGPIPE are blocked in the calling thread first (so in every thread MPI
  * starts); a caller that wants the default action unblocks them in its own thread. 
  * Errors are returned by MPI calls (MPI_ERRORS_RETURN) and become KY_ERR_NETWORK messages.
- * Prints "kaiyuan CMD: ..." and returns false when MPI cannot start, gives less thread support,
- * or runs a single rank (a pipeline needs 2 to KY_MAX_PIPE_RANKS). */
-bool cli_mpi_init(const char *cmd, cli_mpi *m);
+ * Returns 0, or the exit status after printing "kaiyuan CMD: ..." (rank 0): 1 when MPI cannot
+ * start or gives less thread support, 2 when the job has one rank or more than
+ * KY_MAX_PIPE_RANKS. MPI is running either way (cli_mpi_finalize). */
+int cli_mpi_init(const char *cmd, cli_mpi *m);
 /* Collective: every rank calls it with the same arguments. Reads the model's layer count from
  * the GGUF at path and sets the layer ranges from split ("a,b,..." layer counts, one positive
  * count per rank summing to the layer count) or, when split is NULL, from each host's
