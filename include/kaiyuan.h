@@ -239,8 +239,8 @@ typedef struct ky_model_info {
     bool tied_output;  /* output projection shares token_embd */
     uint64_t n_params; /* number of weights */
     uint64_t file_bytes;
-    uint64_t weight_bytes; /* bytes of tensor data */
-    const char *file_type; /* dominant weight type name, e.g. "q4_K" */
+    uint64_t weight_bytes;          /* bytes of tensor data */
+    const char *file_type;          /* dominant weight type name, e.g. "q4_K" */
     int32_t layer_begin, layer_end; /* layers loaded ([0, n_layer) unless a pipeline stage) */
 } ky_model_info;
 

@@ -80,8 +80,7 @@ bool cli_load_model_params(const char *cmd, const char *model, const ky_model_pa
  * terminal, periodic lines otherwise; nothing but errors when quiet). Ctrl-C stops it cleanly
  * (the partial file is kept for a resume). Prints "kaiyuan CMD: <message>" on failure. */
 /* retries: automatic resumes of a broken transfer, -1 = the library's default. */
-bool cli_pull_one(const char *cmd, const char *ref, bool quiet, int retries,
-                  ky_store_entry *out);
+bool cli_pull_one(const char *cmd, const char *ref, bool quiet, int retries, ky_store_entry *out);
 /* Creates a context, printing the error on failure and (unless quiet) KV cache and thread facts. */
 bool cli_create_context(const char *cmd, ky_model *model, const ky_context_params *p, bool quiet,
                         ky_context **out);

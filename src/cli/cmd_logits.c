@@ -102,7 +102,8 @@ int cmd_logits(int argc, char **argv) {
         return 2;
     }
     if (!use_mpi && (split || pipe_ubatch || pipe_stats)) {
-        fprintf(stderr, "kaiyuan logits: --layer-split, --pipe-ubatch and --pipe-stats need --mpi\n");
+        fprintf(stderr,
+                "kaiyuan logits: --layer-split, --pipe-ubatch and --pipe-stats need --mpi\n");
         return 2;
     }
     ky_token *ids;

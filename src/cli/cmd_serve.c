@@ -144,8 +144,7 @@ int cmd_serve(int argc, char **argv) {
             key_file = v;
         else if (!strcmp(a, "--layer-split"))
             split = v;
-        else if (!strcmp(a, "--pipe-ubatch") &&
-                 (ok = cli_parse_int("serve", a, v, 1, 1 << 16, &x)))
+        else if (!strcmp(a, "--pipe-ubatch") && (ok = cli_parse_int("serve", a, v, 1, 1 << 16, &x)))
             c.pipe_ubatch = (int32_t)x;
         else if (!strcmp(a, "--alias"))
             c.alias = v;

@@ -148,8 +148,8 @@ static bool parse_split(const char *cmd, const char *s, int n_ranks, int32_t n_l
     if (sum != n_layer) {
         if (print)
             fprintf(stderr,
-                    "kaiyuan %s: --layer-split '%s' covers %lld layers but the model has %d\n",
-                    cmd, s, sum, (int)n_layer);
+                    "kaiyuan %s: --layer-split '%s' covers %lld layers but the model has %d\n", cmd,
+                    s, sum, (int)n_layer);
         return false;
     }
     return true;
@@ -164,8 +164,8 @@ static void split_by_weight(int32_t n_layer, int n, const double *weight, int32_
     int32_t left = n_layer - n; /* one layer each first */
     double rem[KY_MAX_PIPE_RANKS];
     for (int r = 0; r < n; r++) {
-        double share = total > 0 ? (weight[r] > 0 ? weight[r] : 0) / total * left
-                                 : (double)left / n;
+        double share =
+            total > 0 ? (weight[r] > 0 ? weight[r] : 0) / total * left : (double)left / n;
         counts[r] = 1 + (int32_t)share;
         rem[r] = share - (int32_t)share;
     }

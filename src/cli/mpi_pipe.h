@@ -16,10 +16,10 @@
 
 typedef struct cli_mpi {
     int rank, n_ranks;
-    ky_pipe_transport tr;             /* valid after cli_mpi_init (tr.user = this struct) */
-    int32_t n_layer;                  /* the model's layers (after cli_mpi_plan) */
+    ky_pipe_transport tr;              /* valid after cli_mpi_init (tr.user = this struct) */
+    int32_t n_layer;                   /* the model's layers (after cli_mpi_plan) */
     int32_t counts[KY_MAX_PIPE_RANKS]; /* layers per rank */
-    int32_t layer_begin, layer_end;   /* this rank's range */
+    int32_t layer_begin, layer_end;    /* this rank's range */
 } cli_mpi;
 
 /* Starts MPI (MPI_THREAD_SERIALIZED: the server's engine thread makes the calls) and fills m.

@@ -10,12 +10,12 @@
 /* Pipeline state of one rank (engine/pipe.c); unused (pipe.on false) in a plain context. */
 typedef struct ky_pipe {
     bool on;
-    bool shut;               /* rank 0: shutdown sent */
-    ky_pipe_transport tr;    /* copy of the caller's transport */
-    int32_t ubatch;          /* tokens per micro-batch, 0 = automatic */
-    uint8_t *msg;            /* [msg_cap] one micro-batch message (header, ids, hidden states) */
+    bool shut;            /* rank 0: shutdown sent */
+    ky_pipe_transport tr; /* copy of the caller's transport */
+    int32_t ubatch;       /* tokens per micro-batch, 0 = automatic */
+    uint8_t *msg;         /* [msg_cap] one micro-batch message (header, ids, hidden states) */
     size_t msg_cap;
-    bool *want;              /* [n_ubatch] logit flags of a received micro-batch */
+    bool *want; /* [n_ubatch] logit flags of a received micro-batch */
     ky_pipe_stats stats;
 } ky_pipe;
 

@@ -80,7 +80,7 @@ ky_status ky_context_create(ky_model *model, const ky_context_params *params, ky
                        "pipeline transport",
                        w->layer_begin, w->layer_end, w->hp.n_layer);
     }
-    ky_fwd_params fp = {p.n_ctx,   p.n_seq_max,    p.n_batch,     p.n_threads,
+    ky_fwd_params fp = {p.n_ctx,   p.n_seq_max,    p.n_batch,   p.n_threads,
                         p.kv_type, w->layer_begin, w->layer_end};
     ky_status st = ky_fwd_init(&ctx->fwd, w, &fp, err);
     if (!st && p.pipe) st = ky_pipe_init(ctx, err);

@@ -42,8 +42,8 @@ enum {
     KY_PIPE_N_HELLO
 };
 static const char *const k_hello_names[KY_PIPE_N_HELLO] = {
-    "number of ranks", "n_layer", "n_embd", "n_vocab", "n_ctx", "n_seq_max",
-    "n_batch", "micro-batch capacity", "kv_type", "pipe_ubatch", "layer range"};
+    "number of ranks",      "n_layer", "n_embd",      "n_vocab",    "n_ctx", "n_seq_max", "n_batch",
+    "micro-batch capacity", "kv_type", "pipe_ubatch", "layer range"};
 
 static void hello_fields(const ky_context *ctx, int32_t *h) {
     const ky_fwd *f = &ctx->fwd;
@@ -75,8 +75,8 @@ static ky_status trecv(ky_context *ctx, int32_t from, void *buf, size_t cap, siz
 }
 
 /* Sends a header-only message {cmd, n, a, b, c, kind}. */
-static ky_status send_hdr(ky_context *ctx, int32_t to, int32_t cmd, int32_t n, int32_t a,
-                          int32_t b, int32_t c, int32_t kind, ky_error *err) {
+static ky_status send_hdr(ky_context *ctx, int32_t to, int32_t cmd, int32_t n, int32_t a, int32_t b,
+                          int32_t c, int32_t kind, ky_error *err) {
     int32_t h[HDR] = {cmd, n, a, b, c, kind, 0, 0};
     return tsend(ctx, to, h, sizeof h, err);
 }
@@ -141,7 +141,8 @@ ky_status ky_pipe_init(ky_context *ctx, ky_error *err) {
     if ((st = tsend(ctx, rank == last ? 0 : rank + 1, out, sizeof out, err))) return st;
     if (rank == 0) {
         if ((st = trecv(ctx, last, got, sizeof got, &n, err))) return st;
-        if (n != sizeof got || got[0] != CMD_HELLO || got[HDR + H_LAYER_END] != got[HDR + H_N_LAYER])
+        if (n != sizeof got || got[0] != CMD_HELLO ||
+            got[HDR + H_LAYER_END] != got[HDR + H_N_LAYER])
             return ky_errf(err, KY_ERR_FORMAT,
                            "pipeline: the last rank's handshake does not close the chain");
     }
@@ -246,8 +247,8 @@ ky_status ky_pipe_decode(ky_context *ctx, const ky_batch *b) {
                            "something else",
                            n_rows);
     size_t want_bytes = (size_t)n_rows * (size_t)f->hp->n_vocab * sizeof(float);
-    if (n_rows > 0 && ((st = trecv(ctx, last, f->logits, want_bytes, &got, &err)) ||
-                       got != want_bytes)) {
+    if (n_rows > 0 &&
+        ((st = trecv(ctx, last, f->logits, want_bytes, &got, &err)) || got != want_bytes)) {
         if (!st) st = KY_ERR_FORMAT;
         return ky_ctx_fail(ctx, st, "pipeline: receiving logits: %s",
                            st == KY_ERR_FORMAT ? "wrong length" : err.message);
@@ -271,8 +272,9 @@ static ky_status serve_ubatch(ky_context *ctx, size_t len, int32_t *batch_rows, 
     size_t E = (size_t)f->hp->n_embd;
     if (m < 1 || m > f->n_ubatch ||
         len != (HDR + 3 * (size_t)m) * sizeof(int32_t) + (size_t)m * E * sizeof(float))
-        return ky_errf(err, KY_ERR_FORMAT, "pipeline rank %d: malformed micro-batch (%d tokens, %zu bytes)",
-                       rank, m, len);
+        return ky_errf(err, KY_ERR_FORMAT,
+                       "pipeline rank %d: malformed micro-batch (%d tokens, %zu bytes)", rank, m,
+                       len);
     const int32_t *pos = h + HDR, *seq = pos + m, *want = seq + m;
     int32_t *next = ctx->next_pos; /* [n_seq_max]: positions must continue each sequence */
     for (int32_t s = 0; s < ctx->params.n_seq_max; s++) next[s] = f->kv.seq_len[s];
@@ -287,8 +289,10 @@ static ky_status serve_ubatch(ky_context *ctx, size_t len, int32_t *batch_rows, 
         *batch_rows += p->want[t] ? 1 : 0;
     }
     if (*batch_rows > f->n_batch)
-        return ky_errf(err, KY_ERR_FORMAT, "pipeline rank %d: a batch asks for %d logit rows, more "
-                       "than n_batch", rank, *batch_rows);
+        return ky_errf(err, KY_ERR_FORMAT,
+                       "pipeline rank %d: a batch asks for %d logit rows, more "
+                       "than n_batch",
+                       rank, *batch_rows);
     ky_pipe_stats *s = &p->stats;
     double t0 = ky_time_now();
     ky_fwd_ubatch(f, NULL, (const float *)(want + m), pos, seq, m);
@@ -361,8 +365,8 @@ ky_status ky_pipe_serve(ky_context *ctx) {
         if ((st = trecv(ctx, rank - 1, p->msg, p->msg_cap, &len, &err))) break;
         int32_t *h = hdr(p);
         if (len < HDR * sizeof(int32_t)) {
-            st = ky_errf(&err, KY_ERR_FORMAT, "pipeline rank %d: a message of %zu bytes", rank,
-                         len);
+            st =
+                ky_errf(&err, KY_ERR_FORMAT, "pipeline rank %d: a message of %zu bytes", rank, len);
             break;
         }
         int32_t cmd = h[0], kind = h[5] ? 1 : 0;

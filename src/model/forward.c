@@ -55,8 +55,8 @@ ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky
     int32_t n_layer = w->hp.n_layer, b = p->layer_begin, e = p->layer_end;
     if (b == 0 && e == 0) e = n_layer;
     if (b < 0 || e > n_layer || b >= e)
-        return ky_errf(err, KY_ERR_INVALID_ARG, "layer range [%d, %d) is not inside [0, %d)", b,
-                       e, n_layer);
+        return ky_errf(err, KY_ERR_INVALID_ARG, "layer range [%d, %d) is not inside [0, %d)", b, e,
+                       n_layer);
     f->layer_begin = b;
     f->layer_end = e;
     f->has_embd = b == 0;

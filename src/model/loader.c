@@ -328,7 +328,8 @@ static bool other_stage(const ky_gguf_tensor_info *t, int32_t n_layer, int32_t b
     memcpy(name, t->name, t->name_len);
     name[t->name_len] = '\0';
     int il, n = 0;
-    if (sscanf(name, "blk.%d.%n", &il, &n) == 1 && n > 0) return il >= 0 && il < n_layer && (il < b || il >= e);
+    if (sscanf(name, "blk.%d.%n", &il, &n) == 1 && n > 0)
+        return il >= 0 && il < n_layer && (il < b || il >= e);
     if (!strcmp(name, "token_embd.weight")) return !embd;
     if (!strcmp(name, "output_norm.weight") || !strcmp(name, "output.weight")) return !head;
     return false;

@@ -45,8 +45,8 @@ void srv_print_pipe_stats(const ky_context *ctx, FILE *out) {
                  (long long)s.n_tokens[k], s.busy_s[k], s.wait_s[k],
                  tot > 0 ? 100.0 * s.wait_s[k] / tot : 0.0, (double)s.bytes_sent[k] / 1024);
     }
-    fprintf(out, "kaiyuan: pipe rank %d layers [%d, %d): %s; %s\n", (int)s.rank,
-            (int)s.layer_begin, (int)s.layer_end, part[0], part[1]);
+    fprintf(out, "kaiyuan: pipe rank %d layers [%d, %d): %s; %s\n", (int)s.rank, (int)s.layer_begin,
+            (int)s.layer_end, part[0], part[1]);
 }
 
 srv_request *srv_request_new(srv_server *s, api_request *api) {
