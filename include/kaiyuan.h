@@ -348,8 +348,9 @@ typedef struct ky_context_params {
     /* Pipeline stage (see "Pipeline stages"): NULL for a context that runs the whole model.
      * Copied at creation; the transport's user state must outlive the context. */
     const struct ky_pipe_transport *pipe;
-    int32_t pipe_ubatch; /* tokens per pipeline micro-batch; 0 = split each batch into
-                            2 × n_ranks micro-batches (at least 1 token, at most 256 each) */
+    int32_t pipe_ubatch; /* tokens per pipeline micro-batch (at most 256); 0 = split a batch in
+                            which a sequence has several tokens into 2 × n_ranks micro-batches,
+                            and keep a decode batch (one token per sequence) whole */
 } ky_context_params;
 
 ky_context_params ky_context_default_params(void);

@@ -29,7 +29,8 @@ static void usage(FILE *f) {
                "  --mpi            under mpirun -n R: split the layers across the R ranks\n"
                "  --layer-split    layers per rank (default: by each host's free memory; even on "
                "one host)\n"
-               "  --pipe-ubatch N  tokens per pipeline micro-batch (default: 2 x R per batch)\n"
+               "  --pipe-ubatch N  tokens per pipeline micro-batch (default: prefill\n"
+               "                   in 2 x R, decode batches whole)\n"
                "  --pipe-stats     print each rank's busy/wait time (the bubble) on stderr\n");
 }
 

@@ -41,7 +41,8 @@ static void usage(FILE *f) {
         "                        (rank 0 serves HTTP); all ranks take the same options\n"
         "  --layer-split A,B,..  layers per rank (default: by each host's MemAvailable; even\n"
         "                        on one host)\n"
-        "  --pipe-ubatch N       tokens per pipeline micro-batch (default: 2 x R per batch)\n"
+        "  --pipe-ubatch N       tokens per pipeline micro-batch (default: a prefill in 2 x R,\n"
+        "                        decode batches whole)\n"
         "Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize;\n"
         "GET /v1/models, /health, /metrics. SIGTERM/SIGINT drain: in-flight requests end,\n"
         "new ones and /health get 503, then the server exits.\n",

@@ -217,7 +217,10 @@ ky_status ky_pipe_decode(ky_context *ctx, const ky_batch *b) {
     int32_t n_rows = 0;
     for (int32_t t = 0; t < n; t++) n_rows += b->logits[t] ? 1 : 0;
     int32_t ub = p->ubatch;
-    if (ub == 0) ub = (n + 2 * p->tr.n_ranks - 1) / (2 * p->tr.n_ranks);
+    /* Automatic: a prefill batch in 2R micro-batches (bubble (R-1)/(3R-1)); a decode batch whole,
+     * since decode streams every weight once per micro-batch (memory-bound: splitting it would
+     * cost more weight reads than the overlap wins). */
+    if (ub == 0) ub = kind == 1 ? n : (n + 2 * p->tr.n_ranks - 1) / (2 * p->tr.n_ranks);
     if (ub > f->n_ubatch) ub = f->n_ubatch;
     if (ub < 1) ub = 1;
     s->n_batches[kind]++;
