@@ -355,6 +355,107 @@ static void test_rank_death(void) {
     free(err);
 }
 
+/* Two network namespaces joined by a veth pair, rank 0 in one and rank 1 in the other, MPI over
+ * TCP only (btl tcp,self: no shared memory): logits still equal one process. Needs root and
+ * ip(8); skipped (reported as passing with a note) where namespaces cannot be made. */
+static void test_netns_tcp(void) {
+    char a[32], b[32], cmd[1024];
+    snprintf(a, sizeof a, "kyA%d", (int)getpid());
+    snprintf(b, sizeof b, "kyB%d", (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "ip netns add %s && ip netns add %s && ip link add v%s type veth peer name v%s && "
+             "ip link set v%s netns %s && ip link set v%s netns %s && "
+             "ip -n %s addr add 10.77.0.1/24 dev v%s && ip -n %s addr add 10.77.0.2/24 dev v%s && "
+             "ip -n %s link set v%s up && ip -n %s link set v%s up && "
+             "ip -n %s link set lo up && ip -n %s link set lo up",
+             a, b, a, b, a, a, b, b, a, a, b, b, a, a, b, b, a, b);
+    if (geteuid() != 0 || system(cmd) != 0) {
+        printf("# test_netns_tcp skipped: cannot create network namespaces\n");
+        snprintf(cmd, sizeof cmd, "ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null", a, b);
+        (void)!system(cmd);
+        return;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s", ky_test_shared("models/stories260K.gguf"));
+    const char *ids = k_prompts[0][0], *steps = k_prompts[0][1];
+    const char *one[] = {"logits", "-m", path, "--ids",   ids, "--steps",
+                         steps,    "-t", "1",  "--quiet", NULL};
+    proc p1;
+    CHECK(run(&p1, 0, one, limit(60)) == 0);
+    /* mpirun in namespace a; rank 1 enters namespace b. PMIx's own TCP listener must be on the
+     * veth address (its default, loopback, is not shared between namespaces). */
+    const char *bin = ky_test_cli_binary();
+    const char *argv[] = {"/usr/bin/ip",
+                          "netns",
+                          "exec",
+                          a,
+                          MPIRUN,
+                          "--oversubscribe",
+                          "--allow-run-as-root",
+                          "--mca",
+                          "btl",
+                          "tcp,self",
+                          "--mca",
+                          "btl_tcp_if_include",
+                          "10.77.0.0/24",
+                          "--mca",
+                          "oob_tcp_if_include",
+                          "10.77.0.0/24",
+                          "-x",
+                          "PMIX_MCA_ptl_tcp_if_include=10.77.0.0/24",
+                          "-n",
+                          "1",
+                          bin,
+                          "logits",
+                          "--mpi",
+                          "-m",
+                          path,
+                          "--ids",
+                          ids,
+                          "--steps",
+                          steps,
+                          "-t",
+                          "1",
+                          "--quiet",
+                          ":",
+                          "-n",
+                          "1",
+                          "/usr/bin/ip",
+                          "netns",
+                          "exec",
+                          b,
+                          bin,
+                          "logits",
+                          "--mpi",
+                          "-m",
+                          path,
+                          "--ids",
+                          ids,
+                          "--steps",
+                          steps,
+                          "-t",
+                          "1",
+                          "--quiet",
+                          NULL};
+    const char *env[] = {
+        "PMIX_MCA_ptl_tcp_if_include=10.77.0.0/24",
+        ky_test_sanitized() ? "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0" : NULL, NULL};
+    ky_cli_result r;
+    int st = ky_test_spawn(argv, env, &r);
+    CHECK(st == 0);
+    size_t n1 = 0;
+    char *t1 = ky_test_read_file(p1.out, &n1);
+    CHECKF(st == 0 && r.exit_code == 0, "netns mpirun exit %d: %s", r.exit_code,
+           r.err ? r.err : "");
+    CHECKF(t1 && st == 0 && r.n_out == n1 && !memcmp(r.out, t1, n1),
+           "logits over TCP between namespaces differ from one process (%zu vs %zu bytes)",
+           st == 0 ? r.n_out : 0, n1);
+    free(t1);
+    if (st == 0) ky_test_cli_free(&r);
+    snprintf(cmd, sizeof cmd, "ip netns del %s; ip netns del %s", a, b);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     if (access(MPIRUN, X_OK) != 0) {
         printf("not ok - mpirun missing: run scripts/deps.sh (openmpi-bin)\n");
@@ -366,5 +467,6 @@ int main(void) {
     RUN(test_bad_layer_split);
     RUN(test_serve_same_text);
     RUN(test_rank_death);
+    RUN(test_netns_tcp);
     TEST_EXIT();
 }
