@@ -9,7 +9,8 @@
  *     functions (ky_model_ref_parse, ky_store_*, ky_pull). On failure it
  *     receives the status and a message naming the file/tensor/key/field at fault.
  *   - a ky_context keeps the message of its last failed call (ky_context_last_error): ky_decode,
- *     ky_kv_seq_keep, ky_kv_seq_copy.
+ *     ky_kv_seq_keep, ky_kv_seq_copy, and on a pipeline ky_kv_clear, ky_pipe_serve and
+ *     ky_pipe_shutdown.
  * Every other function (ky_gguf_tensor, ky_gguf_array_get*, ky_tokenize, ky_token_to_piece,
  * ky_detokenize, ky_detok_stream_*, ky_batch_*) has no message: its comment lists the statuses it
  * returns and what each means. A ky_model, ky_gguf or ky_sampler holds no error state (a loaded
@@ -414,7 +415,8 @@ ky_status ky_kv_seq_keep(ky_context *ctx, int32_t seq_id, int32_t n_keep);
  * KY_ERR_INVALID_ARG (message in ky_context_last_error) for a sequence id outside
  * [0, n_seq_max) or n outside [0, ky_kv_seq_len(src)]. */
 ky_status ky_kv_seq_copy(ky_context *ctx, int32_t src, int32_t dst, int32_t n);
-/* Drops every sequence. */
+/* Drops every sequence. On rank 0 of a pipeline these three calls also reach the other ranks;
+ * a transport failure is then KY_ERR_NETWORK (for ky_kv_clear only in ky_context_last_error). */
 void ky_kv_clear(ky_context *ctx);
 
 /* ---------------------------------------------------------------------------------------------
