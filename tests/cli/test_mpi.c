@@ -209,6 +209,49 @@ static void test_bad_layer_split(void) {
     expect_usage(1, NULL, "--mpi needs 2 to");
 }
 
+/* Ranks started with different options (here: different ids, so a different n_ctx) fail the
+ * creation handshake: the job ends promptly with a message naming the field. */
+static void test_handshake_mismatch(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", ky_test_shared("models/stories260K.gguf"));
+    const char *bin = ky_test_cli_binary();
+    const char *argv[] = {MPIRUN,
+                          "--oversubscribe",
+                          "--allow-run-as-root",
+                          "-n",
+                          "1",
+                          bin,
+                          "logits",
+                          "--mpi",
+                          "-m",
+                          path,
+                          "--ids",
+                          "1,2,3",
+                          "--quiet",
+                          ":",
+                          "-n",
+                          "1",
+                          bin,
+                          "logits",
+                          "--mpi",
+                          "-m",
+                          path,
+                          "--ids",
+                          "1,2,3,4",
+                          "--quiet",
+                          NULL};
+    const char *env[] = {
+        ky_test_sanitized() ? "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0" : NULL, NULL};
+    ky_cli_result r;
+    double t0 = tsrv_now();
+    REQUIRE(ky_test_spawn(argv, env, &r) == 0);
+    double took = tsrv_now() - t0;
+    CHECKF(r.exit_code != 0 && took < limit(20), "exit %d after %.1f s", r.exit_code, took);
+    CHECKF(strstr(r.err, "pipeline rank 1 does not match rank 0: n_ctx 4 here, 3 there"),
+           "stderr: %s", r.err);
+    ky_test_cli_free(&r);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct mpi_server {
@@ -465,6 +508,7 @@ int main(void) {
     RUN(test_logits_llama);
     RUN(test_logits_qwen3);
     RUN(test_bad_layer_split);
+    RUN(test_handshake_mismatch);
     RUN(test_serve_same_text);
     RUN(test_rank_death);
     RUN(test_netns_tcp);
