@@ -21,6 +21,11 @@ CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthre
              $(shell pkg-config --cflags $(PKGS)) $(SAN_FLAGS) $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lm -lutil -pthread $(SAN_FLAGS)
 
+# Open MPI (`serve --mpi`, `logits --mpi`): only src/cli/mpi_pipe.c includes mpi.h; the kaiyuan
+# binary links libmpi (MPI starts only with --mpi). -isystem keeps mpi.h out of -Werror.
+MPI_CFLAGS := $(patsubst -I%,-isystem %,$(shell mpicc --showme:compile 2>/dev/null))
+MPI_LIBS := $(shell mpicc --showme:link 2>/dev/null)
+
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 OPT := -O1
@@ -49,6 +54,7 @@ $(BUILD)/obj/%_avx2.o: ISA_FLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq
 $(BUILD)/obj/%_vnni.o: ISA_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 $(BUILD)/obj/%_dotprod.o: ISA_FLAGS := -march=armv8.2-a+dotprod
+$(BUILD)/obj/src/cli/mpi_pipe.o: ISA_FLAGS := $(MPI_CFLAGS)
 # The chat page is embedded with .incbin (src/server/webui.c).
 $(BUILD)/obj/src/server/webui.o: web/dist/index.html web/dist/index.html.gz web/dist/csp.txt
 
@@ -79,7 +85,7 @@ $(BUILD)/libkyserver.a: $(SRV_OBJ)
 
 $(BUILD)/kaiyuan: $(CLI_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a
 	@$(if $(Q),echo "  LD      $@",true)
-	$(Q)$(CC) $(CLI_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) -o $@
+	$(Q)$(CC) $(CLI_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a $(LDLIBS_ALL) $(MPI_LIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libkyserver.a $(BUILD)/libkaiyuan.a
 	@mkdir -p $(dir $@)

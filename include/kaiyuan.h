@@ -9,7 +9,8 @@
  *     functions (ky_model_ref_parse, ky_store_*, ky_pull). On failure it
  *     receives the status and a message naming the file/tensor/key/field at fault.
  *   - a ky_context keeps the message of its last failed call (ky_context_last_error): ky_decode,
- *     ky_kv_seq_keep, ky_kv_seq_copy.
+ *     ky_kv_seq_keep, ky_kv_seq_copy, and on a pipeline ky_kv_clear, ky_pipe_serve and
+ *     ky_pipe_shutdown.
  * Every other function (ky_gguf_tensor, ky_gguf_array_get*, ky_tokenize, ky_token_to_piece,
  * ky_detokenize, ky_detok_stream_*, ky_batch_*) has no message: its comment lists the statuses it
  * returns and what each means. A ky_model, ky_gguf or ky_sampler holds no error state (a loaded
@@ -201,6 +202,11 @@ typedef int32_t ky_token;
 
 typedef struct ky_model_params {
     bool vocab_only; /* load metadata and tokenizer only (works on vocab-only GGUF files) */
+    /* Pipeline stage (see "Pipeline stages" below): bind only the layers [layer_begin,
+     * layer_end), the token embeddings when layer_begin is 0 and the output norm and head when
+     * layer_end is the model's layer count; no other tensor is bound or read. 0, 0 = all. A
+     * range outside the model's layers is KY_ERR_INVALID_ARG. */
+    int32_t layer_begin, layer_end;
 } ky_model_params;
 
 ky_model_params ky_model_default_params(void);
@@ -234,8 +240,9 @@ typedef struct ky_model_info {
     bool tied_output;  /* output projection shares token_embd */
     uint64_t n_params; /* number of weights */
     uint64_t file_bytes;
-    uint64_t weight_bytes; /* bytes of tensor data */
-    const char *file_type; /* dominant weight type name, e.g. "q4_K" */
+    uint64_t weight_bytes;          /* bytes of tensor data */
+    const char *file_type;          /* dominant weight type name, e.g. "q4_K" */
+    int32_t layer_begin, layer_end; /* layers loaded ([0, n_layer) unless a pipeline stage) */
 } ky_model_info;
 
 void ky_model_get_info(const ky_model *model, ky_model_info *out);
@@ -339,6 +346,12 @@ typedef struct ky_context_params {
     int32_t n_batch;   /* most tokens one ky_decode call may carry */
     int32_t n_threads; /* 0 = number of physical cores */
     uint32_t kv_type;  /* KY_TYPE_F16 (default) or KY_TYPE_F32 */
+    /* Pipeline stage (see "Pipeline stages"): NULL for a context that runs the whole model.
+     * Copied at creation; the transport's user state must outlive the context. */
+    const struct ky_pipe_transport *pipe;
+    int32_t pipe_ubatch; /* tokens per pipeline micro-batch (at most 256); 0 = split a batch in
+                            which a sequence has several tokens into 2 × n_ranks micro-batches,
+                            and keep a decode batch (one token per sequence) whole */
 } ky_context_params;
 
 ky_context_params ky_context_default_params(void);
@@ -402,8 +415,70 @@ ky_status ky_kv_seq_keep(ky_context *ctx, int32_t seq_id, int32_t n_keep);
  * KY_ERR_INVALID_ARG (message in ky_context_last_error) for a sequence id outside
  * [0, n_seq_max) or n outside [0, ky_kv_seq_len(src)]. */
 ky_status ky_kv_seq_copy(ky_context *ctx, int32_t src, int32_t dst, int32_t n);
-/* Drops every sequence. */
+/* Drops every sequence. On rank 0 of a pipeline these three calls also reach the other ranks;
+ * a transport failure is then KY_ERR_NETWORK (for ky_kv_clear only in ky_context_last_error). */
 void ky_kv_clear(ky_context *ctx);
+
+/* ---------------------------------------------------------------------------------------------
+ * Pipeline stages: one model's layers split across R processes (ranks), e.g. on several hosts.
+ *
+ * Rank r loads its contiguous range of layers (ky_model_params.layer_begin/end; rank 0 from
+ * layer 0, the last rank up to the model's last layer, each range starting where the previous
+ * one ends) and creates its context with the same parameters as every other rank plus a
+ * transport. Rank 0 is used like any context: ky_decode splits the batch into micro-batches in
+ * token order, runs its layers on each and sends the hidden states (with positions, sequence ids
+ * and logit flags) to rank 1 while it computes the next one; rank r runs its layers and passes
+ * them on; the last rank computes the logits of the entries that asked for them and sends them
+ * back, so ky_get_logits on rank 0 returns exactly what one process would (kernels are
+ * batch-exact and every rank processes the micro-batches in order, so causal attention across
+ * them is exact). ky_kv_seq_keep, ky_kv_seq_copy and ky_kv_clear on rank 0 reach every rank, in
+ * order with the batches. The other ranks call ky_pipe_serve, which runs until rank 0's
+ * ky_pipe_shutdown (also done by ky_context_free on rank 0).
+ *
+ * ky_context_create on every rank exchanges a handshake along the chain (rank 0 → 1 → ... →
+ * last → 0) that checks that the ranks agree on the model's shape, the context parameters and
+ * the layer ranges; a mismatch fails the create on the rank that sees it (KY_ERR_INVALID_ARG,
+ * message naming the field). The transport moves opaque byte messages; failures it reports
+ * (KY_ERR_NETWORK with a message) end the decode or the serve loop with that status.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct ky_pipe_transport {
+    int32_t rank;    /* this process's stage, 0..n_ranks-1 */
+    int32_t n_ranks; /* stages (>= 2) */
+    void *user;      /* passed to the callbacks */
+    /* Sends n bytes to rank `to`; returns once buf may be reused. Messages between two ranks
+     * arrive in the order they were sent. On failure returns a status and fills err. */
+    ky_status (*send)(void *user, int32_t to, const void *buf, size_t n, ky_error *err);
+    /* Receives the next message from rank `from` into buf (at most cap bytes; a longer message
+     * is an error) and stores its length in *n. Blocks until it arrives. */
+    ky_status (*recv)(void *user, int32_t from, void *buf, size_t cap, size_t *n, ky_error *err);
+} ky_pipe_transport;
+
+/* Where a rank's time went, per kind of batch: [0] batches in which some sequence has more than
+ * one token (prefill), [1] the others (decode steps). busy_s is time in this rank's layers (and
+ * head), wait_s time blocked in the transport while a batch was under way — on ranks > 0 from
+ * the end of the previous batch, so idle time between batches counts as waiting. The bubble of
+ * a rank is wait_s / (busy_s + wait_s). */
+typedef struct ky_pipe_stats {
+    int32_t rank, layer_begin, layer_end;
+    int64_t n_batches[2];
+    int64_t n_ubatches[2];
+    int64_t n_tokens[2];
+    double busy_s[2];
+    double wait_s[2];
+    uint64_t bytes_sent[2]; /* bytes this rank sent (hidden states, logits) */
+} ky_pipe_stats;
+
+/* Runs the stage loop of rank > 0 until rank 0 shuts the pipeline down (KY_OK). Errors (message
+ * in ky_context_last_error): KY_ERR_INVALID_ARG when ctx is not a pipeline rank > 0, the
+ * transport's status when it fails, KY_ERR_FORMAT for a malformed message. */
+ky_status ky_pipe_serve(ky_context *ctx);
+/* Rank 0: tells every other rank to leave ky_pipe_serve. Later calls (and ky_context_free) do
+ * nothing. No-op on a context that is not rank 0 of a pipeline. Errors as the transport's. */
+ky_status ky_pipe_shutdown(ky_context *ctx);
+/* This rank's counters since creation or the last reset (zeroed for a plain context). */
+void ky_pipe_get_stats(const ky_context *ctx, ky_pipe_stats *out);
+void ky_pipe_reset_stats(ky_context *ctx);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampling

@@ -3,7 +3,8 @@
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 PKGS=(make gcc clang clang-format libclang-rt-14-dev pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libedit-dev
-      libcurl4-openssl-dev libmicrohttpd-dev chromium nodejs haproxy curl)
+      libcurl4-openssl-dev libmicrohttpd-dev chromium nodejs haproxy curl
+      openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -17,6 +17,8 @@
 #define KY_MAX_VOCAB            (1 << 24)
 #define KY_MAX_THREADS          256
 #define KY_MAX_TOKENIZE_BYTES   (1u << 28) /* bytes of text in one tokenize call */
+#define KY_MAX_PIPE_RANKS       64         /* pipeline stages (ranks) of one model */
+#define KY_MPI_MAX_MESSAGE      (1u << 30) /* bytes of one MPI message (logits of a batch) */
 
 /* Model store (src/store/): bounds on what a hub, a manifest or a REF may ask for. */
 #define KY_STORE_MAX_LISTING     (32u << 20)  /* bytes of a repository listing response */

@@ -71,14 +71,16 @@ bool cli_resolve_model(const char *cmd, const char *model, char *path, size_t ca
  * stderr. */
 bool cli_load_model(const char *cmd, const char *model, bool vocab_only, bool quiet,
                     ky_model **out);
+/* cli_load_model with every model parameter (e.g. a pipeline stage's layer range). */
+bool cli_load_model_params(const char *cmd, const char *model, const ky_model_params *params,
+                           bool quiet, ky_model **out);
 
 /* Pull helpers (cmd_pull.c). */
 /* Pulls one REF with the environment's store parameters, drawing progress on stderr (a bar on a
  * terminal, periodic lines otherwise; nothing but errors when quiet). Ctrl-C stops it cleanly
  * (the partial file is kept for a resume). Prints "kaiyuan CMD: <message>" on failure. */
 /* retries: automatic resumes of a broken transfer, -1 = the library's default. */
-bool cli_pull_one(const char *cmd, const char *ref, bool quiet, int retries,
-                  ky_store_entry *out);
+bool cli_pull_one(const char *cmd, const char *ref, bool quiet, int retries, ky_store_entry *out);
 /* Creates a context, printing the error on failure and (unless quiet) KV cache and thread facts. */
 bool cli_create_context(const char *cmd, ky_model *model, const ky_context_params *p, bool quiet,
                         ky_context **out);

@@ -43,10 +43,17 @@ bool cli_resolve_model(const char *cmd, const char *model, char *path, size_t ca
 
 bool cli_load_model(const char *cmd, const char *model, bool vocab_only, bool quiet,
                     ky_model **out) {
-    char path[KY_STORE_PATH_MAX];
-    if (!cli_resolve_model(cmd, model, path, sizeof path, quiet)) return false;
     ky_model_params mp = ky_model_default_params();
     mp.vocab_only = vocab_only;
+    return cli_load_model_params(cmd, model, &mp, quiet, out);
+}
+
+bool cli_load_model_params(const char *cmd, const char *model, const ky_model_params *params,
+                           bool quiet, ky_model **out) {
+    char path[KY_STORE_PATH_MAX];
+    if (!cli_resolve_model(cmd, model, path, sizeof path, quiet)) return false;
+    ky_model_params mp = *params;
+    bool vocab_only = mp.vocab_only;
     ky_error err;
     double t0 = ky_time_now();
     if (ky_model_load(path, &mp, out, &err) != KY_OK) {

@@ -2,6 +2,8 @@
  *
  * Parses the options into a srv_config and runs the server (src/server/server.h, itself a
  * client of kaiyuan.h only). The API key may come from a file so that it stays out of `ps`.
+ * With --mpi under `mpirun -n R`, rank 0 runs the server over the first layers and ranks > 0
+ * serve the rest of the pipeline (mpi_pipe.h) until rank 0 shuts down.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "base/limits.h"
 #include "cli/cli.h"
+#include "cli/mpi_pipe.h"
 #include "server/server.h"
 
 static void usage(FILE *f) {
@@ -34,6 +37,12 @@ static void usage(FILE *f) {
         "                        greedy output unchanged, sampling distribution preserved\n"
         "  --draft N             most drafted tokens per sequence and step (default 8, max %d)\n"
         "  --agent-port N        HAProxy agent-check port (0 = any free port, printed)\n"
+        "  --mpi                 under mpirun -n R: split the model's layers across R ranks\n"
+        "                        (rank 0 serves HTTP); all ranks take the same options\n"
+        "  --layer-split A,B,..  layers per rank (default: by each host's MemAvailable; even\n"
+        "                        on one host)\n"
+        "  --pipe-ubatch N       tokens per pipeline micro-batch (default: a prefill in 2 x R,\n"
+        "                        decode batches whole)\n"
         "Endpoints: POST /v1/chat/completions, /v1/completions, /tokenize, /detokenize;\n"
         "GET /v1/models, /health, /metrics. SIGTERM/SIGINT drain: in-flight requests end,\n"
         "new ones and /health get 503, then the server exits.\n",
@@ -51,11 +60,60 @@ static char *read_key_file(const char *path) {
     return buf[0] ? strdup(buf) : NULL;
 }
 
+/* Rank > 0 of `serve --mpi`: its layers of the pipeline until rank 0 shuts down. SIGTERM and
+ * SIGINT stay blocked (cli_mpi_init): mpirun passes them to every rank, and this rank must live
+ * until rank 0 has drained its requests (the pipeline's shutdown then ends it). */
+static int serve_stage(const srv_config *c) {
+    ky_model_params mp = ky_model_default_params();
+    mp.layer_begin = c->layer_begin;
+    mp.layer_end = c->layer_end;
+    ky_model *model = NULL;
+    ky_context *ctx = NULL;
+    ky_context_params cp;
+    srv_context_params(c, &cp);
+    int rc = 1;
+    if (cli_load_model_params("serve", c->model_path, &mp, true, &model) &&
+        cli_create_context("serve", model, &cp, true, &ctx)) {
+        if (ky_pipe_serve(ctx) == KY_OK) {
+            srv_print_pipe_stats(ctx, stderr);
+            rc = 0;
+        } else {
+            fprintf(stderr, "kaiyuan serve: rank %d: %s\n", c->pipe->rank,
+                    ky_context_last_error(ctx));
+        }
+    }
+    ky_context_free(ctx);
+    ky_model_free(model);
+    return rc;
+}
+
+/* `serve --mpi`: plans the layer split with every rank, then rank 0 serves HTTP over its
+ * pipeline context and the others run serve_stage. A failure on any rank ends the whole job. */
+static int serve_mpi(srv_config *c, const char *split) {
+    static cli_mpi mpi; /* the transport's state outlives the server's context */
+    static char path[KY_STORE_PATH_MAX];
+    int rc = cli_mpi_init("serve", &mpi);
+    if (!rc) rc = cli_resolve_model("serve", c->model_path, path, sizeof path, true) ? 0 : 1;
+    if (!rc) rc = cli_mpi_plan("serve", &mpi, path, split, false);
+    if (rc) { /* every rank got here alike */
+        cli_mpi_finalize();
+        return rc;
+    }
+    c->model_path = path;
+    c->pipe = &mpi.tr;
+    c->layer_begin = mpi.layer_begin;
+    c->layer_end = mpi.layer_end;
+    rc = mpi.rank == 0 ? srv_run(c) : serve_stage(c);
+    if (rc) cli_mpi_abort(rc); /* the other ranks may be waiting on this one */
+    cli_mpi_finalize();
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv) {
     srv_config c;
     srv_config_default(&c);
-    const char *key_file = NULL;
-    bool spec = true;
+    const char *key_file = NULL, *split = NULL;
+    bool spec = true, use_mpi = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long x = 0;
@@ -66,6 +124,10 @@ int cmd_serve(int argc, char **argv) {
         }
         if (!strcmp(a, "--no-webui")) {
             c.no_webui = true;
+            continue;
+        }
+        if (!strcmp(a, "--mpi")) {
+            use_mpi = true;
             continue;
         }
         if (!v) {
@@ -81,6 +143,10 @@ int cmd_serve(int argc, char **argv) {
             c.api_key = v;
         else if (!strcmp(a, "--api-key-file"))
             key_file = v;
+        else if (!strcmp(a, "--layer-split"))
+            split = v;
+        else if (!strcmp(a, "--pipe-ubatch") && (ok = cli_parse_int("serve", a, v, 1, 1 << 16, &x)))
+            c.pipe_ubatch = (int32_t)x;
         else if (!strcmp(a, "--alias"))
             c.alias = v;
         else if (!strcmp(a, "--cors")) {
@@ -158,7 +224,12 @@ int cmd_serve(int argc, char **argv) {
         c.api_key = key;
     }
     if (c.api_key && !c.api_key[0]) c.api_key = NULL;
-    int rc = srv_run(&c);
+    if (!use_mpi && (split || c.pipe_ubatch)) {
+        fprintf(stderr, "kaiyuan serve: --layer-split and --pipe-ubatch need --mpi\n");
+        free(key);
+        return 2;
+    }
+    int rc = use_mpi ? serve_mpi(&c, split) : srv_run(&c);
     free(key);
     return rc;
 }

@@ -4,6 +4,8 @@
  * A context owns the forward-pass state (KV cache for n_seq_max sequences, scratch, thread pool).
  * ky_decode validates the whole batch first — tokens, sequence ids, positions that continue each
  * sequence without gaps, room in the context — so a rejected batch leaves the cache untouched.
+ * A pipeline context (params.pipe) runs only its model's layer range; its decode and KV calls go
+ * through pipe.c.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -12,16 +14,8 @@
 #include <string.h>
 
 #include "base/limits.h"
-#include "engine/engine.h"
-#include "model/forward.h"
-
-struct ky_context {
-    ky_model *model;
-    ky_context_params params;
-    ky_fwd fwd;
-    int32_t *next_pos; /* [n_seq_max] scratch for batch validation */
-    char last_error[KY_ERROR_MAX];
-};
+#include "engine/context.h"
+#include "model/model.h"
 
 ky_context_params ky_context_default_params(void) {
     ky_context_params p;
@@ -34,14 +28,14 @@ ky_context_params ky_context_default_params(void) {
     return p;
 }
 
-static ky_status fail(ky_context *ctx, ky_status st, const char *fmt, ...) KY_PRINTF(3, 4);
-static ky_status fail(ky_context *ctx, ky_status st, const char *fmt, ...) {
+ky_status ky_ctx_fail(ky_context *ctx, ky_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(ctx->last_error, sizeof ctx->last_error, fmt, ap);
     va_end(ap);
     return st;
 }
+#define fail ky_ctx_fail
 
 ky_status ky_context_create(ky_model *model, const ky_context_params *params, ky_context **out,
                             ky_error *err) {
@@ -76,9 +70,23 @@ ky_status ky_context_create(ky_model *model, const ky_context_params *params, ky
         free(ctx);
         return ky_errf(err, KY_ERR_NOMEM, "out of memory");
     }
-    ky_fwd_params fp = {p.n_ctx, p.n_seq_max, p.n_batch, p.n_threads, p.kv_type};
-    ky_status st = ky_fwd_init(&ctx->fwd, model->weights, &fp, err);
+    const ky_weights *w = model->weights;
+    bool whole = w->layer_begin == 0 && w->layer_end == w->hp.n_layer;
+    if (!p.pipe && !whole) {
+        free(ctx->next_pos);
+        free(ctx);
+        return ky_errf(err, KY_ERR_INVALID_ARG,
+                       "the model holds only layers [%d, %d) of %d: a context over it needs a "
+                       "pipeline transport",
+                       w->layer_begin, w->layer_end, w->hp.n_layer);
+    }
+    ky_fwd_params fp = {p.n_ctx,   p.n_seq_max,    p.n_batch,   p.n_threads,
+                        p.kv_type, w->layer_begin, w->layer_end};
+    ky_status st = ky_fwd_init(&ctx->fwd, w, &fp, err);
+    if (!st && p.pipe) st = ky_pipe_init(ctx, err);
     if (st) {
+        ky_pipe_free(ctx);
+        ky_fwd_free(&ctx->fwd);
         free(ctx->next_pos);
         free(ctx);
         return st;
@@ -89,6 +97,8 @@ ky_status ky_context_create(ky_model *model, const ky_context_params *params, ky
 
 void ky_context_free(ky_context *ctx) {
     if (!ctx) return;
+    (void)ky_pipe_shutdown(ctx); /* a failure here has nobody left to report to */
+    ky_pipe_free(ctx);
     ky_fwd_free(&ctx->fwd);
     free(ctx->next_pos);
     free(ctx);
@@ -182,8 +192,14 @@ static ky_status validate(ky_context *ctx, const ky_batch *b) {
 
 ky_status ky_decode(ky_context *ctx, const ky_batch *batch) {
     ctx->last_error[0] = '\0';
+    if (ctx->pipe.on && ctx->pipe.tr.rank != 0)
+        return fail(ctx, KY_ERR_INVALID_ARG,
+                    "ky_decode on pipeline rank %d: only rank 0 decodes (the others run "
+                    "ky_pipe_serve)",
+                    ctx->pipe.tr.rank);
     ky_status st = validate(ctx, batch);
     if (st) return st;
+    if (ctx->pipe.on) return ky_pipe_decode(ctx, batch);
     ky_error err;
     st = ky_fwd_decode(&ctx->fwd, batch->token, batch->pos, batch->seq_id, batch->logits,
                        batch->n_tokens, &err);
@@ -208,7 +224,7 @@ ky_status ky_kv_seq_keep(ky_context *ctx, int32_t seq_id, int32_t n_keep) {
                     ctx->params.n_seq_max);
     if (n_keep < 0) return fail(ctx, KY_ERR_INVALID_ARG, "cannot keep %d positions", n_keep);
     if (n_keep < ctx->fwd.kv.seq_len[seq_id]) ctx->fwd.kv.seq_len[seq_id] = n_keep;
-    return KY_OK;
+    return ky_pipe_kv(ctx, KY_PIPE_KV_KEEP, seq_id, n_keep, 0);
 }
 
 ky_status ky_kv_seq_copy(ky_context *ctx, int32_t src, int32_t dst, int32_t n) {
@@ -220,9 +236,10 @@ ky_status ky_kv_seq_copy(ky_context *ctx, int32_t src, int32_t dst, int32_t n) {
         return fail(ctx, KY_ERR_INVALID_ARG, "cannot copy %d positions: sequence %d has %d", n, src,
                     ctx->fwd.kv.seq_len[src]);
     ky_kv_copy_prefix(&ctx->fwd.kv, src, dst, n);
-    return KY_OK;
+    return ky_pipe_kv(ctx, KY_PIPE_KV_COPY, src, dst, n);
 }
 
 void ky_kv_clear(ky_context *ctx) {
     for (int32_t s = 0; s < ctx->params.n_seq_max; s++) ctx->fwd.kv.seq_len[s] = 0;
+    (void)ky_pipe_kv(ctx, KY_PIPE_KV_CLEAR, 0, 0, 0); /* a failure is in last_error */
 }

@@ -36,7 +36,8 @@ ky_status ky_model_load(const char *path, const ky_model_params *params, ky_mode
         goto fail;
     }
     if (!p.vocab_only) {
-        st = ky_weights_load((const ky_gguf *const *)m->parts, m->n_parts, &m->weights, err);
+        st = ky_weights_load((const ky_gguf *const *)m->parts, m->n_parts, p.layer_begin,
+                             p.layer_end, &m->weights, err);
         if (st) goto fail;
         if (m->vocab && m->vocab->n_tokens > m->weights->hp.n_vocab) {
             st = ky_errf(err, KY_ERR_FORMAT,
@@ -108,6 +109,8 @@ void ky_model_get_info(const ky_model *m, ky_model_info *out) {
     out->n_params = m->weights->n_params;
     out->weight_bytes = m->weights->weight_bytes;
     out->file_type = ky_type_name(m->weights->dominant_type);
+    out->layer_begin = m->weights->layer_begin;
+    out->layer_end = m->weights->layer_end;
 }
 
 const char *ky_model_chat_template(const ky_model *m) { return m->chat_template; }

@@ -30,9 +30,9 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 /* Largest matmul scratch any product needs: layer weights for n (ubatch) tokens, the output
  * projection for n_out_max rows. */
-static size_t scratch_need(const ky_weights *w, int64_t n, int64_t n_out_max) {
+static size_t scratch_need(const ky_weights *w, bool head, int64_t n, int64_t n_out_max) {
     const ky_hparams *hp = &w->hp;
-    size_t need = ky_matmul_scratch_bytes(&w->output, n_out_max);
+    size_t need = head ? ky_matmul_scratch_bytes(&w->output, n_out_max) : 0;
     for (int il = 0; il < hp->n_layer; il++) {
         const ky_layer *L = &w->layers[il];
         const ky_matrix *ms[] = {&L->wo, &L->ffn_down, &L->gate_inp, &L->down_exps};
@@ -50,11 +50,24 @@ static size_t scratch_need(const ky_weights *w, int64_t n, int64_t n_out_max) {
 
 ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky_error *err) {
     memset(f, 0, sizeof *f);
-    const ky_hparams *hp = &w->hp;
     if (p->n_batch < 1 || p->n_ctx < 1 || p->n_seq < 1 || p->n_threads < 1)
         return ky_errf(err, KY_ERR_INVALID_ARG, "context sizes must be positive");
-    f->w = w;
-    f->hp = hp;
+    int32_t n_layer = w->hp.n_layer, b = p->layer_begin, e = p->layer_end;
+    if (b == 0 && e == 0) e = n_layer;
+    if (b < 0 || e > n_layer || b >= e)
+        return ky_errf(err, KY_ERR_INVALID_ARG, "layer range [%d, %d) is not inside [0, %d)", b, e,
+                       n_layer);
+    f->layer_begin = b;
+    f->layer_end = e;
+    f->has_embd = b == 0;
+    f->has_head = e == n_layer;
+    /* A stage sees its layers as 0..e-b: the blocks and the KV cache need no layer offset. */
+    f->stage_w = *w;
+    f->stage_w.layers = w->layers + b;
+    f->stage_w.hp.n_layer = e - b;
+    f->w = &f->stage_w;
+    f->hp = &f->stage_w.hp;
+    const ky_hparams *hp = f->hp;
     f->arch = ky_arch_get(hp->arch);
     f->kt = ky_kernels();
     f->n_batch = p->n_batch;
@@ -110,7 +123,7 @@ ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky
         f->moe_x = alloc_buf(U * E, sizeof(float));
         ok = f->router && f->moe_ids && f->moe_w && f->moe_rows && f->moe_wrow && f->moe_x;
     }
-    if (ok) f->mm_scratch = alloc_buf(scratch_need(w, (int64_t)U, (int64_t)T), 1);
+    if (ok) f->mm_scratch = alloc_buf(scratch_need(f->w, f->has_head, (int64_t)U, (int64_t)T), 1);
     /* Logits: room for one row per sequence up front; grows if a batch asks for more. */
     f->out_cap = p->n_seq;
     if (ok) f->logits = alloc_buf((size_t)f->out_cap * (size_t)hp->n_vocab, sizeof(float));
@@ -142,51 +155,77 @@ static void embed(ky_fwd *f) {
     }
 }
 
-ky_status ky_fwd_decode(ky_fwd *f, const int32_t *tokens, const int32_t *pos, const int32_t *seq,
-                        const bool *want_logits, int32_t n, ky_error *err) {
-    const ky_hparams *hp = f->hp;
+ky_status ky_fwd_reserve(ky_fwd *f, int32_t n_out, ky_error *err) {
+    if (n_out <= f->out_cap) return KY_OK;
+    float *grown = alloc_buf((size_t)n_out * (size_t)f->hp->n_vocab, sizeof(float));
+    if (!grown) return ky_errf(err, KY_ERR_NOMEM, "out of memory for %d rows of logits", n_out);
+    free(f->logits);
+    f->logits = grown;
+    f->out_cap = n_out;
+    return KY_OK;
+}
+
+ky_status ky_fwd_outputs(ky_fwd *f, const bool *want_logits, int32_t n, ky_error *err) {
     int32_t n_out = 0;
     for (int32_t t = 0; t < n; t++) n_out += want_logits[t] ? 1 : 0;
-    if (n_out > f->out_cap) {
-        float *grown = alloc_buf((size_t)n_out * (size_t)hp->n_vocab, sizeof(float));
-        if (!grown) return ky_errf(err, KY_ERR_NOMEM, "out of memory for %d rows of logits", n_out);
-        free(f->logits);
-        f->logits = grown;
-        f->out_cap = n_out;
-    }
-    /* Micro-batches of at most n_ubatch tokens run through all layers in turn; a later one sees
-     * the K/V an earlier one wrote, so causal attention across them is exact. */
-    f->n_out = 0;
-    int64_t E = hp->n_embd;
-    for (int32_t u0 = 0; u0 < n; u0 += f->n_ubatch) {
-        int32_t m = n - u0 < f->n_ubatch ? n - u0 : f->n_ubatch;
-        f->n_tok = m;
-        f->tokens = tokens + u0;
-        f->pos = pos + u0;
-        f->seq = seq + u0;
-        embed(f);
-        for (int il = 0; il < hp->n_layer; il++) f->arch->forward_layer(f, il);
-        for (int32_t t = 0; t < m; t++) {
-            int32_t s = f->seq[t];
-            if (f->pos[t] + 1 > f->kv.seq_len[s]) f->kv.seq_len[s] = f->pos[t] + 1;
-        }
-        for (int32_t t = 0; t < m; t++) {
-            f->out_of_tok[u0 + t] = -1;
-            if (!want_logits[u0 + t]) continue;
-            memcpy(f->out_x + (int64_t)f->n_out * E, f->x + (int64_t)t * E,
-                   (size_t)E * sizeof(float));
-            f->out_of_tok[u0 + t] = f->n_out;
-            f->out_tok[f->n_out++] = u0 + t;
-        }
+    ky_status st = ky_fwd_reserve(f, n_out, err);
+    if (st) return st;
+    n_out = 0;
+    for (int32_t t = 0; t < n; t++) {
+        f->out_of_tok[t] = want_logits[t] ? n_out : -1;
+        if (want_logits[t]) f->out_tok[n_out++] = t;
     }
     f->n_last = n;
+    f->n_out = 0; /* rows collected so far */
+    return KY_OK;
+}
 
-    /* Output rows only: final norm and projection. */
+void ky_fwd_ubatch(ky_fwd *f, const int32_t *tokens, const float *x_in, const int32_t *pos,
+                   const int32_t *seq, int32_t m) {
+    f->n_tok = m;
+    f->tokens = tokens;
+    f->pos = pos;
+    f->seq = seq;
+    if (x_in)
+        memcpy(f->x, x_in, (size_t)m * (size_t)f->hp->n_embd * sizeof(float));
+    else
+        embed(f);
+    for (int il = 0; il < f->hp->n_layer; il++) f->arch->forward_layer(f, il);
+    for (int32_t t = 0; t < m; t++) {
+        int32_t s = seq[t];
+        if (pos[t] + 1 > f->kv.seq_len[s]) f->kv.seq_len[s] = pos[t] + 1;
+    }
+}
+
+void ky_fwd_collect(ky_fwd *f, const bool *want_logits, int32_t m) {
+    int64_t E = f->hp->n_embd;
+    for (int32_t t = 0; t < m; t++)
+        if (want_logits[t])
+            memcpy(f->out_x + (int64_t)f->n_out++ * E, f->x + (int64_t)t * E,
+                   (size_t)E * sizeof(float));
+}
+
+void ky_fwd_head(ky_fwd *f) {
     if (f->n_out > 0) {
         f->n_tok = f->n_out;
         blk_rmsnorm(f, f->out_x, f->w->output_norm, f->out_x);
         blk_matmul(f, &f->w->output, f->out_x, f->logits);
     }
+}
+
+ky_status ky_fwd_decode(ky_fwd *f, const int32_t *tokens, const int32_t *pos, const int32_t *seq,
+                        const bool *want_logits, int32_t n, ky_error *err) {
+    ky_status st = ky_fwd_outputs(f, want_logits, n, err);
+    if (st) return st;
+    /* Micro-batches of at most n_ubatch tokens run through all layers in turn; a later one sees
+     * the K/V an earlier one wrote, so causal attention across them is exact. */
+    for (int32_t u0 = 0; u0 < n; u0 += f->n_ubatch) {
+        int32_t m = n - u0 < f->n_ubatch ? n - u0 : f->n_ubatch;
+        ky_fwd_ubatch(f, tokens + u0, NULL, pos + u0, seq + u0, m);
+        ky_fwd_collect(f, want_logits + u0, m);
+    }
+    /* Output rows only: final norm and projection. */
+    ky_fwd_head(f);
     return KY_OK;
 }
 

@@ -26,8 +26,12 @@ typedef struct ky_att_block {
 } ky_att_block;
 
 typedef struct ky_fwd {
-    const ky_weights *w;
-    const ky_hparams *hp;
+    const ky_weights *w;  /* the model, or stage_w for a pipeline stage */
+    const ky_hparams *hp; /* w->hp: n_layer counts this stage's layers only */
+    ky_weights stage_w;   /* pipeline stage: a view of the model's weights whose layers[0] is the
+                             stage's first layer and hp.n_layer its layer count */
+    int32_t layer_begin, layer_end; /* this stage's layers [begin, end) of the model's */
+    bool has_embd, has_head;        /* stage holds the token embeddings / output norm + head */
     const ky_arch_desc *arch;
     const ky_kernel_table *kt;
     ky_pool *pool;
@@ -80,9 +84,13 @@ typedef struct ky_fwd {
 typedef struct ky_fwd_params {
     int32_t n_ctx, n_seq, n_batch, n_threads;
     uint32_t kv_type;
+    int32_t layer_begin, layer_end; /* layers this state runs (a pipeline stage); 0, 0 = all */
 } ky_fwd_params;
 
-/* Allocates the state for a model. Errors: KY_ERR_NOMEM, KY_ERR_INVALID_ARG (bad sizes). */
+/* Allocates the state for a model, or for the pipeline stage of layers [layer_begin, layer_end)
+ * whose tensors w holds (the KV cache then holds those layers only; the embeddings are used
+ * when layer_begin is 0, the head when layer_end is the model's last). Errors: KY_ERR_NOMEM,
+ * KY_ERR_INVALID_ARG (bad sizes, a layer range w does not hold). */
 ky_status ky_fwd_init(ky_fwd *f, const ky_weights *w, const ky_fwd_params *p, ky_error *err);
 void ky_fwd_free(ky_fwd *f);
 
@@ -93,6 +101,29 @@ void ky_fwd_free(ky_fwd *f);
  * grow and cannot. */
 ky_status ky_fwd_decode(ky_fwd *f, const int32_t *tokens, const int32_t *pos, const int32_t *seq,
                         const bool *want_logits, int32_t n, ky_error *err);
+
+/* Pieces of ky_fwd_decode, for a pipeline stage (engine/pipe.c) that runs its layers on
+ * micro-batches it receives and sends on. ky_fwd_decode is exactly: ky_fwd_outputs over the
+ * batch, ky_fwd_ubatch + ky_fwd_collect per micro-batch in order, then ky_fwd_head. */
+
+/* Makes room for n_out rows of logits (grows the buffer: the only allocation after init).
+ * KY_ERR_NOMEM with a message when it cannot. */
+ky_status ky_fwd_reserve(ky_fwd *f, int32_t n_out, ky_error *err);
+/* Starts a batch of n entries: records which want logits (output rows in entry order) for
+ * ky_fwd_logits, reserves their rows, and empties the collected rows. Errors as ky_fwd_reserve. */
+ky_status ky_fwd_outputs(ky_fwd *f, const bool *want_logits, int32_t n, ky_error *err);
+/* Runs the stage's layers on m (1..n_ubatch) entries already validated: the input is the
+ * embedding of tokens when x_in is NULL (the stage must have the embeddings), else the m rows
+ * of n_embd floats at x_in (the previous stage's output). The output stays in f->x [m][n_embd];
+ * each sequence's cached length advances past the entries' positions. */
+void ky_fwd_ubatch(ky_fwd *f, const int32_t *tokens, const float *x_in, const int32_t *pos,
+                   const int32_t *seq, int32_t m);
+/* Appends the rows of f->x (after ky_fwd_ubatch of m entries) whose want_logits[t] is set to
+ * the collected output rows (f->out_x). The caller keeps the total within n_batch. */
+void ky_fwd_collect(ky_fwd *f, const bool *want_logits, int32_t m);
+/* Final norm and output projection of the f->n_out collected rows into the logits (room
+ * reserved by the caller). Needs the head (has_head). */
+void ky_fwd_head(ky_fwd *f);
 
 /* Logits of batch entry t of the last decode, or NULL when it did not ask for them. */
 const float *ky_fwd_logits(const ky_fwd *f, int32_t t);

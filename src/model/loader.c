@@ -318,8 +318,25 @@ static void summarize(const ky_gguf *const *parts, int n_parts, ky_weights *w) {
     w->dominant_type = best;
 }
 
-ky_status ky_weights_load(const ky_gguf *const *parts, int n_parts, ky_weights **out,
-                          ky_error *err) {
+/* true for a tensor another pipeline stage binds: a layer of the model's n_layer outside [b, e),
+ * the embeddings when this stage does not use them, the output norm and head when it has no
+ * head. (A layer past n_layer belongs to no stage: still an unused tensor.) */
+static bool other_stage(const ky_gguf_tensor_info *t, int32_t n_layer, int32_t b, int32_t e,
+                        bool embd, bool head) {
+    char name[64];
+    if (t->name_len >= sizeof name) return false;
+    memcpy(name, t->name, t->name_len);
+    name[t->name_len] = '\0';
+    int il, n = 0;
+    if (sscanf(name, "blk.%d.%n", &il, &n) == 1 && n > 0)
+        return il >= 0 && il < n_layer && (il < b || il >= e);
+    if (!strcmp(name, "token_embd.weight")) return !embd;
+    if (!strcmp(name, "output_norm.weight") || !strcmp(name, "output.weight")) return !head;
+    return false;
+}
+
+ky_status ky_weights_load(const ky_gguf *const *parts, int n_parts, int32_t layer_begin,
+                          int32_t layer_end, ky_weights **out, ky_error *err) {
     const ky_gguf *g = parts[0];
     const char *path = gguf_path(g);
     const char *arch;
@@ -375,28 +392,52 @@ ky_status ky_weights_load(const ky_gguf *const *parts, int n_parts, ky_weights *
         goto fail;
     }
     hp->n_vocab = (int32_t)te.ne[1];
-    if ((st = ky_bind_matrix(&ls.ld, &w->tok_embd, false, hp->n_embd, hp->n_vocab,
-                             "token_embd.weight", 0)) ||
-        (st =
-             ky_bind_vector(&ls.ld, &w->output_norm, false, hp->n_embd, "output_norm.weight", 0)) ||
-        (st = ky_bind_matrix(&ls.ld, &w->output, true, hp->n_embd, hp->n_vocab, "output.weight",
-                             0)) ||
+    int32_t lb = layer_begin, le = layer_end;
+    if (lb == 0 && le == 0) le = hp->n_layer;
+    if (lb < 0 || le > hp->n_layer || lb >= le) {
+        st = ky_errf(err, KY_ERR_INVALID_ARG,
+                     "%s: layer range [%d, %d) is not inside the model's %d layers", path, lb, le,
+                     hp->n_layer);
+        goto fail;
+    }
+    w->layer_begin = lb;
+    w->layer_end = le;
+    bool head = le == hp->n_layer;
+    if ((lb == 0 && (st = ky_bind_matrix(&ls.ld, &w->tok_embd, false, hp->n_embd, hp->n_vocab,
+                                         "token_embd.weight", 0))) ||
+        (head && (st = ky_bind_vector(&ls.ld, &w->output_norm, false, hp->n_embd,
+                                      "output_norm.weight", 0))) ||
+        (head && (st = ky_bind_matrix(&ls.ld, &w->output, true, hp->n_embd, hp->n_vocab,
+                                      "output.weight", 0))) ||
         (st = ky_bind_vector(&ls.ld, &w->rope_freqs, true, hp->n_rot / 2, "rope_freqs.weight", 0)))
         goto fail;
-    if (!w->output.data) {
+    if (head && !w->output.data) { /* tied: the head is the embedding matrix */
+        if (!w->tok_embd.data && (st = ky_bind_matrix(&ls.ld, &w->tok_embd, false, hp->n_embd,
+                                                      hp->n_vocab, "token_embd.weight", 0)))
+            goto fail;
         w->output = w->tok_embd;
         w->tied_output = true;
     }
+    bool embd = w->tok_embd.data != NULL;
     w->layers = calloc((size_t)hp->n_layer, sizeof *w->layers);
     if (!w->layers) {
         st = ky_errf(err, KY_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
-    for (int il = 0; il < hp->n_layer; il++)
+    for (int il = lb; il < le; il++)
         if ((st = desc->load_layer(&ls.ld, il, &w->layers[il]))) goto fail;
-    if (ls.n_bound != n_tensors) {
-        int64_t un = 0;
-        while (un < n_tensors && ls.bound[un]) un++;
+    int64_t n_other = 0, un = -1; /* tensors of other stages; first tensor nobody uses */
+    for (int p = 0; p < n_parts; p++)
+        for (int64_t i = 0; i < ky_gguf_n_tensors(parts[p]); i++) {
+            if (ls.bound[first[p] + i]) continue;
+            ky_gguf_tensor_info t;
+            ky_gguf_tensor(parts[p], i, &t);
+            if (other_stage(&t, hp->n_layer, lb, le, embd, head))
+                n_other++;
+            else if (un < 0)
+                un = first[p] + i;
+        }
+    if (un >= 0) {
         int p = n_parts - 1;
         while (p > 0 && first[p] > un) p--;
         ky_gguf_tensor_info t;
@@ -405,8 +446,8 @@ ky_status ky_weights_load(const ky_gguf *const *parts, int n_parts, ky_weights *
                      "%s: wrong number of tensors: the file has %" PRId64 ", a %d-layer %s model "
                      "uses %" PRId64 "; tensor '%.*s' is not used (does %s.block_count match the "
                      "file?)",
-                     path, n_tensors, hp->n_layer, desc->name, ls.n_bound, (int)t.name_len, t.name,
-                     desc->name);
+                     path, n_tensors, hp->n_layer, desc->name, ls.n_bound + n_other,
+                     (int)t.name_len, t.name, desc->name);
         goto fail;
     }
     summarize(parts, n_parts, w);

@@ -64,7 +64,8 @@ typedef struct ky_weights {
     ky_matrix output;         /* {n_embd, n_vocab}; == tok_embd when tied */
     bool tied_output;
     const float *rope_freqs;  /* optional [n_rot/2] frequency divisors (Llama 3.1) */
-    ky_layer *layers;         /* [n_layer] */
+    ky_layer *layers;         /* [n_layer]; only [layer_begin, layer_end) bound */
+    int32_t layer_begin, layer_end; /* the layers bound (a pipeline stage), [0, n_layer) = all */
     uint64_t n_params;
     uint64_t weight_bytes;
     uint32_t dominant_type;   /* type holding the most weight bytes */
@@ -75,10 +76,14 @@ typedef struct ky_weights {
 /* Loads hyper-parameters from parts[0] and binds tensors found in any of the n_parts open GGUF
  * files (one file, or every part of a split model; they must outlive the weights). Every tensor
  * of every part must be bound. Errors name the file and the key/tensor: unsupported
- * architecture, missing tensor, wrong shape, unsupported type, a tensor left over. Caller owns
- * *out (ky_weights_free). */
-ky_status ky_weights_load(const ky_gguf *const *parts, int n_parts, ky_weights **out,
-                          ky_error *err);
+ * architecture, missing tensor, wrong shape, unsupported type, a tensor left over.
+ * A pipeline stage binds only the layers [layer_begin, layer_end) (0, 0 = all), the token
+ * embeddings when layer_begin is 0, and the output norm and head (plus the embeddings when the
+ * head is tied to them) when layer_end is n_layer; the other stages' tensors are neither bound
+ * nor read, and the range must lie inside [0, n_layer) (KY_ERR_INVALID_ARG otherwise). Caller
+ * owns *out (ky_weights_free). */
+ky_status ky_weights_load(const ky_gguf *const *parts, int n_parts, int32_t layer_begin,
+                          int32_t layer_end, ky_weights **out, ky_error *err);
 void ky_weights_free(ky_weights *w);
 
 /* Returns the matrix of expert e inside a 3-D expert tensor bound as rows_per_expert-row blocks. */

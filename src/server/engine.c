@@ -1272,20 +1272,30 @@ static void update_gauges(engine *e) {
 
 /* ------------------------------------------------------------------------------------------ */
 
+void srv_context_params(const srv_config *c, ky_context_params *out) {
+    ky_context_params cp = ky_context_default_params();
+    cp.n_ctx = c->n_ctx;
+    cp.n_seq_max = c->parallel + c->cache_slots;
+    cp.n_batch = c->prefill_chunk + c->parallel * (1 + c->draft);
+    cp.n_threads = c->threads;
+    cp.pipe = c->pipe;
+    cp.pipe_ubatch = c->pipe_ubatch;
+    *out = cp;
+}
+
 static bool setup(engine *e) {
     srv_server *s = e->s;
     const srv_config *cfg = &s->cfg;
     ky_error err = {0};
     ky_model_params mp = ky_model_default_params();
+    mp.layer_begin = cfg->layer_begin;
+    mp.layer_end = cfg->layer_end;
     if (ky_model_load(cfg->model_path, &mp, &e->model, &err) != KY_OK) {
         snprintf(s->load_error, sizeof s->load_error, "%s", err.message);
         return false;
     }
-    ky_context_params cp = ky_context_default_params();
-    cp.n_ctx = cfg->n_ctx;
-    cp.n_seq_max = cfg->parallel + cfg->cache_slots;
-    cp.n_batch = cfg->prefill_chunk + cfg->parallel * (1 + cfg->draft);
-    cp.n_threads = cfg->threads;
+    ky_context_params cp;
+    srv_context_params(cfg, &cp);
     if (ky_context_create(e->model, &cp, &e->ctx, &err) != KY_OK) {
         snprintf(s->load_error, sizeof s->load_error, "%s", err.message);
         return false;
@@ -1400,7 +1410,8 @@ void *srv_engine_main(void *arg) {
     prep_free(e.prep);
     for (int i = 0; i < GCACHE_N; i++) gcache_entry_free(e.gcache[i]);
     ky_grammar_vocab_free(e.gvocab);
-    ky_context_free(e.ctx);
+    if (s->cfg.pipe && e.ctx) srv_print_pipe_stats(e.ctx, stderr);
+    ky_context_free(e.ctx); /* a pipeline's rank 0: also ends the other ranks */
     s->model = NULL;
     ky_model_free(e.model);
     return NULL;

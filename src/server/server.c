@@ -31,6 +31,24 @@ void srv_config_default(srv_config *c) {
     c->agent_port = -1;
 }
 
+void srv_print_pipe_stats(const ky_context *ctx, FILE *out) {
+    ky_pipe_stats s;
+    ky_pipe_get_stats(ctx, &s);
+    char part[2][160];
+    static const char *const names[2] = {"prefill", "decode"};
+    for (int k = 0; k < 2; k++) {
+        double tot = s.busy_s[k] + s.wait_s[k];
+        snprintf(part[k], sizeof part[k],
+                 "%s %lld batches %lld micro-batches %lld tokens busy %.3f s wait %.3f s bubble "
+                 "%.1f%% sent %.0f KiB",
+                 names[k], (long long)s.n_batches[k], (long long)s.n_ubatches[k],
+                 (long long)s.n_tokens[k], s.busy_s[k], s.wait_s[k],
+                 tot > 0 ? 100.0 * s.wait_s[k] / tot : 0.0, (double)s.bytes_sent[k] / 1024);
+    }
+    fprintf(out, "kaiyuan: pipe rank %d layers [%d, %d): %s; %s\n", (int)s.rank, (int)s.layer_begin,
+            (int)s.layer_end, part[0], part[1]);
+}
+
 srv_request *srv_request_new(srv_server *s, api_request *api) {
     static atomic_uint_fast64_t counter;
     srv_request *r = calloc(1, sizeof *r);

@@ -8,7 +8,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "base/limits.h"
+#include "kaiyuan.h"
 
 typedef struct srv_config {
     const char *model_path; /* GGUF file (required) */
@@ -29,11 +31,25 @@ typedef struct srv_config {
     const char *cors[KY_SRV_MAX_CORS]; /* origins allowed cross-origin (besides the same origin) */
     int n_cors;
     int agent_port; /* HAProxy agent-check port (agent.h): -1 off, 0 any free port (printed) */
+    /* Pipeline rank 0 (`serve --mpi`): the engine's context runs layers [layer_begin,
+     * layer_end) and sends the rest through pipe (NULL: the whole model in this process). */
+    const ky_pipe_transport *pipe;
+    int32_t layer_begin, layer_end;
+    int32_t pipe_ubatch; /* tokens per pipeline micro-batch, 0 = automatic */
 } srv_config;
 
 /* Defaults: 127.0.0.1:8080, parallel 4, n_ctx 0, queue 64, max_body 8 MiB, cache_slots 4,
  * prefill_chunk 256, draft 8, no agent port. */
 void srv_config_default(srv_config *c);
+
+/* The context parameters the server's engine uses for c (n_ctx, sequences = parallel +
+ * cache_slots, n_batch = prefill_chunk + parallel × (1 + draft), threads, pipe): a pipeline's
+ * other ranks create theirs with the same values. */
+void srv_context_params(const srv_config *c, ky_context_params *out);
+
+/* Prints a pipeline rank's counters (ky_pipe_get_stats) as one line on out: "kaiyuan: pipe rank
+ * R layers [b, e): prefill N batches ... busy S wait S bubble P%; decode ...". */
+void srv_print_pipe_stats(const ky_context *ctx, FILE *out);
 
 /* Loads the model (on the engine thread), serves until SIGTERM/SIGINT, drains in-flight requests
  * (at most KY_SRV_DRAIN_S seconds; meanwhile the port stays open, /health answers 503, new API
