@@ -10,6 +10,10 @@
 #   make membw           memory-bandwidth probe build/bench/membw (bench/compare runs it)
 # Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (sanitizer build), OPT (optimisation).
 
+# `make` with no target builds `all` (the webui.o prerequisite rule below would otherwise be the
+# first target and the default goal).
+.DEFAULT_GOAL := all
+
 CC ?= cc
 BUILD ?= build
 OPT ?= -O2
